@@ -1,0 +1,95 @@
+"""Raw ASGI middleware: request ids, the body-size limit and one access-log line per request."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from imagegate.api._errors import error_response_for_path
+from imagegate.errors import PayloadTooLarge
+
+log = logging.getLogger("imagegate.access")
+
+
+class GatewayMiddleware:
+    """Gives each request an id (``x-request-id``), refuses oversize bodies, logs one line."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req_" + secrets.token_hex(12)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            if self._declared_too_large(scope):
+                await self._refuse(scope, receive, send_with_id, request_id)
+                return
+            await self.app(scope, self._limited(receive), send_with_id)
+        except _BodyTooLarge:
+            await self._refuse(scope, receive, send_with_id, request_id)
+        finally:
+            self._log(scope, state, status, started)
+
+    def _declared_too_large(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                return not value.isdigit() or int(value) > self.max_body_bytes
+        return False
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        return limited
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        error = PayloadTooLarge(
+            f"request body exceeds the {self.max_body_bytes} byte limit", code="body_too_large"
+        )
+        response = error_response_for_path(scope["path"], error, request_id)
+        await response(scope, receive, send)
+
+    @staticmethod
+    def _log(scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
+        line = {
+            "request_id": state["request_id"],
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+            **state.get("log", {}),
+        }
+        log.info(orjson.dumps(line).decode())
+
+
+class _BodyTooLarge(Exception):
+    pass

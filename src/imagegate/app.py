@@ -1,0 +1,89 @@
+"""``create_app(settings)`` builds the ASGI app; its lifespan owns every long-lived resource."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from imagegate import __version__
+from imagegate.api import admin, files, health, models, openai_images
+from imagegate.api._errors import error_response_for_path
+from imagegate.api._middleware import GatewayMiddleware
+from imagegate.errors import (
+    ImagegateError,
+    InvalidRequest,
+    NotFound,
+    ServerError,
+)
+from imagegate.services import Services
+from imagegate.settings import Settings
+
+log = logging.getLogger("imagegate")
+
+DESCRIPTION = "One API key and one base URL for every image model."
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The gateway; with no settings they are read from the ``IMAGEGATE_*`` environment."""
+    settings = settings if settings is not None else Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await Services.start(settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = FastAPI(
+        title="imagegate", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
+    for module in (openai_images, models, files, admin, health):
+        app.include_router(module.router)
+    _install_error_handlers(app)
+    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_domain_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ImagegateError)
+        return error_response_for_path(request.url.path, exc, request.state.request_id)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        error: ImagegateError
+        if exc.status_code == 404:
+            error = NotFound(f"no route for {request.method} {request.url.path}")
+        else:
+            error = InvalidRequest(str(exc.detail))
+            error.status = exc.status_code
+        return error_response_for_path(request.url.path, error, request.state.request_id)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        location = [str(part) for part in first.get("loc", ())[1:]]
+        error = InvalidRequest(
+            f"invalid value for {'.'.join(location) or 'the request'}: {first.get('msg', '')}",
+            param=".".join(location) or None,
+        )
+        return error_response_for_path(request.url.path, error, request.state.request_id)
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path)
+        error = ServerError("internal error")
+        return error_response_for_path(request.url.path, error, request.state.request_id)
+
+    app.add_exception_handler(ImagegateError, on_domain_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_crash)

@@ -1,0 +1,53 @@
+"""``imagegate serve``: migrate, make sure an admin key exists, then run uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from imagegate.cli._common import DataDir, migrated_engine, settings_for
+from imagegate.core.keys import KeyService
+from imagegate.settings import Settings
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the gateway (embedded default: SQLite, local files and the built-in renderer)."""
+    settings = settings_for(data_dir)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    secret = asyncio.run(_bootstrap(settings))
+    if secret:
+        typer.echo(f"Created an admin key (shown only once, stored as a hash):\n  {secret}")
+    # Workers find the schema migrated and the admin key in place.
+    os.environ["IMAGEGATE_AUTO_MIGRATE"] = "false"
+    uvicorn.run(
+        "imagegate.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level,
+        proxy_headers=True,
+    )
+
+
+async def _bootstrap(settings: Settings) -> str | None:
+    """Migrate; create and return an admin key when none exists and none is configured."""
+    async with migrated_engine(settings) as engine:
+        keys = KeyService(engine)
+        if settings.admin_key is not None or await keys.count_active():
+            return None
+        _, secret = await keys.create(name="admin (created by serve)", admin=True)
+        return secret

@@ -1,0 +1,248 @@
+"""The generation flow: resolve the model, validate, run on a deployment, store, meter."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import httpx
+
+from imagegate.core.assets import Asset, AssetService, NewAsset
+from imagegate.core.catalog import Catalog, CatalogEntry, DeploymentSpec
+from imagegate.core.keys import ApiKey
+from imagegate.core.params import GenerationParams, ValidatedGeneration, validate_generation
+from imagegate.core.pricing import cost_of
+from imagegate.core.requests import ImageResult, PartialImage
+from imagegate.core.usage import UsageRecorder, UsageRow
+from imagegate.errors import (
+    ImagegateError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    ServerError,
+    Unavailable,
+)
+from imagegate.providers.base import ImageProvider, ProviderContext
+from imagegate.providers.registry import ProviderRegistry, read_credentials
+
+log = logging.getLogger("imagegate.generation")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A validated request bound to the deployment that will serve it."""
+
+    key: ApiKey
+    entry: CatalogEntry
+    validated: ValidatedGeneration
+    deployment: DeploymentSpec
+    provider: ImageProvider
+    request_id: str
+    route: str
+    started: float
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a client gets back: the upstream's result and where each image is stored."""
+
+    prepared: Prepared
+    result: ImageResult
+    assets: list[Asset]
+    cost: Decimal
+
+
+class ImageService:
+    """Runs generation requests end to end; knows no wire format."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        registry: ProviderRegistry,
+        assets: AssetService,
+        usage: UsageRecorder,
+        http: httpx.AsyncClient | None,
+        default_model: str | None,
+    ) -> None:
+        self.catalog = catalog
+        self._registry = registry
+        self._assets = assets
+        self._usage = usage
+        self._http = http
+        self._default_model = default_model
+
+    def resolve_model(self, key: ApiKey, name: str | None) -> CatalogEntry:
+        """The catalogue entry a key may use: 400 without a model, 404 unknown, 403 forbidden."""
+        name = name or self._default_model
+        if not name:
+            raise InvalidRequest(
+                "model is required (no default model is configured)", param="model"
+            )
+        entry = self.catalog.resolve(name)
+        if entry is None:
+            raise NotFound(
+                f"model {name!r} does not exist; GET /v1/models lists the models you can use",
+                param="model",
+                code="model_not_found",
+            )
+        if not key.may_use_model(entry.spec.id, tuple(entry.spec.aliases)):
+            raise PermissionDenied(
+                f"this key may not use model {entry.spec.id!r}",
+                param="model",
+                code="model_not_allowed",
+            )
+        return entry
+
+    def prepare(
+        self, key: ApiKey, params: GenerationParams, *, request_id: str, route: str
+    ) -> Prepared:
+        started = time.perf_counter()
+        try:
+            entry = self.resolve_model(key, params.model)
+            validated = validate_generation(entry, params)
+            if not entry.available_deployments:
+                raise Unavailable(_unavailable_message(entry), code="model_not_available")
+            deployment = entry.available_deployments[0]
+            provider = self._registry.get(deployment.provider)
+            if provider is None:  # pragma: no cover - availability already checked the registry
+                raise Unavailable(_unavailable_message(entry), code="model_not_available")
+        except ImagegateError as exc:
+            self.record_rejection(
+                key, exc, route=route, request_id=request_id, started=started, params=params
+            )
+            raise
+        return Prepared(key, entry, validated, deployment, provider, request_id, route, started)
+
+    def _context(self, prepared: Prepared) -> ProviderContext:
+        deployment = prepared.deployment
+        return ProviderContext(
+            http=self._http,
+            request_id=prepared.request_id,
+            upstream_model=deployment.model,
+            deadline=time.monotonic() + deployment.timeout,
+            credentials=read_credentials(deployment.credentials),
+            base_url=deployment.base_url,
+        )
+
+    async def run(self, prepared: Prepared) -> Delivery:
+        """Call the upstream once and deliver every image it produced."""
+        try:
+            result = await prepared.provider.generate(
+                prepared.validated.request, self._context(prepared)
+            )
+            return await self._deliver(prepared, result)
+        except Exception as exc:
+            self._fail(prepared, exc)
+            raise
+
+    async def run_stream(self, prepared: Prepared) -> AsyncIterator[PartialImage | Delivery]:
+        """Partial images as the upstream sends them, then one :class:`Delivery`."""
+        try:
+            stream = prepared.provider.stream(prepared.validated.request, self._context(prepared))
+            async for event in stream:
+                if isinstance(event, PartialImage):
+                    yield event
+                else:
+                    yield await self._deliver(prepared, event)
+                    return
+            raise ServerError("the upstream stream ended without a final image")
+        except Exception as exc:
+            self._fail(prepared, exc)
+            raise
+
+    async def _deliver(self, prepared: Prepared, result: ImageResult) -> Delivery:
+        request = prepared.validated.request
+        stored = await self._assets.store(
+            [NewAsset(i.data, i.mime_type, i.width, i.height) for i in result.images],
+            owner_key_id=prepared.key.id,
+            request_id=prepared.request_id,
+        )
+        cost = cost_of(
+            prepared.entry.spec.pricing,
+            usage=result.usage,
+            images=len(result.images),
+            quality=request.quality,
+            size=request.size,
+        )
+        usage = result.usage
+        self._usage.record(
+            UsageRow(
+                request_id=prepared.request_id,
+                key_id=prepared.key.id,
+                model=prepared.entry.spec.id,
+                route=prepared.route,
+                status=200,
+                latency_ms=_ms_since(prepared.started),
+                n=request.n,
+                images=len(result.images),
+                size=request.size,
+                quality=result.quality or request.quality,
+                input_tokens=usage.input_tokens if usage else 0,
+                output_tokens=usage.output_tokens if usage else 0,
+                cost_usd=cost,
+                user=request.user,
+            )
+        )
+        return Delivery(prepared, result, stored, cost)
+
+    def _fail(self, prepared: Prepared, exc: Exception) -> None:
+        error = exc if isinstance(exc, ImagegateError) else ServerError("internal error")
+        if not isinstance(exc, ImagegateError):
+            log.exception("request %s failed", prepared.request_id)
+        request = prepared.validated.request
+        self._usage.record(
+            UsageRow(
+                request_id=prepared.request_id,
+                key_id=prepared.key.id,
+                model=prepared.entry.spec.id,
+                route=prepared.route,
+                status=error.status,
+                latency_ms=_ms_since(prepared.started),
+                n=request.n,
+                size=request.size,
+                quality=request.quality,
+                error_code=error.code or error.type,
+                user=request.user,
+            )
+        )
+
+    def record_rejection(
+        self,
+        key: ApiKey,
+        error: ImagegateError,
+        *,
+        route: str,
+        request_id: str,
+        started: float,
+        params: GenerationParams | None = None,
+    ) -> None:
+        """The usage row of a request refused before any upstream was called."""
+        self._usage.record(
+            UsageRow(
+                request_id=request_id,
+                key_id=key.id,
+                model=params.model if params else None,
+                route=route,
+                status=error.status,
+                latency_ms=_ms_since(started),
+                n=params.n if params else 0,
+                error_code=error.code or error.type,
+                user=params.user if params else None,
+            )
+        )
+
+
+def _unavailable_message(entry: CatalogEntry) -> str:
+    env = sorted(
+        {name for d in entry.spec.deployments for names in d.credentials.values() for name in names}
+    )
+    fix = f"; set {' or '.join(env)}" if env else ""
+    return f"model {entry.spec.id!r} has no configured provider{fix}"
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

@@ -1,0 +1,184 @@
+"""Validate a client's generation parameters against the model's declared capabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from imagegate.core.catalog import CatalogEntry, GenerateSpec, ParamSpec
+from imagegate.core.requests import Background, ImageRequest, OutputFormat
+from imagegate.errors import InvalidRequest
+
+
+@dataclass(slots=True)
+class GenerationParams:
+    """Wire-neutral generation parameters as a client sent them (types checked, values not)."""
+
+    prompt: str
+    model: str | None = None
+    n: int = 1
+    size: str | None = None
+    quality: str | None = None
+    response_format: str | None = None
+    output_format: str | None = None
+    output_compression: int | None = None
+    background: str | None = None
+    style: str | None = None
+    moderation: str | None = None
+    user: str | None = None
+    stream: bool = False
+    partial_images: int | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedGeneration:
+    request: ImageRequest
+    response_format: str
+    stream: bool
+    ignored: tuple[str, ...]
+
+
+def validate_generation(entry: CatalogEntry, params: GenerationParams) -> ValidatedGeneration:
+    """The domain request for ``params`` on this model; :class:`InvalidRequest` names the param."""
+    spec = entry.spec.generate
+    if spec is None:
+        raise InvalidRequest(
+            f"model {entry.spec.id!r} does not generate images from text", param="model"
+        )
+    ignored: list[str] = []
+    prompt = _prompt(params.prompt, spec)
+    n = _n(params.n, spec, entry.spec.id)
+    width, height = _size(params.size, spec, entry.spec.id)
+    quality = _choice("quality", params.quality, spec.qualities, spec.default_quality)
+    output_format = cast(
+        OutputFormat, _choice("output_format", params.output_format, spec.output_formats, "png")
+    )
+    background = cast(
+        Background, _choice("background", params.background, spec.backgrounds, "auto")
+    )
+    if background == "transparent" and output_format == "jpeg":
+        raise InvalidRequest(
+            "background 'transparent' needs output_format 'png' or 'webp'", param="background"
+        )
+    compression = params.output_compression
+    if compression is not None and output_format == "png":
+        ignored.append("output_compression")
+        compression = None
+    style = params.style
+    if style is not None and not spec.styles:
+        ignored.append("style")
+        style = None
+    elif style is not None:
+        style = _choice("style", style, spec.styles, None)
+    response_format = _choice(
+        "response_format", params.response_format, ["url", "b64_json"], spec.default_response_format
+    )
+    if params.stream and not spec.streaming:
+        raise InvalidRequest(f"model {entry.spec.id!r} does not support streaming", param="stream")
+    extras, unknown = _extras(params.extras, spec.extras)
+    ignored.extend(unknown)
+    request = ImageRequest(
+        operation="generate",
+        model=entry.spec.id,
+        prompt=prompt,
+        n=n,
+        width=width,
+        height=height,
+        quality=quality,
+        output_format=output_format,
+        background=background,
+        output_compression=compression,
+        style=style,
+        moderation=params.moderation,
+        user=params.user,
+        partial_images=params.partial_images or 0,
+        extras=extras,
+    )
+    return ValidatedGeneration(request, response_format, params.stream, tuple(sorted(ignored)))
+
+
+def _prompt(prompt: str, spec: GenerateSpec) -> str:
+    if not prompt.strip():
+        raise InvalidRequest("prompt must not be empty", param="prompt")
+    if len(prompt) > spec.prompt_max_chars:
+        raise InvalidRequest(
+            f"prompt is {len(prompt)} characters; this model takes at most {spec.prompt_max_chars}",
+            param="prompt",
+        )
+    return prompt
+
+
+def _n(n: int, spec: GenerateSpec, model_id: str) -> int:
+    if n < 1 or n > spec.max_n:
+        raise InvalidRequest(
+            f"n must be between 1 and {spec.max_n} for model {model_id!r}; got {n}", param="n"
+        )
+    return n
+
+
+def _size(size: str | None, spec: GenerateSpec, model_id: str) -> tuple[int, int]:
+    if size is None or (size == "auto" and "auto" in spec.sizes):
+        size = spec.default_size
+    elif size == "auto" or size not in spec.sizes:
+        raise InvalidRequest(
+            f"size {size!r} is not supported by model {model_id!r}; "
+            f"use one of {', '.join(spec.sizes)}",
+            param="size",
+        )
+    width, _, height = size.partition("x")
+    return int(width), int(height)
+
+
+def _choice(param: str, value: str | None, allowed: list[Any], default: str | None) -> str:
+    if value is None:
+        if default is None:
+            raise InvalidRequest(f"{param} is required", param=param)
+        return default
+    if value not in allowed:
+        raise InvalidRequest(
+            f"{param} {value!r} is not supported; use one of {', '.join(map(str, allowed))}",
+            param=param,
+        )
+    return value
+
+
+def _extras(
+    given: dict[str, Any], declared: dict[str, ParamSpec]
+) -> tuple[dict[str, object], list[str]]:
+    accepted: dict[str, object] = {}
+    unknown: list[str] = []
+    for name, value in given.items():
+        spec = declared.get(name)
+        if spec is None:
+            unknown.append(name)
+            continue
+        _check_extra(name, value, spec)
+        accepted[name] = value
+    return accepted, unknown
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "integer": (int,),
+    "number": (int, float),
+    "string": (str,),
+    "boolean": (bool,),
+    "array": (list,),
+}
+
+
+def _check_extra(name: str, value: Any, spec: ParamSpec) -> None:
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, _JSON_TYPES[spec.type]) or (is_bool and spec.type != "boolean"):
+        raise InvalidRequest(f"{name} must be of type {spec.type}", param=name)
+    if spec.type in ("integer", "number"):
+        _check_range(name, float(cast(float, value)), spec)
+    if spec.enum is not None and value not in spec.enum:
+        raise InvalidRequest(f"{name} must be one of {', '.join(spec.enum)}", param=name)
+
+
+def _check_range(name: str, value: float, spec: ParamSpec) -> None:
+    if spec.minimum is not None and value < spec.minimum:
+        raise InvalidRequest(f"{name} must be at least {spec.minimum:g}", param=name)
+    if spec.maximum is not None and value > spec.maximum:
+        raise InvalidRequest(f"{name} must be at most {spec.maximum:g}", param=name)

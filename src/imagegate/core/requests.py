@@ -1,0 +1,102 @@
+"""The one domain request and the one domain result that every front end and adapter speaks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Operation = Literal["generate"]
+OutputFormat = Literal["png", "jpeg", "webp"]
+Background = Literal["transparent", "opaque", "auto"]
+
+MIME_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRequest:
+    """What a client asked for, after validation against the model's capabilities.
+
+    ``width``/``height`` are resolved (``auto`` already replaced by the model's default size);
+    ``quality`` and ``background`` are the model's own values. ``extras`` holds model-specific
+    parameters the model declares (for example ``seed``).
+    """
+
+    operation: Operation
+    model: str
+    prompt: str
+    n: int
+    width: int
+    height: int
+    quality: str
+    output_format: OutputFormat
+    background: Background
+    output_compression: int | None = None
+    style: str | None = None
+    moderation: str | None = None
+    user: str | None = None
+    partial_images: int = 0
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage in the gpt-image shape."""
+
+    input_text_tokens: int = 0
+    input_image_tokens: int = 0
+    output_image_tokens: int = 0
+    output_text_tokens: int = 0
+
+    @property
+    def input_tokens(self) -> int:
+        return self.input_text_tokens + self.input_image_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        return self.output_image_tokens + self.output_text_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    """One encoded image as the client will receive it."""
+
+    data: bytes
+    output_format: OutputFormat
+    width: int
+    height: int
+    revised_prompt: str | None = None
+
+    @property
+    def mime_type(self) -> str:
+        return MIME_TYPES[self.output_format]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageResult:
+    """What an upstream delivered for one request."""
+
+    images: list[GeneratedImage]
+    usage: Usage | None = None
+    background: Background = "opaque"
+    quality: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartialImage:
+    """A streamed preview of image ``image_index``; ``partial_index`` counts from 0."""
+
+    image: GeneratedImage
+    image_index: int
+    partial_index: int
+
+
+StreamEvent = PartialImage | ImageResult
+"""A stream yields partial images and ends with exactly one :class:`ImageResult`."""

@@ -1,0 +1,89 @@
+"""The usage log: one row per request, written in batches off the request path, never lost on
+shutdown; and one structured log line per request. Rows never hold image bytes or secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imagegate.storage.tables import usage
+
+log = logging.getLogger("imagegate.usage")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    request_id: str
+    key_id: str | None
+    model: str | None
+    route: str
+    status: int
+    latency_ms: float
+    n: int = 0
+    images: int = 0
+    size: str | None = None
+    quality: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    error_code: str | None = None
+    user: str | None = None
+    created_at: float = 0.0
+
+
+class UsageRecorder:
+    """Queues rows and flushes them every ``interval`` seconds or ``batch`` rows."""
+
+    def __init__(self, engine: AsyncEngine, *, interval: float = 0.25, batch: int = 500) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._batch = batch
+        self._pending: list[UsageRow] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, row: UsageRow) -> None:
+        if not row.created_at:
+            row = UsageRow(**{**asdict(row), "created_at": time.time()})
+        self._pending.append(row)
+        log.info(orjson.dumps(asdict(row), default=str).decode())
+        if len(self._pending) >= self._batch:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="usage-flusher")
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("usage flush failed; rows kept for the next try")
+
+    async def flush(self) -> None:
+        rows, self._pending = self._pending, []
+        if not rows:
+            return
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(usage.insert(), [asdict(row) for row in rows])
+        except BaseException:
+            self._pending[:0] = rows
+            raise
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()

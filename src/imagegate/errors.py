@@ -1,0 +1,108 @@
+"""The one domain error tree; each API module renders it into its own envelope.
+
+ImagegateError
+├── ServerError                      500 server_error        (a gateway bug)
+├── ClientError                      4xx: the caller must change something
+│   ├── InvalidRequest               400 invalid_request_error
+│   ├── AuthenticationFailed         401 authentication_error
+│   ├── PermissionDenied             403 permission_error
+│   ├── NotFound                     404 not_found_error
+│   ├── Conflict                     409 invalid_request_error
+│   ├── PayloadTooLarge              413 invalid_request_error
+│   ├── IdempotencyMismatch          422 invalid_request_error
+│   ├── RateLimited                  429 rate_limit_error
+│   └── QuotaExceeded                429 insufficient_quota
+└── UpstreamError                    502 upstream_error      (the provider failed)
+    ├── Unavailable                  503 upstream_error      (no healthy deployment)
+    └── UpstreamTimeout              504 upstream_error
+"""
+
+from __future__ import annotations
+
+
+class ImagegateError(Exception):
+    """Base of every error a client may see."""
+
+    status: int = 500
+    type: str = "server_error"
+    default_code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.retry_after = retry_after
+
+
+class ServerError(ImagegateError):
+    """Something went wrong inside the gateway."""
+
+
+class ClientError(ImagegateError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class InvalidRequest(ClientError):
+    pass
+
+
+class AuthenticationFailed(ClientError):
+    status = 401
+    type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(ClientError):
+    status = 403
+    type = "permission_error"
+
+
+class NotFound(ClientError):
+    status = 404
+    type = "not_found_error"
+
+
+class Conflict(ClientError):
+    status = 409
+
+
+class PayloadTooLarge(ClientError):
+    status = 413
+
+
+class IdempotencyMismatch(ClientError):
+    status = 422
+
+
+class RateLimited(ClientError):
+    status = 429
+    type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
+class QuotaExceeded(ClientError):
+    status = 429
+    type = "insufficient_quota"
+    default_code = "insufficient_quota"
+
+
+class UpstreamError(ImagegateError):
+    status = 502
+    type = "upstream_error"
+
+
+class Unavailable(UpstreamError):
+    status = 503
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504

@@ -1,0 +1,102 @@
+"""Builds and closes everything a running gateway holds: engine, stores, catalogue, workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imagegate.core.assets import AssetService
+from imagegate.core.catalog import Catalog, load_catalog
+from imagegate.core.generation import ImageService
+from imagegate.core.keys import KeyService
+from imagegate.core.secret import load_or_create_secret
+from imagegate.core.usage import UsageRecorder
+from imagegate.providers.registry import ProviderRegistry
+from imagegate.settings import Settings
+from imagegate.storage import db
+from imagegate.storage.blobs import LocalBlobStore
+
+log = logging.getLogger("imagegate")
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    http: httpx.AsyncClient
+    catalog: Catalog
+    keys: KeyService
+    assets: AssetService
+    usage: UsageRecorder
+    images: ImageService
+    _sweeper: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, settings: Settings, *, background: bool = True) -> Services:
+        """Everything the gateway needs; ``background`` also starts the flusher and sweeper."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = db.create_engine(settings.resolved_database_url)
+        if settings.auto_migrate:
+            await db.upgrade(engine)
+        secret = (
+            bytes.fromhex(settings.secret.get_secret_value())
+            if settings.secret
+            else load_or_create_secret(settings.secret_path)
+        )
+        registry = ProviderRegistry()
+        catalog = load_catalog(registry, settings.config)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=300.0))
+        assets = AssetService(
+            engine,
+            LocalBlobStore(settings.assets_dir),
+            secret,
+            link_ttl=settings.url_ttl_seconds,
+            retention_seconds=settings.asset_retention_days * 86400,
+        )
+        usage = UsageRecorder(engine)
+        admin = settings.admin_key.get_secret_value() if settings.admin_key else None
+        services = cls(
+            settings=settings,
+            engine=engine,
+            http=http,
+            catalog=catalog,
+            keys=KeyService(engine, admin),
+            assets=assets,
+            usage=usage,
+            images=ImageService(
+                catalog=catalog,
+                registry=registry,
+                assets=assets,
+                usage=usage,
+                http=http,
+                default_model=settings.default_model or None,
+            ),
+        )
+        if background:
+            usage.start()
+            services._sweeper = asyncio.create_task(services._sweep_forever(), name="asset-sweeper")
+        return services
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                removed = await self.assets.sweep()
+                if removed:
+                    log.info("retention sweep removed %d assets", removed)
+            except Exception:
+                log.exception("retention sweep failed")
+            await asyncio.sleep(self.settings.retention_sweep_seconds)
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.usage.close()
+        await self.http.aclose()
+        await self.engine.dispose()

@@ -1,0 +1,51 @@
+"""Typed settings from ``IMAGEGATE_*`` environment variables; nothing is read at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Gateway settings. Build one with ``Settings()`` (reads the environment) or pass values."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGEGATE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("imagegate-data"))
+    database_url: str | None = None
+    """SQLAlchemy async URL; default: SQLite in the data dir."""
+    admin_key: SecretStr | None = None
+    """Accepted as an admin key, this exact string."""
+    secret: SecretStr | None = None
+    """Hex server secret that signs links; default: generated once into the data dir. Replicas
+    behind one load balancer must share it."""
+    config: Path | None = None
+    """An operator's TOML file that extends or overrides the built-in catalogue."""
+    public_url: str | None = None
+    """Base URL used in links handed to clients; default: derived from each request."""
+    default_model: str | None = "sketch"
+    """Used when a request names no model; empty to require one."""
+    url_ttl_seconds: int = Field(default=3600, ge=1)
+    asset_retention_days: float = Field(default=7, gt=0)
+    retention_sweep_seconds: float = Field(default=3600, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    render_threads: int = Field(default=4, ge=1)
+    auto_migrate: bool = True
+    """Run database migrations when the app starts (``serve`` runs them once before workers)."""
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'imagegate.db').resolve()}"
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.data_dir / "assets"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.data_dir / "server-secret"

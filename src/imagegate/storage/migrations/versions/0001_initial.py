@@ -1,0 +1,67 @@
+"""Keys, assets and the usage log.
+
+Revision ID: 0001
+Revises:
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "api_keys",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False, server_default=""),
+        sa.Column("prefix", sa.String(16), nullable=False),
+        sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("models", sa.JSON, nullable=True),
+        sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("revoked_at", sa.Float, nullable=True),
+    )
+    op.create_table(
+        "assets",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("sha256", sa.String(64), nullable=False, index=True),
+        sa.Column("content_type", sa.String(64), nullable=False),
+        sa.Column("size_bytes", sa.Integer, nullable=False),
+        sa.Column("width", sa.Integer, nullable=True),
+        sa.Column("height", sa.Integer, nullable=True),
+        sa.Column("owner_key_id", sa.String(40), nullable=True, index=True),
+        sa.Column("request_id", sa.String(64), nullable=True),
+        sa.Column("created_at", sa.Float, nullable=False, index=True),
+    )
+    op.create_table(
+        "usage",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("request_id", sa.String(64), nullable=False),
+        sa.Column("key_id", sa.String(40), nullable=True, index=True),
+        sa.Column("model", sa.String(200), nullable=True, index=True),
+        sa.Column("route", sa.String(200), nullable=False),
+        sa.Column("n", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("images", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("size", sa.String(32), nullable=True),
+        sa.Column("quality", sa.String(32), nullable=True),
+        sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("cost_usd", sa.Numeric(20, 10), nullable=False, server_default="0"),
+        sa.Column("status", sa.Integer, nullable=False),
+        sa.Column("error_code", sa.String(64), nullable=True),
+        sa.Column("latency_ms", sa.Float, nullable=False),
+        sa.Column("user", sa.String(256), nullable=True),
+        sa.Column("created_at", sa.Float, nullable=False, index=True),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("usage")
+    op.drop_table("assets")
+    op.drop_table("api_keys")

@@ -1,0 +1,68 @@
+"""Health, OpenAPI, docs, unknown routes and the body-size limit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from imagegate.storage import db
+from tests.conftest import Gateway
+
+
+async def test_health_and_readiness(gateway: Gateway) -> None:
+    assert (await gateway.client.get("/healthz")).json() == {"status": "ok"}
+    ready = await gateway.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "storage": "ok"}
+
+
+async def test_readiness_fails_when_the_database_is_unreachable(gateway: Gateway) -> None:
+    working = gateway.services.engine
+    gateway.services.engine = db.create_engine("sqlite+aiosqlite:////nonexistent/dir/x.db")
+    try:
+        response = await gateway.client.get("/readyz")
+    finally:
+        await gateway.services.engine.dispose()
+        gateway.services.engine = working
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"].startswith("error")
+
+
+async def test_openapi_describes_the_routes(gateway: Gateway) -> None:
+    spec = (await gateway.client.get("/openapi.json")).json()
+    for path in ["/v1/images/generations", "/api/models", "/v1/models", "/files/{asset_id}", "/admin/keys"]:
+        assert path in spec["paths"], path
+    body = spec["paths"]["/v1/images/generations"]["post"]["requestBody"]
+    assert "prompt" in body["content"]["application/json"]["schema"]["properties"]
+    docs = await gateway.client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_unknown_route_is_404_in_envelope(gateway: Gateway) -> None:
+    response = await gateway.client.get("/v1/nothing-here", headers=gateway.auth)
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found_error"
+
+
+async def test_oversize_body_is_413_before_reading(gateway: Gateway) -> None:
+    limit = gateway.services.settings.max_body_bytes
+    response = await gateway.client.post(
+        "/v1/images/generations",
+        content=b"x",
+        headers={**gateway.auth, "content-length": str(limit + 1)},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"
+
+
+async def test_oversize_chunked_body_is_413(gateway: Gateway) -> None:
+    limit = gateway.services.settings.max_body_bytes
+
+    async def chunks() -> AsyncIterator[bytes]:
+        chunk = b"x" * (1024 * 1024)
+        for _ in range(limit // len(chunk) + 2):
+            yield chunk
+
+    response = await gateway.client.post(
+        "/v1/images/generations", content=chunks(), headers=gateway.auth
+    )
+    assert response.status_code == 413

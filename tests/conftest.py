@@ -1,0 +1,155 @@
+"""Shared fixtures: settings on a temp data dir, an in-process gateway, a live server, PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from imagegate.app import create_app
+from imagegate.services import Services
+from imagegate.settings import Settings
+
+ADMIN_KEY = "test-admin-key-0123456789"
+POSTGRES_URL = os.environ.get(
+    "IMAGEGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_reachable() -> bool:
+    async def probe() -> None:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> bool:
+    reachable = _postgres_reachable()
+    if not reachable and os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required in CI but {POSTGRES_URL} is unreachable")
+    return reachable
+
+
+@pytest.fixture
+def postgres_url(postgres_available: bool) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    if not postgres_available:
+        pytest.skip("PostgreSQL is not reachable")
+    name = "imagegate_test_" + secrets.token_hex(6)
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Runs a test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        config=None,
+        public_url=None,
+    )
+
+
+@dataclass
+class Gateway:
+    """An in-process gateway with a client and a ready-made client key."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    key: str
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture
+async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        services: Services = app.state.services
+        _, secret = await services.keys.create(name="test client")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            yield Gateway(app, client, secret)
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    key: str
+    services: Services
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A real uvicorn server on a loopback port, for the official SDKs and plain HTTP clients."""
+    data_dir = tmp_path_factory.mktemp("live")
+    app = create_app(Settings(data_dir=data_dir, admin_key=ADMIN_KEY))  # type: ignore[arg-type]
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("live server did not start")
+        time.sleep(0.02)
+    base_url = f"http://127.0.0.1:{port}"
+    created = httpx.post(
+        f"{base_url}/admin/keys",
+        json={"name": "live client"},
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+    )
+    created.raise_for_status()
+    yield LiveServer(base_url, created.json()["key"], app.state.services)
+    server.should_exit = True
+    thread.join(10)
+    sock.close()

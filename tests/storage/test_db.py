@@ -1,0 +1,113 @@
+"""The database layer on SQLite and PostgreSQL: migrations, keys, assets, usage rows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imagegate.core.assets import AssetService, NewAsset
+from imagegate.core.keys import KeyService
+from imagegate.core.usage import UsageRecorder, UsageRow
+from imagegate.storage import db
+from imagegate.storage.blobs import LocalBlobStore
+from imagegate.storage.tables import api_keys, usage
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = db.create_engine(database_url)
+    await db.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def test_migrations_reach_head_and_are_idempotent(engine: AsyncEngine) -> None:
+    assert await db.current_revision(engine) == "0001"
+    await db.upgrade(engine)
+    async with engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+    assert {"api_keys", "assets", "usage", "alembic_version"} <= tables
+
+
+async def test_keys_are_stored_only_as_hashes(engine: AsyncEngine) -> None:
+    keys = KeyService(engine)
+    key, secret = await keys.create(name="ci", models=("sketch",))
+    assert len(secret) > 40 and secret.startswith("ig-")
+    assert key.prefix == secret[: len(key.prefix)]
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(api_keys))).mappings().all()
+    assert len(rows) == 1
+    assert secret not in str(dict(rows[0]))
+    assert (await keys.authenticate(secret)) == key
+    assert await keys.authenticate(secret + "x") is None
+
+
+async def test_revoked_key_stops_working_at_once(engine: AsyncEngine) -> None:
+    keys = KeyService(engine)
+    key, secret = await keys.create()
+    assert await keys.authenticate(secret) is not None
+    revoked = await keys.revoke(key.id)
+    assert revoked is not None and revoked.revoked_at is not None
+    assert await keys.authenticate(secret) is None
+    assert await keys.revoke("key_missing") is None
+    assert [k.id for k in await keys.list(include_revoked=False)] == []
+    assert await keys.count_active() == 0
+
+
+async def test_sql_metacharacters_in_a_presented_key_are_just_data(engine: AsyncEngine) -> None:
+    keys = KeyService(engine)
+    await keys.create()
+    for evil in ["' OR '1'='1", "x'; DROP TABLE api_keys; --", "\x00abc", "a" * 10_000]:
+        assert await keys.authenticate(evil) is None
+    assert await keys.count_active() == 1
+
+
+async def test_assets_are_content_addressed_and_swept(engine: AsyncEngine, tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path / "assets")
+    assets = AssetService(engine, blobs, b"s" * 32, link_ttl=60, retention_seconds=100)
+    first, second = await assets.store(
+        [NewAsset(b"same", "image/png"), NewAsset(b"same", "image/png")],
+        owner_key_id="key_a",
+        request_id="req_1",
+    )
+    assert first.id != second.id and first.sha256 == second.sha256
+    assert len([p for p in (tmp_path / "assets").rglob("*") if p.is_file()]) == 1
+    asset, path = await assets.open(first.id)
+    assert asset == first and path.read_bytes() == b"same"
+
+    assert await assets.sweep(now=time.time() + 50) == 0
+    assert await assets.sweep(now=time.time() + 200) == 2
+    assert blobs.path(first.sha256) is None
+
+
+async def test_usage_rows_are_batched_and_flushed_on_close(engine: AsyncEngine) -> None:
+    recorder = UsageRecorder(engine, interval=60)
+    recorder.start()
+    for index in range(3):
+        recorder.record(
+            UsageRow(
+                request_id=f"req_{index}",
+                key_id="key_a",
+                model="sketch",
+                route="/v1/images/generations",
+                status=200,
+                latency_ms=1.5,
+                n=1,
+                images=1,
+                cost_usd=Decimal("0.0012345"),
+            )
+        )
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(usage))).scalar() == 0
+    await recorder.close()
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(usage))).mappings().all()
+    assert len(rows) == 3
+    assert rows[0]["cost_usd"] == Decimal("0.0012345")
+    assert rows[0]["created_at"] > 0
