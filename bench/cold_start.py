@@ -57,6 +57,10 @@ def one_start(data_dir: Path) -> float:
         process.wait(15)
 
 
+def summary(samples: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
@@ -72,14 +76,11 @@ def main() -> None:
             warm.append(one_start(warm_dir))
     report = {
         "scenario": "cold_start",
-        "machine": f"{platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+        "python": platform.python_version(),
         "target_s": 2.0,
-        "fresh_data_dir_s": {
-            "median": statistics.median(fresh),
-            "min": min(fresh),
-            "max": max(fresh),
-        },
-        "warm_data_dir_s": {"median": statistics.median(warm), "min": min(warm), "max": max(warm)},
+        "fresh_data_dir_s": summary(fresh),
+        "warm_data_dir_s": summary(warm),
     }
     print(f"{'cold start':<22}{'median s':>10}{'min':>8}{'max':>8}")
     for name in ("fresh_data_dir_s", "warm_data_dir_s"):

@@ -1,4 +1,4 @@
-"""Shared fixtures: settings on a temp data dir, an in-process gateway, a live server, PostgreSQL."""
+"""Shared fixtures: settings on a temp data dir, in-process and live gateways, PostgreSQL."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     """Run database migrations when the app starts (``serve`` runs them once before workers)."""
     log_level: str = "info"
+
+    @field_validator("secret")
+    @classmethod
+    def _hex_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        try:
+            if len(bytes.fromhex(text)) < 16:
+                raise ValueError
+        except ValueError:
+            raise ValueError("IMAGEGATE_SECRET must be at least 32 hex characters") from None
+        return value
 
     @property
     def resolved_database_url(self) -> str:

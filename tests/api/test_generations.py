@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from PIL import Image
 
 from imagegate.storage.tables import usage
-
 from tests.conftest import Gateway
 
 ROUTE = "/v1/images/generations"
@@ -115,7 +114,12 @@ async def test_output_compression_with_png_is_ignored_and_reported(gateway: Gate
 
 
 async def test_transparent_background(gateway: Gateway) -> None:
-    body = {"model": "sketch", "prompt": "a red circle", "background": "transparent", "size": "256x256"}
+    body = {
+        "model": "sketch",
+        "prompt": "a red circle",
+        "background": "transparent",
+        "size": "256x256",
+    }
     response = await post(gateway, body)
     image = decode(response.json()["data"][0])
     assert image.mode == "RGBA"
@@ -163,7 +167,14 @@ async def test_url_response_is_a_signed_link_that_downloads(gateway: Gateway) ->
 
 
 async def test_user_and_unknown_fields(gateway: Gateway) -> None:
-    body = {"model": "sketch", "prompt": "sky", "size": "256x256", "user": "u-1", "foo": 1, "style": "vivid"}
+    body = {
+        "model": "sketch",
+        "prompt": "sky",
+        "size": "256x256",
+        "user": "u-1",
+        "foo": 1,
+        "style": "vivid",
+    }
     response = await post(gateway, body)
     assert response.status_code == 200
     assert response.headers["x-imagegate-ignored-params"] == "foo,style"
@@ -205,7 +216,9 @@ async def test_aliases_resolve(gateway: Gateway) -> None:
         ({"model": 7, "prompt": "x"}, "model"),
     ],
 )
-async def test_bad_fields_name_the_param(gateway: Gateway, body: dict[str, Any], param: str) -> None:
+async def test_bad_fields_name_the_param(
+    gateway: Gateway, body: dict[str, Any], param: str
+) -> None:
     assert_error(await post(gateway, body), 400, param, "invalid_request_error")
 
 
@@ -252,14 +265,20 @@ async def test_key_restricted_to_other_models_is_403(gateway: Gateway) -> None:
 
 
 async def test_every_request_leaves_a_usage_row(gateway: Gateway) -> None:
-    await post(gateway, {"model": "sketch", "prompt": "one sun", "size": "256x256", "user": "alice"})
+    await post(
+        gateway, {"model": "sketch", "prompt": "one sun", "size": "256x256", "user": "alice"}
+    )
     await post(gateway, {"model": "sketch", "prompt": "x", "n": 11})
     await gateway.services.usage.flush()
     async with gateway.services.engine.connect() as conn:
         rows = (await conn.execute(sa.select(usage).order_by(usage.c.id))).mappings().all()
     ok, bad = rows
     assert (ok["status"], ok["model"], ok["images"], ok["user"], ok["size"]) == (
-        200, "sketch", 1, "alice", "256x256"
+        200,
+        "sketch",
+        1,
+        "alice",
+        "256x256",
     )
     assert ok["cost_usd"] > 0 and ok["output_tokens"] > 0
     assert (bad["status"], bad["error_code"], bad["images"]) == (400, "invalid_request_error", 0)

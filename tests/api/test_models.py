@@ -62,7 +62,9 @@ async def test_pagination(gateway: Gateway) -> None:
     assert [record["id"] for record in page["data"]] == ["sketch"]
 
 
-@pytest.mark.parametrize("params", [{"page": "-1"}, {"page_size": "0"}, {"page_size": "101"}, {"page": "x"}])
+@pytest.mark.parametrize(
+    "params", [{"page": "-1"}, {"page_size": "0"}, {"page_size": "101"}, {"page": "x"}]
+)
 async def test_bad_pagination_is_400(gateway: Gateway, params: dict[str, str]) -> None:
     response = await gateway.client.get("/api/models", params=params)
     assert response.status_code == 400

@@ -29,7 +29,13 @@ async def test_readiness_fails_when_the_database_is_unreachable(gateway: Gateway
 
 async def test_openapi_describes_the_routes(gateway: Gateway) -> None:
     spec = (await gateway.client.get("/openapi.json")).json()
-    for path in ["/v1/images/generations", "/api/models", "/v1/models", "/files/{asset_id}", "/admin/keys"]:
+    for path in [
+        "/v1/images/generations",
+        "/api/models",
+        "/v1/models",
+        "/files/{asset_id}",
+        "/admin/keys",
+    ]:
         assert path in spec["paths"], path
     body = spec["paths"]["/v1/images/generations"]["post"]["requestBody"]
     assert "prompt" in body["content"]["application/json"]["schema"]["properties"]

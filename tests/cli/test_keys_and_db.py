@@ -51,7 +51,9 @@ def test_keys_create_list_revoke(data_dir: Path) -> None:
     secret = created.output.strip().splitlines()[-1]
     assert secret.startswith("ig-") and authenticate(data_dir, secret)
 
-    listed = runner.invoke(app, ["keys", "list", "--data-dir", str(data_dir)], env={"COLUMNS": "200"})
+    listed = runner.invoke(
+        app, ["keys", "list", "--data-dir", str(data_dir)], env={"COLUMNS": "200"}
+    )
     assert key_id in listed.output and "sketch,gpt-*" in listed.output
     assert secret not in listed.output
 

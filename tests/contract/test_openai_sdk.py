@@ -15,7 +15,9 @@ from tests.conftest import LiveServer
 
 @pytest.fixture
 def client(live_server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{live_server.base_url}/v1", api_key=live_server.key, max_retries=0)
+    return openai.OpenAI(
+        base_url=f"{live_server.base_url}/v1", api_key=live_server.key, max_retries=0
+    )
 
 
 def test_generate_b64_json(client: openai.OpenAI) -> None:
@@ -43,7 +45,11 @@ def test_generate_url_then_download(client: openai.OpenAI) -> None:
 
 def test_streaming_partial_images(client: openai.OpenAI) -> None:
     stream = client.images.generate(
-        model="sketch", prompt="a white moon and stars", size="256x256", stream=True, partial_images=2
+        model="sketch",
+        prompt="a white moon and stars",
+        size="256x256",
+        stream=True,
+        partial_images=2,
     )
     events = list(stream)
     assert [event.type for event in events] == [

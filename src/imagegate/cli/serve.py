@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -23,7 +24,7 @@ def serve(
 ) -> None:
     """Run the gateway (embedded default: SQLite, local files and the built-in renderer)."""
     settings = settings_for(data_dir)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     secret = asyncio.run(_bootstrap(settings))
     if secret:
         typer.echo(f"Created an admin key (shown only once, stored as a hash):\n  {secret}")
@@ -39,8 +40,26 @@ def serve(
         http="httptools",
         access_log=False,
         log_level=settings.log_level,
+        log_config=_log_config(settings.log_level),
         proxy_headers=True,
     )
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging plus imagegate's own loggers (JSON lines) in every worker process."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["plain"] = {"format": "%(message)s"}
+    config["handlers"]["imagegate"] = {
+        "formatter": "plain",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["imagegate"] = {
+        "handlers": ["imagegate"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 async def _bootstrap(settings: Settings) -> str | None:

@@ -1,5 +1,5 @@
-"""The usage log: one row per request, written in batches off the request path, never lost on
-shutdown; and one structured log line per request. Rows never hold image bytes or secrets."""
+"""The usage log: one row per request, written in batches off the request path and never lost on
+shutdown. Rows never hold image bytes or secrets (the access log line is the middleware's)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import time
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.storage.tables import usage
@@ -53,7 +52,6 @@ class UsageRecorder:
         if not row.created_at:
             row = UsageRow(**{**asdict(row), "created_at": time.time()})
         self._pending.append(row)
-        log.info(orjson.dumps(asdict(row), default=str).decode())
         if len(self._pending) >= self._batch:
             self._wake.set()
 
