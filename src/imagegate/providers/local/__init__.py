@@ -1,0 +1,15 @@
+"""The built-in ``local`` provider: model ``sketch``, a fast deterministic procedural renderer.
+
+It is not an AI model. It parses the prompt for colour words, a small vocabulary of subjects
+(sun, moon, stars, clouds, mountains, sea, trees, flowers, houses, shapes, …), moods and quoted
+text (:mod:`.scene`), lays them out (:mod:`.layout`) and draws them with Pillow (:mod:`.draw`).
+The same prompt, size, seed and image index always give the same bytes.
+
+Boundary: this package only turns an :class:`~imagegate.core.requests.ImageRequest` into an
+:class:`~imagegate.core.requests.ImageResult`. It uses :mod:`imagegate.imaging` to encode and
+knows nothing of HTTP, storage, billing or routing; it needs no network and no credentials.
+"""
+
+from imagegate.providers.local.provider import LocalProvider
+
+__all__ = ["LocalProvider"]
