@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from imagegate import __version__
-from imagegate.api import admin, files, health, models, openai_images
+from imagegate.api import admin, assets, files, health, models, openai_images
 from imagegate.api._errors import error_response_for_path
 from imagegate.api._middleware import GatewayMiddleware
 from imagegate.errors import (
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="imagegate", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
-    for module in (openai_images, models, files, admin, health):
+    for module in (openai_images, files, models, assets, admin, health):
         app.include_router(module.router)
     _install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core.assets import AssetService
 from imagegate.core.catalog import Catalog, load_catalog
+from imagegate.core.files import FileService
 from imagegate.core.generation import ImageService
 from imagegate.core.keys import KeyService
 from imagegate.core.secret import load_or_create_secret
@@ -32,6 +33,7 @@ class Services:
     catalog: Catalog
     keys: KeyService
     assets: AssetService
+    files: FileService
     usage: UsageRecorder
     images: ImageService
     _sweeper: asyncio.Task[None] | None = None
@@ -51,9 +53,10 @@ class Services:
         registry = ProviderRegistry()
         catalog = load_catalog(registry, settings.config)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=300.0))
+        blobs = LocalBlobStore(settings.assets_dir)
         assets = AssetService(
             engine,
-            LocalBlobStore(settings.assets_dir),
+            blobs,
             secret,
             link_ttl=settings.url_ttl_seconds,
             retention_seconds=settings.asset_retention_days * 86400,
@@ -67,6 +70,7 @@ class Services:
             catalog=catalog,
             keys=KeyService(engine, admin),
             assets=assets,
+            files=FileService(engine, blobs),
             usage=usage,
             images=ImageService(
                 catalog=catalog,

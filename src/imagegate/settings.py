@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     asset_retention_days: float = Field(default=7, gt=0)
     retention_sweep_seconds: float = Field(default=3600, gt=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    """Largest upload to ``POST /v1/files``."""
     render_threads: int = Field(default=4, ge=1)
     auto_migrate: bool = True
     """Run database migrations when the app starts (``serve`` runs them once before workers)."""

@@ -37,7 +37,7 @@ def authenticate(data_dir: Path, secret: str) -> bool:
 def test_db_upgrade(data_dir: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade", "--data-dir", str(data_dir)])
     assert result.exit_code == 0, result.output
-    assert "revision 0001" in result.output
+    assert "revision 0002" in result.output
     assert (data_dir / "imagegate.db").exists()
 
 

@@ -28,11 +28,11 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def test_migrations_reach_head_and_are_idempotent(engine: AsyncEngine) -> None:
-    assert await db.current_revision(engine) == "0001"
+    assert await db.current_revision(engine) == "0002"
     await db.upgrade(engine)
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
-    assert {"api_keys", "assets", "usage", "alembic_version"} <= tables
+    assert {"api_keys", "assets", "usage", "files", "alembic_version"} <= tables
 
 
 async def test_keys_are_stored_only_as_hashes(engine: AsyncEngine) -> None:

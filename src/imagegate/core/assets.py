@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.errors import ImagegateError, NotFound, PermissionDenied
 from imagegate.storage.blobs import BlobStore
+from imagegate.storage.references import unreferenced
 from imagegate.storage.tables import assets
 
 ASSET_ID = re.compile(r"asset_[0-9A-Za-z_-]{16,40}")
@@ -129,19 +130,10 @@ class AssetService:
         """Delete assets past retention, and their blobs once no asset references them."""
         cutoff = (now if now is not None else time.time()) - self.retention_seconds
         async with self._engine.begin() as conn:
-            old = (
-                await conn.execute(sa.select(assets.c.sha256).where(assets.c.created_at < cutoff))
-            ).scalars()
-            digests = set(old)
+            old = await conn.execute(sa.select(assets.c.sha256).where(assets.c.created_at < cutoff))
+            digests = set(old.scalars())
             result = await conn.execute(assets.delete().where(assets.c.created_at < cutoff))
-            still_used = set(
-                (
-                    await conn.execute(
-                        sa.select(assets.c.sha256).where(assets.c.sha256.in_(digests))
-                    )
-                ).scalars()
-            )
-        orphans = digests - still_used
+            orphans = await unreferenced(conn, digests)
         await asyncio.to_thread(self._delete_blobs, orphans)
         return int(result.rowcount or 0)
 

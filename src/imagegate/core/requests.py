@@ -5,11 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Operation = Literal["generate"]
+Operation = Literal["generate", "edit", "variation"]
 OutputFormat = Literal["png", "jpeg", "webp"]
+InputFormat = Literal["png", "jpeg", "webp"]
 Background = Literal["transparent", "opaque", "auto"]
 
 MIME_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+@dataclass(frozen=True, slots=True)
+class InputImage:
+    """An image a client sent, checked by :mod:`imagegate.imaging`: an allowed format, within its
+    byte and pixel limits, fully decodable, metadata stripped. A GIF arrives as its first frame,
+    re-encoded as PNG."""
+
+    data: bytes
+    format: InputFormat
+    width: int
+    height: int
+    has_alpha: bool
+    sha256: str
+
+    @property
+    def mime_type(self) -> str:
+        return MIME_TYPES[self.format]
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,3 +54,16 @@ usage = sa.Table(
     sa.Column("user", sa.String(256), nullable=True),
     sa.Column("created_at", sa.Float, nullable=False, index=True),
 )
+
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("owner_key_id", sa.String(40), nullable=False, index=True),
+    sa.Column("filename", sa.String(512), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("content_type", sa.String(128), nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
