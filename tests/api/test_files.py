@@ -8,7 +8,6 @@ import openai
 from PIL import Image
 
 from imagegate.core.assets import NewAsset
-
 from tests.conftest import Gateway, LiveServer
 
 
