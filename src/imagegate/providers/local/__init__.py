@@ -5,6 +5,12 @@ It is not an AI model. It parses the prompt for colour words, a small vocabulary
 text (:mod:`.scene`), lays them out (:mod:`.layout`) and draws them with Pillow (:mod:`.draw`).
 The same prompt, size, seed and image index always give the same bytes.
 
+It also edits and varies images: an edit with a mask re-renders only the masked area
+(:mod:`.masked`), one without composes the prompt's elements over the input (:mod:`.overlay`),
+further images act as references (:mod:`.references`), and a variation repaints the input's
+layout and palette with new brushwork (:mod:`.variation`). Inputs are decoded and fitted by
+:mod:`.inputs`; the same inputs, prompt, seed and index always give the same bytes.
+
 Boundary: this package only turns an :class:`~imagegate.core.requests.ImageRequest` into an
 :class:`~imagegate.core.requests.ImageResult`. It uses :mod:`imagegate.imaging` to encode and
 knows nothing of HTTP, storage, billing or routing; it needs no network and no credentials.

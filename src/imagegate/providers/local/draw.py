@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageDraw, ImageFont
 
 from imagegate.providers.local.layout import Box, Element, Point, compose
-from imagegate.providers.local.scene import RGB, mix, parse_prompt
+from imagegate.providers.local.scene import RGB, Scene, mix, parse_prompt
 
-__all__ = ["Rendered", "render", "render_seed"]
+__all__ = ["Rendered", "gradient", "render", "render_scene", "render_seed"]
 
 _WHITE: RGB = (255, 255, 255)
 _BLACK: RGB = (0, 0, 0)
@@ -58,7 +58,25 @@ def render(
     drawing 1/(stages+1), 2/(stages+1), … of the elements (the first always has the backdrop).
     """
     rng = random.Random(render_seed(prompt, width, height, seed, variant))
-    layout = compose(parse_prompt(prompt), width, height, rng)
+    return render_scene(
+        parse_prompt(prompt), width, height, rng, transparent=transparent, stages=stages
+    )
+
+
+def render_scene(
+    scene: Scene,
+    width: int,
+    height: int,
+    rng: random.Random,
+    *,
+    transparent: bool,
+    stages: int = 0,
+) -> Rendered:
+    """Lay ``scene`` out with ``rng`` and draw it; :func:`render` for an already parsed scene.
+
+    Edits and variations build or adjust a :class:`Scene` themselves and call this directly.
+    """
+    layout = compose(scene, width, height, rng)
     elements = [e for e in layout.elements if not (transparent and e.backdrop)]
     canvas = _Canvas(width, height, transparent)
     cuts = [
@@ -168,7 +186,7 @@ def _rel(box: Box, x0: float, y0: float, x1: float, y1: float) -> tuple[float, f
     return (box[0] + x0 * width, box[1] + y0 * height, box[0] + x1 * width, box[1] + y1 * height)
 
 
-def _gradient(size: tuple[int, int], stops: Sequence[RGB]) -> Image.Image:
+def gradient(size: tuple[int, int], stops: Sequence[RGB]) -> Image.Image:
     """A vertical gradient through evenly spaced ``stops``, made by resizing a 1-pixel strip."""
     if len(stops) == 1:
         return Image.new("RGB", size, stops[0])
@@ -180,7 +198,7 @@ def _gradient(size: tuple[int, int], stops: Sequence[RGB]) -> Image.Image:
 def _draw_gradient(canvas: _Canvas, element: Element) -> None:
     x0, y0, x1, y1 = element.box
     if x1 > x0 and y1 > y0:
-        canvas.paste(_gradient((x1 - x0, y1 - y0), element.colours), (x0, y0))
+        canvas.paste(gradient((x1 - x0, y1 - y0), element.colours), (x0, y0))
 
 
 def _draw_corners(canvas: _Canvas, element: Element) -> None:
@@ -304,7 +322,7 @@ def _draw_mountains(canvas: _Canvas, element: Element) -> None:
 
 def _draw_sea(canvas: _Canvas, element: Element) -> None:
     x0, top, x1, bottom = element.box
-    canvas.paste(_gradient((x1 - x0, bottom - top), element.colours[:2]), (x0, top))
+    canvas.paste(gradient((x1 - x0, bottom - top), element.colours[:2]), (x0, top))
     depth = max(1, bottom - top)
     for x, y in element.points:
         near = (y - top) / depth

@@ -1,10 +1,17 @@
-"""The ``local`` provider: serves model ``sketch`` from :func:`~.draw.render`, no network."""
+"""The ``local`` provider: serves model ``sketch`` with no network.
+
+``generate`` draws the prompt (:func:`~.draw.render`); ``edit`` changes ``images[0]``
+(:func:`~.edit.render_edit`); ``variation`` repaints it (:func:`~.variation.render_variation`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+
+from PIL import Image
 
 from imagegate.core.requests import (
     GeneratedImage,
@@ -15,8 +22,11 @@ from imagegate.core.requests import (
 )
 from imagegate.imaging.encode import encode_image
 from imagegate.providers.base import ProviderContext
-from imagegate.providers.local.draw import render
+from imagegate.providers.local.draw import Rendered, render
+from imagegate.providers.local.edit import render_edit
+from imagegate.providers.local.inputs import Inputs, input_seed, prepare
 from imagegate.providers.local.usage import estimate_usage
+from imagegate.providers.local.variation import render_variation
 
 __all__ = ["LocalProvider"]
 
@@ -30,9 +40,10 @@ class _Encoded:
 class LocalProvider:
     """A deterministic procedural renderer behind the :class:`ImageProvider` interface.
 
-    Rendering and encoding are CPU work and always run in a worker thread
-    (:func:`asyncio.to_thread`), never on the event loop. ``extras["seed"]`` (default 0)
-    and the image's index within the request select the picture.
+    Decoding inputs, rendering and encoding are CPU work and always run in worker threads
+    (:func:`asyncio.to_thread`), never on the event loop. ``extras["seed"]`` (default 0),
+    the image's index within the request and, for edits and variations, the input images
+    select the picture.
     """
 
     name = "local"
@@ -43,8 +54,12 @@ class LocalProvider:
 
     async def generate(self, request: ImageRequest, ctx: ProviderContext) -> ImageResult:
         """Render and encode all ``request.n`` images concurrently in worker threads."""
+        inputs = await _prepare(request)
         encoded = await asyncio.gather(
-            *(asyncio.to_thread(_render_one, request, index, 0) for index in range(request.n))
+            *(
+                asyncio.to_thread(_render_one, request, inputs, index, 0)
+                for index in range(request.n)
+            )
         )
         return _result(request, [item.final for item in encoded])
 
@@ -52,9 +67,12 @@ class LocalProvider:
         self, request: ImageRequest, ctx: ProviderContext
     ) -> AsyncIterator[StreamEvent]:
         """Yield ``request.partial_images`` partials per image, then one :class:`ImageResult`."""
+        inputs = await _prepare(request)
         finals = []
         for index in range(request.n):
-            encoded = await asyncio.to_thread(_render_one, request, index, request.partial_images)
+            encoded = await asyncio.to_thread(
+                _render_one, request, inputs, index, request.partial_images
+            )
             for partial_index, partial in enumerate(encoded.partials):
                 yield PartialImage(image=partial, image_index=index, partial_index=partial_index)
             finals.append(encoded.final)
@@ -68,24 +86,42 @@ def _seed(request: ImageRequest) -> int:
     return int(value)
 
 
-def _render_one(request: ImageRequest, index: int, stages: int) -> _Encoded:
-    rendered = render(
-        request.prompt,
-        request.width,
-        request.height,
-        seed=_seed(request),
-        variant=index,
-        transparent=request.background == "transparent",
-        stages=stages,
-    )
+async def _prepare(request: ImageRequest) -> Inputs | None:
+    if request.operation == "generate":
+        return None
+    return await asyncio.to_thread(prepare, request)
 
-    def encode(image_bytes: bytes) -> GeneratedImage:
-        return GeneratedImage(image_bytes, request.output_format, request.width, request.height)
 
-    fmt, compression = request.output_format, request.output_compression
+def _draw(request: ImageRequest, inputs: Inputs | None, index: int, stages: int) -> Rendered:
+    seed = _seed(request)
+    if inputs is None:
+        return render(
+            request.prompt,
+            request.width,
+            request.height,
+            seed=seed,
+            variant=index,
+            transparent=request.background == "transparent",
+            stages=stages,
+        )
+    rng = random.Random(input_seed(request, inputs.digest, seed, index))
+    if request.operation == "variation":
+        return render_variation(inputs.base, rng, stages)
+    return render_edit(inputs, request.prompt, request.input_fidelity, rng, stages)
+
+
+def _render_one(request: ImageRequest, inputs: Inputs | None, index: int, stages: int) -> _Encoded:
+    rendered = _draw(request, inputs, index, stages)
+    opaque = request.background != "transparent"
+
+    def encode(image: Image.Image) -> GeneratedImage:
+        if opaque and image.mode == "RGBA":  # edits work in RGBA, already flattened onto white
+            image = image.convert("RGB")
+        data = encode_image(image, request.output_format, request.output_compression)
+        return GeneratedImage(data, request.output_format, request.width, request.height)
+
     return _Encoded(
-        final=encode(encode_image(rendered.final, fmt, compression)),
-        partials=[encode(encode_image(stage, fmt, compression)) for stage in rendered.stages],
+        final=encode(rendered.final), partials=[encode(stage) for stage in rendered.stages]
     )
 
 
@@ -93,7 +129,12 @@ def _result(request: ImageRequest, images: list[GeneratedImage]) -> ImageResult:
     return ImageResult(
         images=images,
         usage=estimate_usage(
-            request.prompt, request.width, request.height, request.quality, request.n
+            request.prompt,
+            request.width,
+            request.height,
+            request.quality,
+            request.n,
+            request.images if request.operation != "generate" else (),
         ),
         background="transparent" if request.background == "transparent" else "opaque",
         quality=request.quality,

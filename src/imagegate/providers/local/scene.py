@@ -60,6 +60,11 @@ class Scene:
         """The colour bound to the first subject of ``kind`` that has one."""
         return next((s.colour for s in self.subjects if s.kind == kind and s.colour), None)
 
+    def colours(self) -> tuple[RGB, ...]:
+        """Every colour the prompt names, once each: the palette, then subjects' colours."""
+        named = (*self.palette, *(s.colour for s in self.subjects if s.colour is not None))
+        return tuple(dict.fromkeys(named))
+
 
 def mix(a: RGB, b: RGB, t: float) -> RGB:
     """Blend ``a`` toward ``b`` by ``t`` (0 keeps ``a``, 1 gives ``b``)."""
