@@ -14,9 +14,12 @@ from imagegate.core.assets import AssetService
 from imagegate.core.catalog import Catalog, load_catalog
 from imagegate.core.files import FileService
 from imagegate.core.generation import ImageService
+from imagegate.core.inputs import InputLoader
 from imagegate.core.keys import KeyService
 from imagegate.core.secret import load_or_create_secret
 from imagegate.core.usage import UsageRecorder
+from imagegate.imaging.fetch import ImageFetcher
+from imagegate.outbound import OutboundGuard
 from imagegate.providers.registry import ProviderRegistry
 from imagegate.settings import Settings
 from imagegate.storage import db
@@ -30,6 +33,8 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     http: httpx.AsyncClient
+    outbound_http: httpx.AsyncClient
+    """For client-chosen URLs only: no proxies from the environment, no shared connections."""
     catalog: Catalog
     keys: KeyService
     assets: AssetService
@@ -61,21 +66,27 @@ class Services:
             link_ttl=settings.url_ttl_seconds,
             retention_seconds=settings.asset_retention_days * 86400,
         )
+        files = FileService(engine, blobs)
+        guard = OutboundGuard(settings.outbound_allow)
+        outbound_http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        inputs = InputLoader(files, ImageFetcher(outbound_http, guard))
         usage = UsageRecorder(engine)
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         services = cls(
             settings=settings,
             engine=engine,
             http=http,
+            outbound_http=outbound_http,
             catalog=catalog,
             keys=KeyService(engine, admin),
             assets=assets,
-            files=FileService(engine, blobs),
+            files=files,
             usage=usage,
             images=ImageService(
                 catalog=catalog,
                 registry=registry,
                 assets=assets,
+                inputs=inputs,
                 usage=usage,
                 http=http,
                 default_model=settings.default_model or None,
@@ -103,4 +114,5 @@ class Services:
                 await self._sweeper
         await self.usage.close()
         await self.http.aclose()
+        await self.outbound_http.aclose()
         await self.engine.dispose()

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     asset_retention_days: float = Field(default=7, gt=0)
     retention_sweep_seconds: float = Field(default=3600, gt=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    outbound_allow: list[str] = Field(default_factory=list)
+    """Hosts or CIDRs that image URLs and webhooks may reach even though they are private or
+    loopback (JSON list in the environment, e.g. ``'["127.0.0.1/32", "images.internal"]'``)."""
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     """Largest upload to ``POST /v1/files``."""
     render_threads: int = Field(default=4, ge=1)

@@ -20,7 +20,9 @@ async def test_public_catalogue_lists_available_models_only(gateway: Gateway) ->
     assert record["provider_code"] == "local" and record["model_type"] == "image"
     assert "not an AI model" in record["description"]
     assert orjson.loads(record["endpoints"]) == {
-        "openai-image": {"path": "/v1/images/generations", "method": "POST"}
+        "openai-image": {"path": "/v1/images/generations", "method": "POST"},
+        "openai-image-edit": {"path": "/v1/images/edits", "method": "POST"},
+        "openai-image-variation": {"path": "/v1/images/variations", "method": "POST"},
     }
     assert record["pricing"]["currency"] == "USD / M Tokens"
 
@@ -43,7 +45,7 @@ async def test_all_lists_models_without_credentials(gateway: Gateway) -> None:
     ("params", "expected"),
     [
         ({"provider": "openai"}, ["dall-e-2", "dall-e-3", "gpt-image-1"]),
-        ({"feature": "image-variation"}, ["dall-e-2"]),
+        ({"feature": "image-variation"}, ["dall-e-2", "sketch"]),
         ({"q": "DALL"}, ["dall-e-2", "dall-e-3"]),
         ({"q": "sketch"}, ["sketch"]),
         ({"model_type": "video"}, []),

@@ -1,38 +1,42 @@
-"""OpenAI Images wire format: ``POST /v1/images/generations`` (JSON and SSE streaming)."""
+"""OpenAI Images wire format: generations (JSON), edits (multipart or JSON) and variations
+(multipart), with SSE streaming for generations and edits."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
 
 import orjson
-import pybase64
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response, StreamingResponse
 
 from imagegate.api._auth import require_key
-from imagegate.api._body import parse_json_body
+from imagegate.api._body import invalid_request_from, parse_json_body
 from imagegate.api._deps import public_base_url, request_id_of, services_of
-from imagegate.api._errors import openai_error_body
-from imagegate.core.generation import Delivery, Prepared
+from imagegate.api._multipart import read_form, read_upload
+from imagegate.api._openai_render import render_images, sse_events
 from imagegate.core.keys import ApiKey
-from imagegate.core.params import GenerationParams
-from imagegate.core.requests import GeneratedImage, PartialImage, Usage
-from imagegate.errors import ImagegateError, ServerError
+from imagegate.core.params import FileRef, GenerationParams, ImageSource
+from imagegate.core.requests import Operation
+from imagegate.errors import ImagegateError, InvalidRequest
 
 router = APIRouter(tags=["OpenAI Images"])
 
-ROUTE = "/v1/images/generations"
+GENERATIONS = "/v1/images/generations"
+EDITS = "/v1/images/edits"
+VARIATIONS = "/v1/images/variations"
+MAX_INPUT_FILES = 17
+"""One more than any model's image limit, so a 17th image gets a clear 400, not a parser error."""
 
 
-class GenerationsBody(BaseModel):
-    """The request body, as OpenAI documents it; model-specific extras are allowed."""
+class _OutputFields(BaseModel):
+    """Fields every image route takes; model-specific extras are allowed and collected."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 
-    prompt: str
     model: str | None = None
     n: int | None = Field(default=None, ge=1, le=10)
     size: str | None = None
@@ -41,15 +45,15 @@ class GenerationsBody(BaseModel):
     output_format: Literal["png", "jpeg", "webp"] | None = None
     output_compression: int | None = Field(default=None, ge=0, le=100)
     background: Literal["transparent", "opaque", "auto"] | None = None
-    style: Literal["vivid", "natural"] | None = None
     moderation: Literal["low", "auto"] | None = None
     user: str | None = Field(default=None, max_length=256)
     stream: bool | None = None
     partial_images: int | None = Field(default=None, ge=0, le=3)
 
-    def params(self) -> GenerationParams:
+    def params(self, operation: Operation, prompt: str, **inputs: Any) -> GenerationParams:
         return GenerationParams(
-            prompt=self.prompt,
+            prompt=prompt,
+            operation=operation,
             model=self.model,
             n=self.n or 1,
             size=self.size,
@@ -58,172 +62,197 @@ class GenerationsBody(BaseModel):
             output_format=self.output_format,
             output_compression=self.output_compression,
             background=self.background,
-            style=self.style,
+            style=getattr(self, "style", None),
             moderation=self.moderation,
             user=self.user,
             stream=bool(self.stream),
             partial_images=self.partial_images,
             extras=dict(self.model_extra or {}),
+            **inputs,
         )
 
 
-class ImageData(BaseModel):
-    b64_json: str | None = None
-    url: str | None = None
-    revised_prompt: str | None = None
+class GenerationsBody(_OutputFields):
+    """``POST /v1/images/generations``."""
+
+    prompt: str
+    style: Literal["vivid", "natural"] | None = None
 
 
-class ImagesResponse(BaseModel):
-    created: int
-    data: list[ImageData]
-    background: str | None = None
-    output_format: str | None = None
-    quality: str | None = None
-    size: str | None = None
-    usage: dict[str, Any] | None = None
+class ImageReference(BaseModel):
+    """An image in the JSON edit form: a URL (or data URI) or an uploaded file's id."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    image_url: str | None = None
+    file_id: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ImageReference:
+        if (self.image_url is None) == (self.file_id is None):
+            raise ValueError("give exactly one of image_url and file_id")
+        return self
+
+    def source(self, param: str) -> ImageSource:
+        if self.file_id is not None:
+            return ImageSource(f"{param}.file_id", FileRef(self.file_id))
+        return ImageSource(f"{param}.image_url", self.image_url or "")
+
+
+class EditBody(_OutputFields):
+    """``POST /v1/images/edits`` as JSON (the newer OpenAI form)."""
+
+    prompt: str
+    images: list[ImageReference] = Field(min_length=1)
+    mask: ImageReference | None = None
+    input_fidelity: Literal["high", "low"] | None = None
+
+
+class EditFields(_OutputFields):
+    """The text fields of the multipart edit form."""
+
+    prompt: str
+    input_fidelity: Literal["high", "low"] | None = None
+
+
+class VariationFields(_OutputFields):
+    """The text fields of the multipart variation form."""
+
+
+FieldsT = TypeVar("FieldsT", bound=_OutputFields)
+
+
+def _json_schema(model: type[BaseModel], content_type: str = "application/json") -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {content_type: {"schema": model.model_json_schema()}},
+        }
+    }
 
 
 @router.post(
-    ROUTE,
+    GENERATIONS,
     summary="Create images from a prompt",
-    responses={200: {"model": ImagesResponse}},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": GenerationsBody.model_json_schema()}},
-        }
-    },
+    openapi_extra=_json_schema(GenerationsBody),
 )
 async def create_image(request: Request, key: ApiKey = Depends(require_key)) -> Response:
+    async def parse() -> GenerationParams:
+        body = await parse_json_body(request, GenerationsBody)
+        return body.params("generate", body.prompt)
+
+    return await _serve(request, key, parse, route=GENERATIONS, stream_prefix="image_generation")
+
+
+@router.post(
+    EDITS,
+    summary="Edit images (multipart with image/image[] and mask, or JSON with images[])",
+    openapi_extra=_json_schema(EditBody),
+)
+async def edit_image(request: Request, key: ApiKey = Depends(require_key)) -> Response:
+    async def parse() -> GenerationParams:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body = await parse_json_body(request, EditBody)
+            images = [ref.source(f"images[{i}]") for i, ref in enumerate(body.images)]
+            mask = body.mask.source("mask") if body.mask else None
+            return body.params(
+                "edit", body.prompt, images=images, mask=mask, input_fidelity=body.input_fidelity
+            )
+        async with read_form(request, max_files=MAX_INPUT_FILES) as form:
+            fields = _form_fields(form, EditFields)
+            images = await _form_images(request, form)
+            mask = await _form_image(request, form, "mask")
+        return fields.params(
+            "edit", fields.prompt, images=images, mask=mask, input_fidelity=fields.input_fidelity
+        )
+
+    return await _serve(request, key, parse, route=EDITS, stream_prefix="image_edit")
+
+
+@router.post(
+    VARIATIONS,
+    summary="Create variations of an image (multipart)",
+    openapi_extra=_json_schema(VariationFields, "multipart/form-data"),
+)
+async def create_variation(request: Request, key: ApiKey = Depends(require_key)) -> Response:
+    async def parse() -> GenerationParams:
+        async with read_form(request, max_files=MAX_INPUT_FILES) as form:
+            fields = _form_fields(form, VariationFields)
+            images = await _form_images(request, form)
+        if len(images) > 1:
+            raise InvalidRequest("a variation takes exactly one image", param="image")
+        return fields.params("variation", "", images=images)
+
+    return await _serve(request, key, parse, route=VARIATIONS, stream_prefix="image_variation")
+
+
+async def _serve(
+    request: Request,
+    key: ApiKey,
+    parse: Callable[[], Awaitable[GenerationParams]],
+    *,
+    route: str,
+    stream_prefix: str,
+) -> Response:
+    """Parse, prepare, then stream or run, and render — the same for every image route."""
     service = services_of(request).images
     request_id = request_id_of(request)
+    started = time.perf_counter()
     try:
-        body = await parse_json_body(request, GenerationsBody)
+        params = await parse()
     except ImagegateError as exc:
-        started = time.perf_counter()
-        service.record_rejection(key, exc, route=ROUTE, request_id=request_id, started=started)
+        service.record_rejection(key, exc, route=route, request_id=request_id, started=started)
         raise
-    prepared = service.prepare(key, body.params(), request_id=request_id, route=ROUTE)
+    prepared = await service.prepare(key, params, request_id=request_id, route=route)
     request.state.log = {"key_id": key.id, "model": prepared.entry.spec.id}
-    headers = _ignored_header(prepared)
+    ignored = prepared.validated.ignored
+    headers = {"x-imagegate-ignored-params": ",".join(ignored)} if ignored else {}
     if prepared.validated.stream:
-        return StreamingResponse(
-            _sse(request, prepared), media_type="text/event-stream", headers=headers
-        )
+        events = sse_events(service.run_stream(prepared), prepared, prefix=stream_prefix)
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
     delivery = await service.run(prepared)
     request.state.log.update(images=len(delivery.assets), cost=str(delivery.cost))
     link = services_of(request).assets.signed_path
     base_url = public_base_url(request)
-    content = orjson.dumps(_render(delivery, lambda asset_id: base_url + link(asset_id)))
-    return Response(content, media_type="application/json", headers=headers)
+    body = render_images(delivery, lambda asset_id: base_url + link(asset_id))
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
-def _ignored_header(prepared: Prepared) -> dict[str, str]:
-    ignored = prepared.validated.ignored
-    return {"x-imagegate-ignored-params": ",".join(ignored)} if ignored else {}
-
-
-def _render(delivery: Delivery, url_for: Callable[[str], str]) -> dict[str, Any]:
-    """The response body; ``url_for`` turns an asset id into a signed download URL."""
-    prepared = delivery.prepared
-    as_url = prepared.validated.response_format == "url"
-    data: list[dict[str, Any]] = []
-    for image, asset in zip(delivery.result.images, delivery.assets, strict=True):
-        item: dict[str, Any] = (
-            {"url": url_for(asset.id)} if as_url else {"b64_json": _b64(image.data)}
-        )
-        if image.revised_prompt:
-            item["revised_prompt"] = image.revised_prompt
-        data.append(item)
-    body: dict[str, Any] = {"created": int(time.time()), "data": data}
-    if prepared.entry.spec.generate and prepared.entry.spec.generate.reports_details:
-        body.update(_details(delivery))
-    if delivery.result.usage is not None:
-        body["usage"] = usage_body(delivery.result.usage)
-    return body
-
-
-def _details(delivery: Delivery) -> dict[str, Any]:
-    request = delivery.prepared.validated.request
-    return {
-        "background": delivery.result.background,
-        "output_format": request.output_format,
-        "quality": _reported_quality(delivery.prepared, delivery.result.quality),
-        "size": request.size,
-    }
-
-
-def _reported_quality(prepared: Prepared, quality: str | None) -> str:
-    quality = quality or prepared.validated.request.quality
-    spec = prepared.entry.spec.generate
-    if quality == "auto" and spec is not None and spec.auto_quality:
-        return spec.auto_quality
-    return quality
-
-
-def usage_body(usage: Usage) -> dict[str, Any]:
-    """Usage in the gpt-image shape."""
-    return {
-        "input_tokens": usage.input_tokens,
-        "input_tokens_details": {
-            "image_tokens": usage.input_image_tokens,
-            "text_tokens": usage.input_text_tokens,
-        },
-        "output_tokens": usage.output_tokens,
-        "output_tokens_details": {
-            "image_tokens": usage.output_image_tokens,
-            "text_tokens": usage.output_text_tokens,
-        },
-        "total_tokens": usage.total_tokens,
-    }
-
-
-def _b64(data: bytes) -> str:
-    return pybase64.b64encode(data).decode("ascii")
-
-
-async def _sse(request: Request, prepared: Prepared) -> AsyncIterator[bytes]:
-    service = services_of(request).images
-    requested_background = prepared.validated.request.background
-    preview_background = "transparent" if requested_background == "transparent" else "opaque"
-    common = {
-        "size": prepared.validated.request.size,
-        "quality": _reported_quality(prepared, None),
-        "output_format": prepared.validated.request.output_format,
+def _form_fields(form: FormData, model: type[FieldsT]) -> FieldsT:
+    """The form's text fields; numbers and booleans arrive as text and are converted."""
+    values = {
+        name: _form_value(value)
+        for name, value in form.multi_items()
+        if isinstance(value, str) and name not in ("image", "image[]", "mask")
     }
     try:
-        async for event in service.run_stream(prepared):
-            if isinstance(event, PartialImage):
-                yield _event(
-                    "image_generation.partial_image",
-                    {
-                        **_image_event(event.image, common, preview_background),
-                        "partial_image_index": event.partial_index,
-                    },
-                )
-                continue
-            background = event.result.background
-            usage = usage_body(event.result.usage) if event.result.usage else None
-            for image in event.result.images:
-                yield _event(
-                    "image_generation.completed",
-                    {**_image_event(image, common, background), "usage": usage},
-                )
-    except Exception as exc:
-        error = exc if isinstance(exc, ImagegateError) else ServerError("internal error")
-        yield _event("error", {**openai_error_body(error, prepared.request_id)})
+        return model.model_validate(values, strict=False)
+    except ValidationError as exc:
+        raise invalid_request_from(exc) from None
 
 
-def _image_event(image: GeneratedImage, common: dict[str, Any], background: str) -> dict[str, Any]:
-    return {
-        "b64_json": _b64(image.data),
-        "created_at": int(time.time()),
-        "background": background,
-        **common,
-    }
+def _form_value(text: str) -> Any:
+    """Model extras (e.g. ``seed``) typed as JSON would type them; other text stays text."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    return value if isinstance(value, int | float | bool) else text
 
 
-def _event(name: str, payload: dict[str, Any]) -> bytes:
-    return (
-        b"event: " + name.encode() + b"\ndata: " + orjson.dumps({"type": name, **payload}) + b"\n\n"
-    )
+async def _form_images(request: Request, form: FormData) -> list[ImageSource]:
+    parts = [*form.getlist("image"), *form.getlist("image[]")]
+    names = ["image"] if len(parts) == 1 else [f"image[{i}]" for i in range(len(parts))]
+    return [await _source(request, name, part) for name, part in zip(names, parts, strict=True)]
+
+
+async def _form_image(request: Request, form: FormData, name: str) -> ImageSource | None:
+    part = form.get(name)
+    return None if part is None else await _source(request, name, part)
+
+
+async def _source(request: Request, name: str, part: UploadFile | str) -> ImageSource:
+    if isinstance(part, str):
+        return ImageSource(name, part)
+    limit = services_of(request).settings.max_body_bytes
+    return ImageSource(name, await read_upload(part, param=name, max_bytes=limit))

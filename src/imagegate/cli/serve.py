@@ -54,6 +54,8 @@ def _log_config(level: str) -> dict[str, Any]:
         "class": "logging.StreamHandler",
         "stream": "ext://sys.stderr",
     }
+    # httpx logs full URLs (query strings carry signatures) at INFO.
+    config["loggers"]["httpx"] = {"level": "WARNING"}
     config["loggers"]["imagegate"] = {
         "handlers": ["imagegate"],
         "level": level.upper(),

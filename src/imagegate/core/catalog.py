@@ -27,6 +27,8 @@ Feature = Literal[
 ]
 ENDPOINTS: dict[str, tuple[str, str]] = {
     "openai-image": ("/v1/images/generations", "POST"),
+    "openai-image-edit": ("/v1/images/edits", "POST"),
+    "openai-image-variation": ("/v1/images/variations", "POST"),
 }
 """Endpoint name → (path, method); a model lists an endpoint when it declares the operation."""
 
@@ -63,6 +65,18 @@ class GenerateSpec(_Strict):
     """gpt-image style: the response carries background/output_format/quality/size/usage."""
     streaming: bool = False
     extras: dict[str, ParamSpec] = {}
+
+
+class InputSpec(_Strict):
+    """What the model accepts as input images for an edit or a variation."""
+
+    max_images: int = Field(default=1, ge=1)
+    max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    formats: list[Literal["png", "jpeg", "webp", "gif"]] = ["png", "jpeg", "webp"]
+    square: bool = False
+    """Inputs must be square (dall-e-2)."""
+    mask: bool = False
+    input_fidelity: bool = False
 
 
 class PricingSpec(_Strict):
@@ -103,11 +117,18 @@ class ModelSpec(_Strict):
     aliases: list[str] = []
     features: list[Feature]
     generate: GenerateSpec | None = None
+    """Output parameters; edits and variations are validated against them too."""
+    edit: InputSpec | None = None
+    variation: InputSpec | None = None
     pricing: PricingSpec = PricingSpec()
     deployments: list[DeploymentSpec] = Field(min_length=1)
 
     def endpoints(self) -> dict[str, dict[str, str]]:
-        declared = {"openai-image": self.generate is not None}
+        declared = {
+            "openai-image": self.generate is not None,
+            "openai-image-edit": self.edit is not None,
+            "openai-image-variation": self.variation is not None,
+        }
         return {
             name: {"path": path, "method": method}
             for name, (path, method) in ENDPOINTS.items()

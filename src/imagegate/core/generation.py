@@ -5,15 +5,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import httpx
 
 from imagegate.core.assets import Asset, AssetService, NewAsset
 from imagegate.core.catalog import Catalog, CatalogEntry, DeploymentSpec
+from imagegate.core.inputs import InputLoader
 from imagegate.core.keys import ApiKey
-from imagegate.core.params import GenerationParams, ValidatedGeneration, validate_generation
+from imagegate.core.params import (
+    GenerationParams,
+    ValidatedGeneration,
+    check_input_counts,
+    fit_size,
+    input_spec,
+    size_is_auto,
+    validate_generation,
+)
 from imagegate.core.pricing import cost_of
 from imagegate.core.requests import ImageResult, PartialImage
 from imagegate.core.usage import UsageRecorder, UsageRow
@@ -64,6 +73,7 @@ class ImageService:
         catalog: Catalog,
         registry: ProviderRegistry,
         assets: AssetService,
+        inputs: InputLoader,
         usage: UsageRecorder,
         http: httpx.AsyncClient | None,
         default_model: str | None,
@@ -71,6 +81,7 @@ class ImageService:
         self.catalog = catalog
         self._registry = registry
         self._assets = assets
+        self._inputs = inputs
         self._usage = usage
         self._http = http
         self._default_model = default_model
@@ -97,13 +108,14 @@ class ImageService:
             )
         return entry
 
-    def prepare(
+    async def prepare(
         self, key: ApiKey, params: GenerationParams, *, request_id: str, route: str
     ) -> Prepared:
+        """Validate everything (inputs included) and pick a deployment; nothing is called yet."""
         started = time.perf_counter()
         try:
             entry = self.resolve_model(key, params.model)
-            validated = validate_generation(entry, params)
+            validated = await self._validate(entry, key, params)
             if not entry.available_deployments:
                 raise Unavailable(_unavailable_message(entry), code="model_not_available")
             deployment = entry.available_deployments[0]
@@ -116,6 +128,25 @@ class ImageService:
             )
             raise
         return Prepared(key, entry, validated, deployment, provider, request_id, route, started)
+
+    async def _validate(
+        self, entry: CatalogEntry, key: ApiKey, params: GenerationParams
+    ) -> ValidatedGeneration:
+        spec = input_spec(entry, params.operation)
+        ignored = check_input_counts(spec, params) if spec else []
+        validated = validate_generation(entry, params)
+        if spec is None:
+            return validated
+        images, mask = await self._inputs.load_inputs(
+            spec, params.images, params.mask, owner_key_id=key.id
+        )
+        request = replace(validated.request, images=images, mask=mask)
+        if size_is_auto(params.size) and entry.spec.generate is not None:
+            width, height = fit_size(entry.spec.generate, images[0].width, images[0].height)
+            request = replace(request, width=width, height=height)
+        return replace(
+            validated, request=request, ignored=tuple(sorted({*validated.ignored, *ignored}))
+        )
 
     def _context(self, prepared: Prepared) -> ProviderContext:
         deployment = prepared.deployment

@@ -5,16 +5,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from imagegate.core.catalog import CatalogEntry, GenerateSpec, ParamSpec
-from imagegate.core.requests import Background, ImageRequest, OutputFormat
+from imagegate.core.catalog import CatalogEntry, GenerateSpec, InputSpec, ParamSpec
+from imagegate.core.requests import Background, ImageRequest, Operation, OutputFormat
 from imagegate.errors import InvalidRequest
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """An image given by the id of a file the caller uploaded."""
+
+    file_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSource:
+    """One input image as the client gave it, and the client field that names it in errors.
+
+    ``value`` is uploaded bytes, a data URI or raw base64, an http(s) URL, or a :class:`FileRef`.
+    """
+
+    param: str
+    value: bytes | str | FileRef
 
 
 @dataclass(slots=True)
 class GenerationParams:
-    """Wire-neutral generation parameters as a client sent them (types checked, values not)."""
+    """Wire-neutral parameters as a client sent them (types checked, values not)."""
 
     prompt: str
+    operation: Operation = "generate"
     model: str | None = None
     n: int = 1
     size: str | None = None
@@ -29,6 +48,9 @@ class GenerationParams:
     stream: bool = False
     partial_images: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    images: list[ImageSource] = field(default_factory=list)
+    mask: ImageSource | None = None
+    input_fidelity: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +61,52 @@ class ValidatedGeneration:
     ignored: tuple[str, ...]
 
 
+_OPERATION_NAMES = {
+    "generate": "image generation",
+    "edit": "image edits",
+    "variation": "variations",
+}
+
+
+def input_spec(entry: CatalogEntry, operation: Operation) -> InputSpec | None:
+    """The model's input limits for ``operation`` (``None`` for generate); 400 if it can't."""
+    spec = entry.spec
+    found = {"generate": spec.generate, "edit": spec.edit, "variation": spec.variation}[operation]
+    if found is None or spec.generate is None:
+        raise InvalidRequest(
+            f"model {spec.id!r} does not support {_OPERATION_NAMES[operation]}",
+            param="model",
+            code="unsupported_operation",
+        )
+    return None if operation == "generate" else cast(InputSpec, found)
+
+
+def check_input_counts(spec: InputSpec, params: GenerationParams) -> list[str]:
+    """Refuse too few or too many images; returns the fields the model ignores."""
+    count = len(params.images)
+    if count == 0:
+        raise InvalidRequest("image is required", param="image")
+    if count > spec.max_images:
+        raise InvalidRequest(
+            f"{count} images were sent; this model takes at most {spec.max_images}",
+            param="image",
+        )
+    if params.mask is not None and not spec.mask:
+        raise InvalidRequest("this model does not take a mask", param="mask")
+    return ["input_fidelity"] if params.input_fidelity and not spec.input_fidelity else []
+
+
 def validate_generation(entry: CatalogEntry, params: GenerationParams) -> ValidatedGeneration:
-    """The domain request for ``params`` on this model; :class:`InvalidRequest` names the param."""
+    """The domain request for ``params`` on this model; :class:`InvalidRequest` names the param.
+
+    Input images are not loaded here; the caller adds them to the request once checked."""
     spec = entry.spec.generate
     if spec is None:
         raise InvalidRequest(
             f"model {entry.spec.id!r} does not generate images from text", param="model"
         )
     ignored: list[str] = []
-    prompt = _prompt(params.prompt, spec)
+    prompt = _prompt(params.prompt, spec, required=params.operation != "variation")
     n = _n(params.n, spec, entry.spec.id)
     width, height = _size(params.size, spec, entry.spec.id)
     quality = _choice("quality", params.quality, spec.qualities, spec.default_quality)
@@ -78,8 +137,9 @@ def validate_generation(entry: CatalogEntry, params: GenerationParams) -> Valida
         raise InvalidRequest(f"model {entry.spec.id!r} does not support streaming", param="stream")
     extras, unknown = _extras(params.extras, spec.extras)
     ignored.extend(unknown)
+    fidelity = _choice("input_fidelity", params.input_fidelity, ["high", "low"], "low")
     request = ImageRequest(
-        operation="generate",
+        operation=params.operation,
         model=entry.spec.id,
         prompt=prompt,
         n=n,
@@ -94,12 +154,13 @@ def validate_generation(entry: CatalogEntry, params: GenerationParams) -> Valida
         user=params.user,
         partial_images=params.partial_images or 0,
         extras=extras,
+        input_fidelity=fidelity if params.input_fidelity else None,
     )
     return ValidatedGeneration(request, response_format, params.stream, tuple(sorted(ignored)))
 
 
-def _prompt(prompt: str, spec: GenerateSpec) -> str:
-    if not prompt.strip():
+def _prompt(prompt: str, spec: GenerateSpec, *, required: bool) -> str:
+    if required and not prompt.strip():
         raise InvalidRequest("prompt must not be empty", param="prompt")
     if len(prompt) > spec.prompt_max_chars:
         raise InvalidRequest(
@@ -117,6 +178,22 @@ def _n(n: int, spec: GenerateSpec, model_id: str) -> int:
     return n
 
 
+def fit_size(spec: GenerateSpec, width: int, height: int) -> tuple[int, int]:
+    """The declared size whose aspect ratio is closest to ``width``×``height`` (for ``auto``)."""
+    declared = [_parse_size(size) for size in spec.sizes if size != "auto"]
+    aspect, area = width / height, width * height
+    return min(declared, key=lambda wh: (abs(wh[0] / wh[1] - aspect), abs(wh[0] * wh[1] - area)))
+
+
+def size_is_auto(size: str | None) -> bool:
+    return size in (None, "auto")
+
+
+def _parse_size(size: str) -> tuple[int, int]:
+    width, _, height = size.partition("x")
+    return int(width), int(height)
+
+
 def _size(size: str | None, spec: GenerateSpec, model_id: str) -> tuple[int, int]:
     if size is None or (size == "auto" and "auto" in spec.sizes):
         size = spec.default_size
@@ -126,8 +203,7 @@ def _size(size: str | None, spec: GenerateSpec, model_id: str) -> tuple[int, int
             f"use one of {', '.join(spec.sizes)}",
             param="size",
         )
-    width, _, height = size.partition("x")
-    return int(width), int(height)
+    return _parse_size(size)
 
 
 def _choice(param: str, value: str | None, allowed: list[Any], default: str | None) -> str:

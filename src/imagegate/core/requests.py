@@ -35,6 +35,10 @@ class InputImage:
 class ImageRequest:
     """What a client asked for, after validation against the model's capabilities.
 
+    ``operation`` is ``generate`` (text only), ``edit`` (``prompt`` applied to ``images``, only
+    inside ``mask`` when one is given) or ``variation`` (new images like ``images[0]``; ``prompt``
+    may be empty).
+
     ``width``/``height`` are resolved (``auto`` already replaced by the model's default size);
     ``quality`` and ``background`` are the model's own values. ``extras`` holds model-specific
     parameters the model declares (for example ``seed``).
@@ -55,6 +59,12 @@ class ImageRequest:
     user: str | None = None
     partial_images: int = 0
     extras: dict[str, object] = field(default_factory=dict)
+    images: tuple[InputImage, ...] = ()
+    """Inputs of an edit (several are references) or the one image of a variation."""
+    mask: InputImage | None = None
+    """PNG with alpha, the size of ``images[0]``: alpha 0 marks the area to change."""
+    input_fidelity: str | None = None
+    """``high`` keeps more of the input images; ``low`` (or None) lets the prompt dominate."""
 
     @property
     def size(self) -> str:
