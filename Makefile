@@ -36,3 +36,4 @@ format: $(VENV)/.test-deps
 bench: $(VENV)/.test-deps  ## the benchmark scenarios (not part of check)
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/edit.py
