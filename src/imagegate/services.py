@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from imagegate.core import task_images
 from imagegate.core.assets import AssetService
 from imagegate.core.catalog import Catalog, load_catalog
 from imagegate.core.files import FileService
@@ -17,7 +18,9 @@ from imagegate.core.generation import ImageService
 from imagegate.core.inputs import InputLoader
 from imagegate.core.keys import KeyService
 from imagegate.core.secret import load_or_create_secret
+from imagegate.core.tasks import EngineSettings, TaskEngine
 from imagegate.core.usage import UsageRecorder
+from imagegate.core.webhooks import WebhookSender
 from imagegate.imaging.fetch import ImageFetcher
 from imagegate.outbound import OutboundGuard
 from imagegate.providers.registry import ProviderRegistry
@@ -41,6 +44,8 @@ class Services:
     files: FileService
     usage: UsageRecorder
     images: ImageService
+    tasks: TaskEngine
+    webhooks: WebhookSender
     _sweeper: asyncio.Task[None] | None = None
 
     @classmethod
@@ -72,6 +77,30 @@ class Services:
         inputs = InputLoader(files, ImageFetcher(outbound_http, guard))
         usage = UsageRecorder(engine)
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
+        images = ImageService(
+            catalog=catalog,
+            registry=registry,
+            assets=assets,
+            inputs=inputs,
+            usage=usage,
+            http=http,
+            default_model=settings.default_model or None,
+        )
+        webhooks = WebhookSender(
+            engine, outbound_http, guard, secret, backoff=settings.webhook_backoff_seconds
+        )
+        tasks = TaskEngine(
+            engine,
+            assets,
+            webhooks,
+            EngineSettings(
+                concurrency=settings.task_concurrency,
+                lease_seconds=settings.task_lease_seconds,
+                poll_interval=settings.task_poll_seconds,
+                retention_seconds=settings.asset_retention_days * 86400,
+            ),
+        )
+        tasks.register(task_images.KIND, task_images.ImageTaskHandler(images, assets))
         services = cls(
             settings=settings,
             engine=engine,
@@ -82,18 +111,14 @@ class Services:
             assets=assets,
             files=files,
             usage=usage,
-            images=ImageService(
-                catalog=catalog,
-                registry=registry,
-                assets=assets,
-                inputs=inputs,
-                usage=usage,
-                http=http,
-                default_model=settings.default_model or None,
-            ),
+            images=images,
+            tasks=tasks,
+            webhooks=webhooks,
         )
         if background:
             usage.start()
+            tasks.start()
+            webhooks.start()
             services._sweeper = asyncio.create_task(services._sweep_forever(), name="asset-sweeper")
         return services
 
@@ -101,8 +126,9 @@ class Services:
         while True:
             try:
                 removed = await self.assets.sweep()
-                if removed:
-                    log.info("retention sweep removed %d assets", removed)
+                tasks = await self.tasks.sweep()
+                if removed or tasks:
+                    log.info("retention sweep removed %d assets and %d tasks", removed, tasks)
             except Exception:
                 log.exception("retention sweep failed")
             await asyncio.sleep(self.settings.retention_sweep_seconds)
@@ -112,6 +138,8 @@ class Services:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        await self.tasks.close()
+        await self.webhooks.close()
         await self.usage.close()
         await self.http.aclose()
         await self.outbound_http.aclose()

@@ -36,7 +36,13 @@ class Settings(BaseSettings):
     loopback (JSON list in the environment, e.g. ``'["127.0.0.1/32", "images.internal"]'``)."""
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     """Largest upload to ``POST /v1/files``."""
-    render_threads: int = Field(default=4, ge=1)
+    task_concurrency: int = Field(default=8, ge=1)
+    """Tasks one server process runs at once."""
+    task_lease_seconds: float = Field(default=30.0, gt=0)
+    """A task whose worker stops heart-beating for this long is picked up by another."""
+    task_poll_seconds: float = Field(default=0.5, gt=0)
+    webhook_backoff_seconds: list[float] = Field(default=[5, 30, 120, 300, 600, 1800])
+    """Delays before each webhook retry (tries = len + 1)."""
     auto_migrate: bool = True
     """Run database migrations when the app starts (``serve`` runs them once before workers)."""
     log_level: str = "info"

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.errors import ImagegateError, NotFound, PermissionDenied
 from imagegate.storage.blobs import BlobStore
@@ -72,9 +72,17 @@ class AssetService:
         self, items: list[NewAsset], *, owner_key_id: str | None, request_id: str | None
     ) -> list[Asset]:
         """Write blobs off the event loop, then one row per image in a single transaction."""
+        stored = await self.write_blobs(items, owner_key_id=owner_key_id)
+        async with self._engine.begin() as conn:
+            await self.insert_rows(conn, stored, request_id=request_id)
+        return stored
+
+    async def write_blobs(self, items: list[NewAsset], *, owner_key_id: str | None) -> list[Asset]:
+        """Store the bytes (idempotent) and describe each asset; no row is written yet, so the
+        caller can insert them in its own transaction (:meth:`insert_rows`)."""
         digests = await asyncio.to_thread(lambda: [self._blobs.put(item.data) for item in items])
         now = time.time()
-        stored = [
+        return [
             Asset(
                 id="asset_" + secrets.token_urlsafe(18),
                 sha256=digest,
@@ -87,10 +95,25 @@ class AssetService:
             )
             for item, digest in zip(items, digests, strict=True)
         ]
-        rows = [{**dataclasses.asdict(asset), "request_id": request_id} for asset in stored]
-        async with self._engine.begin() as conn:
+
+    @staticmethod
+    async def insert_rows(
+        conn: AsyncConnection, stored: list[Asset], *, request_id: str | None
+    ) -> None:
+        if stored:
+            rows = [{**dataclasses.asdict(asset), "request_id": request_id} for asset in stored]
             await conn.execute(assets.insert(), rows)
-        return stored
+
+    def blob(self, digest: str) -> bytes:
+        """A stored blob's bytes (call off the event loop)."""
+        path = self._blobs.path(digest)
+        if path is None:
+            raise NotFound("a stored input is gone", code="blob_not_found")
+        return path.read_bytes()
+
+    def put_blob(self, data: bytes) -> str:
+        """Store bytes by content (call off the event loop); returns the sha256."""
+        return self._blobs.put(data)
 
     def sign(self, asset_id: str, expires_at: int) -> str:
         message = f"{asset_id}|{expires_at}".encode()

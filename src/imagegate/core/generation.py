@@ -24,7 +24,7 @@ from imagegate.core.params import (
     validate_generation,
 )
 from imagegate.core.pricing import cost_of
-from imagegate.core.requests import ImageResult, PartialImage
+from imagegate.core.requests import ImageRequest, ImageResult, PartialImage
 from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.errors import (
     ImagegateError,
@@ -149,14 +149,42 @@ class ImageService:
         )
 
     def _context(self, prepared: Prepared) -> ProviderContext:
-        deployment = prepared.deployment
+        return self._deployment_context(prepared.deployment, prepared.request_id)
+
+    def _deployment_context(self, deployment: DeploymentSpec, request_id: str) -> ProviderContext:
         return ProviderContext(
             http=self._http,
-            request_id=prepared.request_id,
+            request_id=request_id,
             upstream_model=deployment.model,
             deadline=time.monotonic() + deployment.timeout,
             credentials=read_credentials(deployment.credentials),
             base_url=deployment.base_url,
+        )
+
+    async def execute(self, model_id: str, request: ImageRequest, request_id: str) -> ImageResult:
+        """Run an already-validated request on the model's deployment, storing nothing (tasks
+        store and charge the result in their own completing transaction)."""
+        entry = self.catalog.resolve(model_id)
+        if entry is None or not entry.available_deployments:
+            message = _unavailable_message(entry) if entry else f"model {model_id!r} is gone"
+            raise Unavailable(message, code="model_not_available")
+        deployment = entry.available_deployments[0]
+        provider = self._registry.get(deployment.provider)
+        if provider is None:  # pragma: no cover - availability already checked the registry
+            raise Unavailable(_unavailable_message(entry), code="model_not_available")
+        return await provider.generate(request, self._deployment_context(deployment, request_id))
+
+    def cost(self, model_id: str, request: ImageRequest, result: ImageResult) -> Decimal:
+        """What ``result`` costs under the model's price rules."""
+        entry = self.catalog.resolve(model_id)
+        if entry is None:
+            return Decimal(0)
+        return cost_of(
+            entry.spec.pricing,
+            usage=result.usage,
+            images=len(result.images),
+            quality=request.quality,
+            size=request.size,
         )
 
     async def run(self, prepared: Prepared) -> Delivery:
@@ -192,13 +220,7 @@ class ImageService:
             owner_key_id=prepared.key.id,
             request_id=prepared.request_id,
         )
-        cost = cost_of(
-            prepared.entry.spec.pricing,
-            usage=result.usage,
-            images=len(result.images),
-            quality=request.quality,
-            size=request.size,
-        )
+        cost = self.cost(prepared.entry.spec.id, request, result)
         usage = result.usage
         self._usage.record(
             UsageRow(

@@ -1,0 +1,60 @@
+"""What a task is: its record, its statuses, and what a handler hands back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from imagegate.core.requests import GeneratedImage, Usage
+
+TaskStatus = Literal["queued", "modal", "running", "succeeded", "failed", "canceled"]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+CLAIMABLE = "queued"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """A persisted task. ``request`` is what the handler of ``kind`` needs to run it; ``meta``
+    belongs to the front end that created it; ``result`` lists the stored outputs."""
+
+    id: str
+    kind: str
+    owner_key_id: str
+    model: str | None
+    status: TaskStatus
+    progress: int
+    request: dict[str, Any]
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    meta: dict[str, Any]
+    parent_id: str | None
+    webhook_url: str | None
+    webhook_secret: str | None
+    attempts: int
+    cancel_requested: bool
+    lease_owner: str | None
+    lease_expires_at: float | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+
+    @property
+    def asset_ids(self) -> list[str]:
+        return list((self.result or {}).get("assets", []))
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(slots=True)
+class TaskOutput:
+    """What a handler produced: images to store, their usage and cost, extra result fields."""
+
+    images: list[GeneratedImage]
+    usage: Usage | None = None
+    cost: Decimal = Decimal(0)
+    model: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)

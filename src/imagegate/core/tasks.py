@@ -1,0 +1,369 @@
+"""The durable task engine: persisted tasks, a worker pool that claims them with leases and
+heartbeats, idempotent completion (outputs stored and charged in the completing transaction),
+cancellation, progress, webhooks through the outbox, and retention.
+
+Front ends register a handler per task ``kind`` and, optionally, a webhook renderer per front
+(``meta["front"]``) that turns a task into the payload their clients expect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from imagegate.core.assets import AssetService, NewAsset
+from imagegate.core.task_model import TaskOutput, TaskRecord
+from imagegate.core.usage import UsageRow
+from imagegate.core.webhooks import WebhookSender, enqueue
+from imagegate.errors import ImagegateError, InvalidRequest, NotFound, ServerError
+from imagegate.storage.tables import usage
+from imagegate.storage.task_store import TaskStore
+
+log = logging.getLogger("imagegate.tasks")
+
+
+class TaskRun(Protocol):
+    """What a running handler may do besides returning its output."""
+
+    task: TaskRecord
+
+    async def progress(self, percent: int) -> None: ...
+
+
+TaskHandler = Callable[[TaskRecord, TaskRun], Awaitable[TaskOutput]]
+WebhookRenderer = Callable[[TaskRecord], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    concurrency: int = 4
+    lease_seconds: float = 30.0
+    poll_interval: float = 0.5
+    max_attempts: int = 3
+    retention_seconds: float = 7 * 86400
+
+
+class TaskEngine:
+    """Submits, runs and reports tasks; one instance per process, any number of processes."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        assets: AssetService,
+        webhooks: WebhookSender | None,
+        settings: EngineSettings,
+    ) -> None:
+        self._engine = engine
+        self._store = TaskStore(engine)
+        self._assets = assets
+        self._webhooks = webhooks
+        self.settings = settings
+        self.worker_id = f"w-{uuid.uuid4().hex[:12]}"
+        self._handlers: dict[str, TaskHandler] = {}
+        self._renderers: dict[str, WebhookRenderer] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+
+    # --- registration -------------------------------------------------------------------
+    def register(self, kind: str, handler: TaskHandler) -> None:
+        self._handlers[kind] = handler
+
+    def register_webhook_renderer(self, front: str, renderer: WebhookRenderer) -> None:
+        self._renderers[front] = renderer
+
+    # --- client-facing operations -------------------------------------------------------
+    async def submit(
+        self,
+        *,
+        kind: str,
+        owner_key_id: str,
+        request: dict[str, Any],
+        meta: dict[str, Any],
+        model: str | None = None,
+        parent_id: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        status: str = "queued",
+        task_id: str | None = None,
+    ) -> TaskRecord:
+        """Persist a task; ``status="modal"`` parks it until :meth:`resume` gives its input."""
+        if kind not in self._handlers:
+            raise ServerError(f"no handler for task kind {kind!r}")
+        now = time.time()
+        task = await self._store.insert(
+            {
+                "id": task_id or str(uuid.uuid4()),
+                "kind": kind,
+                "owner_key_id": owner_key_id,
+                "model": model,
+                "status": status,
+                "progress": 0,
+                "request": request,
+                "meta": meta,
+                "parent_id": parent_id,
+                "webhook_url": webhook_url,
+                "webhook_secret": webhook_secret,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        self._wake.set()
+        return task
+
+    async def get(self, task_id: str, owner_key_id: str | None) -> TaskRecord:
+        """The task; another key's task is as absent as a missing one (404)."""
+        task = await self._store.get(task_id)
+        if task is None or (owner_key_id is not None and task.owner_key_id != owner_key_id):
+            raise NotFound(f"no such task: {task_id!r}", param="id", code="task_not_found")
+        return task
+
+    async def get_many(self, ids: Sequence[str], owner_key_id: str) -> list[TaskRecord]:
+        return await self._store.get_many(ids, owner_key_id)
+
+    async def resume(
+        self, task_id: str, owner_key_id: str, request: dict[str, Any], meta: dict[str, Any]
+    ) -> TaskRecord:
+        """Give a ``modal`` task its input and queue it."""
+        task = await self.get(task_id, owner_key_id)
+        if task.status != "modal":
+            raise InvalidRequest(f"task {task_id!r} is not waiting for input", param="taskId")
+        now = time.time()
+        values = {"status": "queued", "request": request, "meta": meta, "updated_at": now}
+        if not await self._store.update_waiting(task_id, values):
+            raise InvalidRequest(f"task {task_id!r} is not waiting for input", param="taskId")
+        self._wake.set()
+        return await self.get(task_id, owner_key_id)
+
+    async def cancel(self, task_id: str, owner_key_id: str) -> TaskRecord:
+        """Cancel a waiting task at once; a running one stops at its next heartbeat."""
+        task = await self.get(task_id, owner_key_id)
+        if task.terminal:
+            return task
+        now = time.time()
+        values = {"status": "canceled", "finished_at": now, "updated_at": now}
+        async with self._engine.begin() as conn:
+            cancelled_waiting = await self._store.finish(conn, task_id, None, values)
+            if cancelled_waiting:
+                await self._notify(conn, await self._store.fetch(conn, task_id), now)
+        if cancelled_waiting:
+            self._wake_webhooks()
+            return await self.get(task_id, owner_key_id)
+        await self._store.request_cancel(task_id, now)
+        running = self._running.get(task_id)
+        if running is not None:
+            running.cancel()
+        return await self.get(task_id, owner_key_id)
+
+    # --- the worker pool ---------------------------------------------------------------
+    def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="task-claimer"),
+            asyncio.create_task(self._heartbeat_loop(), name="task-heartbeat"),
+        ]
+
+    async def close(self) -> None:
+        """Stop claiming; running tasks are abandoned to their leases (another worker, or this
+        one after a restart, picks them up), never half-completed."""
+        for loop in self._loops:
+            loop.cancel()
+        for running in list(self._running.values()):
+            running.cancel()
+        await asyncio.gather(*self._loops, *self._running.values(), return_exceptions=True)
+
+    async def _claim_loop(self) -> None:
+        while True:
+            try:
+                await self.claim_and_start()
+            except Exception:
+                log.exception("claiming tasks failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+            self._wake.clear()
+
+    async def claim_and_start(self) -> int:
+        """Claim as many tasks as there are free slots and start them; returns how many."""
+        free = self.settings.concurrency - len(self._running)
+        if free <= 0:
+            return 0
+        claimed = await self._store.claim(
+            self.worker_id, free, time.time(), self.settings.lease_seconds
+        )
+        for task in claimed:
+            runner = asyncio.create_task(self._run(task), name=f"task-{task.id}")
+            self._running[task.id] = runner
+            runner.add_done_callback(functools.partial(self._finished, task.id))
+        return len(claimed)
+
+    def _finished(self, task_id: str, _runner: asyncio.Task[None]) -> None:
+        self._running.pop(task_id, None)
+        self._wake.set()
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                cancelled = await self._store.heartbeat(
+                    self.worker_id, list(self._running), time.time(), self.settings.lease_seconds
+                )
+            except Exception:
+                log.exception("task heartbeat failed")
+                continue
+            for task_id in cancelled:
+                runner = self._running.get(task_id)
+                if runner is not None:
+                    runner.cancel()
+
+    async def _run(self, task: TaskRecord) -> None:
+        if task.attempts > self.settings.max_attempts:
+            await self._fail(task, ServerError("the task was interrupted too many times"))
+            return
+        handler = self._handlers.get(task.kind)
+        if handler is None:
+            await self._fail(task, ServerError(f"no handler for task kind {task.kind!r}"))
+            return
+        await self._notify_started(task)
+        try:
+            output = await handler(task, _Run(self, task))
+        except asyncio.CancelledError:
+            await self._cancelled(task)
+            raise
+        except ImagegateError as exc:
+            await self._fail(task, exc)
+            return
+        except Exception:
+            log.exception("task %s failed", task.id)
+            await self._fail(task, ServerError("internal error"))
+            return
+        await self.complete(task, output)
+
+    # --- state changes -----------------------------------------------------------------
+    async def complete(self, task: TaskRecord, output: TaskOutput) -> bool:
+        """Store outputs, charge and finish in one transaction, only while the lease is ours:
+        whoever completes a task first wins, so outputs are stored and charged exactly once."""
+        items = [NewAsset(i.data, i.mime_type, i.width, i.height) for i in output.images]
+        stored = await self._assets.write_blobs(items, owner_key_id=task.owner_key_id)
+        now = time.time()
+        result = {**output.result, "assets": [asset.id for asset in stored]}
+        values = {
+            "status": "succeeded",
+            "progress": 100,
+            "result": result,
+            "model": output.model or task.model,
+            "finished_at": now,
+            "updated_at": now,
+        }
+        async with self._engine.begin() as conn:
+            if not await self._store.finish(conn, task.id, self.worker_id, values):
+                await conn.rollback()
+                log.warning("task %s was taken over before it completed here", task.id)
+                return False
+            await self._assets.insert_rows(conn, stored, request_id=task.id)
+            await conn.execute(usage.insert().values(**asdict(self._usage_row(task, output, now))))
+            await self._notify(conn, await self._store.fetch(conn, task.id), now)
+        self._wake_webhooks()
+        return True
+
+    def _usage_row(self, task: TaskRecord, output: TaskOutput, now: float) -> UsageRow:
+        return UsageRow(
+            request_id=task.id,
+            key_id=task.owner_key_id,
+            model=output.model or task.model,
+            route=f"task:{task.kind}",
+            status=200,
+            latency_ms=round((now - (task.started_at or now)) * 1000, 3),
+            n=len(output.images),
+            images=len(output.images),
+            input_tokens=output.usage.input_tokens if output.usage else 0,
+            output_tokens=output.usage.output_tokens if output.usage else 0,
+            cost_usd=output.cost,
+            created_at=now,
+        )
+
+    async def _fail(self, task: TaskRecord, error: ImagegateError) -> None:
+        now = time.time()
+        values = {
+            "status": "failed",
+            "error": {"code": error.code or error.type, "message": error.message},
+            "finished_at": now,
+            "updated_at": now,
+        }
+        await self._finish(task, values, now)
+
+    async def _cancelled(self, task: TaskRecord) -> None:
+        now = time.time()
+        values = {"status": "canceled", "finished_at": now, "updated_at": now}
+        await asyncio.shield(self._finish(task, values, now))
+
+    async def _finish(self, task: TaskRecord, values: dict[str, Any], now: float) -> None:
+        async with self._engine.begin() as conn:
+            if await self._store.finish(conn, task.id, self.worker_id, values):
+                await self._notify(conn, await self._store.fetch(conn, task.id), now)
+        self._wake_webhooks()
+
+    async def _notify_started(self, task: TaskRecord) -> None:
+        """Tell the client's webhook that its task started (once, not on a re-claim)."""
+        if task.webhook_url and task.attempts == 1:
+            async with self._engine.begin() as conn:
+                await self._notify(conn, await self._store.fetch(conn, task.id), time.time())
+            self._wake_webhooks()
+
+    async def set_progress(self, task: TaskRecord, percent: int) -> None:
+        await self._store.set_progress(
+            task.id, self.worker_id, max(0, min(99, percent)), time.time()
+        )
+
+    async def _notify(self, conn: AsyncConnection, task: TaskRecord, now: float) -> None:
+        if not task.webhook_url:
+            return
+        renderer = self._renderers.get(str(task.meta.get("front", "")))
+        payload = renderer(task) if renderer else _default_payload(task)
+        await enqueue(
+            conn,
+            url=task.webhook_url,
+            secret=task.webhook_secret,
+            payload=payload,
+            task_id=task.id,
+            now=now,
+        )
+
+    def _wake_webhooks(self) -> None:
+        if self._webhooks is not None:
+            self._webhooks.wake()
+
+    async def sweep(self, now: float | None = None) -> int:
+        """Delete tasks past retention (their assets go with the asset sweep)."""
+        cutoff = (time.time() if now is None else now) - self.settings.retention_seconds
+        return await self._store.delete_older_than(cutoff)
+
+
+class _Run:
+    __slots__ = ("_engine", "task")
+
+    def __init__(self, engine: TaskEngine, task: TaskRecord) -> None:
+        self._engine = engine
+        self.task = task
+
+    async def progress(self, percent: int) -> None:
+        await self._engine.set_progress(self.task, percent)
+
+
+def _default_payload(task: TaskRecord) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "status": task.status,
+        "progress": task.progress,
+        "model": task.model,
+        "error": task.error,
+        "assets": task.asset_ids,
+    }

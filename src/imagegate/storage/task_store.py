@@ -1,0 +1,148 @@
+"""SQL for tasks: insert, claim with leases (SKIP LOCKED on PostgreSQL), heartbeat, finish."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from imagegate.core.task_model import CLAIMABLE, TaskRecord
+from imagegate.storage.claims import claim_update
+from imagegate.storage.tables import tasks
+
+
+def to_record(row: sa.RowMapping) -> TaskRecord:
+    return TaskRecord(**{column.name: row[column.name] for column in tasks.columns})
+
+
+class TaskStore:
+    """Every query the task engine makes; callers pass times so tests can move the clock."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    async def insert(self, values: dict[str, Any]) -> TaskRecord:
+        async with self._engine.begin() as conn:
+            await conn.execute(tasks.insert().values(**values))
+            return await self.fetch(conn, values["id"])
+
+    @staticmethod
+    async def fetch(conn: AsyncConnection, task_id: str) -> TaskRecord:
+        row = (await conn.execute(tasks.select().where(tasks.c.id == task_id))).mappings().one()
+        return to_record(row)
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        async with self._engine.connect() as conn:
+            query = tasks.select().where(tasks.c.id == task_id)
+            row = (await conn.execute(query)).mappings().first()
+        return to_record(row) if row else None
+
+    async def get_many(self, ids: Sequence[str], owner_key_id: str) -> list[TaskRecord]:
+        query = tasks.select().where(
+            tasks.c.id.in_(list(ids)), tasks.c.owner_key_id == owner_key_id
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        found = {row["id"]: to_record(row) for row in rows}
+        return [found[task_id] for task_id in ids if task_id in found]
+
+    async def claim(self, worker: str, limit: int, now: float, lease: float) -> list[TaskRecord]:
+        """Take up to ``limit`` queued tasks, or running ones whose lease has run out."""
+        claimable = sa.or_(
+            tasks.c.status == CLAIMABLE,
+            sa.and_(tasks.c.status == "running", tasks.c.lease_expires_at < now),
+        )
+        candidates = (
+            sa.select(tasks.c.id).where(claimable).order_by(tasks.c.created_at).limit(limit)
+        )
+        statement = claim_update(
+            tasks,
+            candidates,
+            {
+                "status": "running",
+                "lease_owner": worker,
+                "lease_expires_at": now + lease,
+                "attempts": tasks.c.attempts + 1,
+                "started_at": sa.func.coalesce(tasks.c.started_at, now),
+                "updated_at": now,
+            },
+            postgres=self._postgres,
+            still_claimable=claimable,
+        )
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(statement)).mappings().all()
+        return sorted((to_record(row) for row in rows), key=lambda task: task.created_at)
+
+    async def heartbeat(
+        self, worker: str, task_ids: Sequence[str], now: float, lease: float
+    ) -> set[str]:
+        """Extend our leases; returns the ids whose cancellation was requested."""
+        if not task_ids:
+            return set()
+        ours = sa.and_(tasks.c.id.in_(list(task_ids)), tasks.c.lease_owner == worker)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                tasks.update()
+                .where(ours, tasks.c.status == "running")
+                .values(lease_expires_at=now + lease)
+            )
+            cancelled = await conn.execute(
+                sa.select(tasks.c.id).where(ours, tasks.c.cancel_requested.is_(True))
+            )
+            return set(cancelled.scalars())
+
+    async def set_progress(self, task_id: str, worker: str, progress: int, now: float) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                tasks.update()
+                .where(
+                    tasks.c.id == task_id,
+                    tasks.c.lease_owner == worker,
+                    tasks.c.status == "running",
+                )
+                .values(progress=progress, updated_at=now)
+            )
+
+    @staticmethod
+    async def finish(
+        conn: AsyncConnection, task_id: str, worker: str | None, values: dict[str, Any]
+    ) -> bool:
+        """Move a task to a terminal state if ``worker`` still holds it (``None``: a task nobody
+        runs, e.g. a queued one being cancelled). False when someone else owns it now."""
+        condition = [tasks.c.id == task_id]
+        if worker is None:
+            condition.append(tasks.c.status.in_(("queued", "modal")))
+        else:
+            condition += [tasks.c.lease_owner == worker, tasks.c.status == "running"]
+        result = await conn.execute(
+            tasks.update()
+            .where(*condition)
+            .values(lease_owner=None, lease_expires_at=None, **values)
+        )
+        return bool(result.rowcount)
+
+    async def request_cancel(self, task_id: str, now: float) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                tasks.update()
+                .where(tasks.c.id == task_id, tasks.c.status == "running")
+                .values(cancel_requested=True, updated_at=now)
+            )
+
+    async def update_waiting(self, task_id: str, values: dict[str, Any]) -> bool:
+        """Change a task that is not running yet (e.g. a ``modal`` task getting its input)."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                tasks.update()
+                .where(tasks.c.id == task_id, tasks.c.status.in_(("queued", "modal")))
+                .values(**values)
+            )
+        return bool(result.rowcount)
+
+    async def delete_older_than(self, cutoff: float) -> int:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(tasks.delete().where(tasks.c.created_at < cutoff))
+        return int(result.rowcount or 0)
