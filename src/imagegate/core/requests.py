@@ -35,9 +35,23 @@ class InputImage:
 class ImageRequest:
     """What a client asked for, after validation against the model's capabilities.
 
-    ``operation`` is ``generate`` (text only), ``edit`` (``prompt`` applied to ``images``, only
-    inside ``mask`` when one is given) or ``variation`` (new images like ``images[0]``; ``prompt``
-    may be empty).
+    Operations (inputs in ``images``; ``width``×``height`` is always the output size):
+
+    - ``generate``: text only (``output_format="svg"`` asks a ``vector`` model for an SVG).
+    - ``edit``: ``prompt`` applied to ``images`` (the rest are references), only inside
+      ``mask`` when one is given.
+    - ``variation``: new images like ``images[0]``; ``strength`` 0–1 (subtle … strong).
+    - ``upscale``: ``images[0]`` enlarged by ``scale`` (2 or 4); ``strength`` > 0 adds detail
+      ("creative"), 0 keeps it faithful ("subtle").
+    - ``outpaint``: ``images[0]`` placed on a larger canvas, ``padding`` (left, top, right,
+      bottom, in input pixels) filled from ``prompt`` and the surroundings (zoom out, pan,
+      expand).
+    - ``erase``: the ``mask`` area filled from its surroundings.
+    - ``remove_background``: the subject kept, everything else alpha 0.
+    - ``replace_background``: the subject kept, a new background drawn from ``prompt``.
+    - ``enhance``: sharper, more contrast, same size.
+    - ``blend``: 2–5 ``images`` combined into one.
+    - ``describe``: no image out; the result's ``text`` holds four numbered prompt suggestions.
 
     ``width``/``height`` are resolved (``auto`` already replaced by the model's default size);
     ``quality`` and ``background`` are the model's own values. ``extras`` holds model-specific
@@ -65,6 +79,9 @@ class ImageRequest:
     """PNG with alpha, the size of ``images[0]``: alpha 0 marks the area to change."""
     input_fidelity: str | None = None
     """``high`` keeps more of the input images; ``low`` (or None) lets the prompt dominate."""
+    scale: float | None = None
+    padding: tuple[int, int, int, int] | None = None
+    strength: float | None = None
 
     @property
     def size(self) -> str:
@@ -116,6 +133,8 @@ class ImageResult:
     usage: Usage | None = None
     background: Background = "opaque"
     quality: str | None = None
+    text: str | None = None
+    """What the model said alongside the images (Gemini-style models answer with text too)."""
 
 
 @dataclass(frozen=True, slots=True)

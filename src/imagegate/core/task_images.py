@@ -32,6 +32,8 @@ async def dump_request(request: ImageRequest, assets: AssetService) -> dict[str,
 async def load_request(data: dict[str, Any], assets: AssetService) -> ImageRequest:
     """The request :func:`dump_request` stored, with its input images read back."""
     scalars = {name: data[name] for name in _SCALARS if name in data}
+    if scalars.get("padding") is not None:
+        scalars["padding"] = tuple(scalars["padding"])  # JSON has no tuples
     request = ImageRequest(**scalars)
     refs = [*data.get("images", []), *([data["mask"]] if data.get("mask") else [])]
     images = await asyncio.to_thread(lambda: [_image(ref, assets) for ref in refs])
