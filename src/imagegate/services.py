@@ -49,8 +49,9 @@ class Services:
     _sweeper: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, settings: Settings, *, background: bool = True) -> Services:
-        """Everything the gateway needs; ``background`` also starts the flusher and sweeper."""
+    async def start(cls, settings: Settings) -> Services:
+        """Everything the gateway needs, built but idle: front ends register their task kinds,
+        then :meth:`run_background` starts the workers."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = db.create_engine(settings.resolved_database_url)
         if settings.auto_migrate:
@@ -101,7 +102,7 @@ class Services:
             ),
         )
         tasks.register(task_images.KIND, task_images.ImageTaskHandler(images, assets))
-        services = cls(
+        return cls(
             settings=settings,
             engine=engine,
             http=http,
@@ -115,12 +116,13 @@ class Services:
             tasks=tasks,
             webhooks=webhooks,
         )
-        if background:
-            usage.start()
-            tasks.start()
-            webhooks.start()
-            services._sweeper = asyncio.create_task(services._sweep_forever(), name="asset-sweeper")
-        return services
+
+    def run_background(self) -> None:
+        """Start the usage flusher, the task workers, the webhook sender and the sweeper."""
+        self.usage.start()
+        self.tasks.start()
+        self.webhooks.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="asset-sweeper")
 
     async def _sweep_forever(self) -> None:
         while True:

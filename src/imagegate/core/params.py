@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from imagegate.core.catalog import CatalogEntry, GenerateSpec, InputSpec, ParamSpec
-from imagegate.core.requests import Background, ImageRequest, Operation, OutputFormat
+from imagegate.core.requests import (
+    OPERATION_FEATURES,
+    Background,
+    ImageRequest,
+    Operation,
+    OutputFormat,
+)
 from imagegate.errors import InvalidRequest
 
 
@@ -51,6 +57,9 @@ class GenerationParams:
     images: list[ImageSource] = field(default_factory=list)
     mask: ImageSource | None = None
     input_fidelity: str | None = None
+    scale: float | None = None
+    padding: tuple[int, int, int, int] | None = None
+    strength: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,24 +70,29 @@ class ValidatedGeneration:
     ignored: tuple[str, ...]
 
 
-_OPERATION_NAMES = {
-    "generate": "image generation",
-    "edit": "image edits",
-    "variation": "variations",
-}
+_PROMPT_REQUIRED = frozenset({"generate", "edit", "replace_background"})
+MAX_PADDING = 8192
 
 
 def input_spec(entry: CatalogEntry, operation: Operation) -> InputSpec | None:
-    """The model's input limits for ``operation`` (``None`` for generate); 400 if it can't."""
+    """The model's input limits for ``operation`` (``None`` for generate); 400 if it can't.
+
+    A model can do an operation when it declares the operation's feature; the editing tools
+    take the model's edit limits."""
     spec = entry.spec
-    found = {"generate": spec.generate, "edit": spec.edit, "variation": spec.variation}[operation]
-    if found is None or spec.generate is None:
+    feature = OPERATION_FEATURES[operation]
+    if spec.generate is None or feature not in spec.features:
         raise InvalidRequest(
-            f"model {spec.id!r} does not support {_OPERATION_NAMES[operation]}",
+            f"model {spec.id!r} does not support {operation.replace('_', ' ')} "
+            f"(it has no {feature!r} feature)",
             param="model",
             code="unsupported_operation",
         )
-    return None if operation == "generate" else cast(InputSpec, found)
+    if operation == "generate":
+        return None
+    if operation == "variation":
+        return spec.variation or InputSpec()
+    return spec.edit or InputSpec()
 
 
 def check_input_counts(spec: InputSpec, params: GenerationParams) -> list[str]:
@@ -106,7 +120,8 @@ def validate_generation(entry: CatalogEntry, params: GenerationParams) -> Valida
             f"model {entry.spec.id!r} does not generate images from text", param="model"
         )
     ignored: list[str] = []
-    prompt = _prompt(params.prompt, spec, required=params.operation != "variation")
+    prompt = _prompt(params.prompt, spec, required=params.operation in _PROMPT_REQUIRED)
+    _check_tool_values(params)
     n = _n(params.n, spec, entry.spec.id)
     width, height = _size(params.size, spec, entry.spec.id)
     quality = _choice("quality", params.quality, spec.qualities, spec.default_quality)
@@ -155,8 +170,20 @@ def validate_generation(entry: CatalogEntry, params: GenerationParams) -> Valida
         partial_images=params.partial_images or 0,
         extras=extras,
         input_fidelity=fidelity if params.input_fidelity else None,
+        scale=params.scale,
+        padding=params.padding,
+        strength=params.strength,
     )
     return ValidatedGeneration(request, response_format, params.stream, tuple(sorted(ignored)))
+
+
+def _check_tool_values(params: GenerationParams) -> None:
+    if params.scale is not None and not 1 < params.scale <= 8:
+        raise InvalidRequest("scale must be above 1 and at most 8", param="scale")
+    if params.strength is not None and not 0 <= params.strength <= 1:
+        raise InvalidRequest("strength must be between 0 and 1", param="strength")
+    if params.padding is not None and not all(0 <= p <= MAX_PADDING for p in params.padding):
+        raise InvalidRequest(f"padding must be between 0 and {MAX_PADDING} pixels", param="padding")
 
 
 def _prompt(prompt: str, spec: GenerateSpec, *, required: bool) -> str:

@@ -5,12 +5,44 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Operation = Literal["generate", "edit", "variation"]
-OutputFormat = Literal["png", "jpeg", "webp"]
+Operation = Literal[
+    "generate",
+    "edit",
+    "variation",
+    "upscale",
+    "outpaint",
+    "erase",
+    "remove_background",
+    "replace_background",
+    "enhance",
+    "blend",
+    "describe",
+]
+OutputFormat = Literal["png", "jpeg", "webp", "svg"]
 InputFormat = Literal["png", "jpeg", "webp"]
 Background = Literal["transparent", "opaque", "auto"]
 
-MIME_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+MIME_TYPES: dict[str, str] = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "svg": "image/svg+xml",
+}
+
+OPERATION_FEATURES: dict[str, str] = {
+    "generate": "text-to-image",
+    "edit": "image-edit",
+    "variation": "image-variation",
+    "upscale": "upscale",
+    "enhance": "upscale",
+    "outpaint": "outpainting",
+    "erase": "inpainting",
+    "remove_background": "background-removal",
+    "replace_background": "background-removal",
+    "blend": "blend",
+    "describe": "image-to-text",
+}
+"""The catalogue feature a model must declare to be asked for each operation."""
 
 
 @dataclass(frozen=True, slots=True)
