@@ -4,6 +4,7 @@ ImagegateError
 ├── ServerError                      500 server_error        (a gateway bug)
 ├── ClientError                      4xx: the caller must change something
 │   ├── InvalidRequest               400 invalid_request_error
+│   │   └── ContentPolicyViolation   400 code content_policy_violation (a safety block)
 │   ├── AuthenticationFailed         401 authentication_error
 │   ├── PermissionDenied             403 permission_error
 │   ├── NotFound                     404 not_found_error
@@ -18,6 +19,8 @@ ImagegateError
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 
 class ImagegateError(Exception):
@@ -40,6 +43,8 @@ class ImagegateError(Exception):
         self.param = param
         self.code = code if code is not None else self.default_code
         self.retry_after = retry_after
+        self.headers: dict[str, str] = {}
+        """Extra response headers (e.g. the rate-limit headers of a 429)."""
 
 
 class ServerError(ImagegateError):
@@ -53,6 +58,27 @@ class ClientError(ImagegateError):
 
 class InvalidRequest(ClientError):
     pass
+
+
+class ContentPolicyViolation(InvalidRequest):
+    """The upstream refused the prompt (``stage="prompt"``) or withheld the images it made
+    (``stage="output"``) for safety reasons. ``reason`` keeps the upstream's own word for it
+    (e.g. ``IMAGE_SAFETY``, ``PROHIBITED_CONTENT``) so a front end that speaks the same dialect
+    can pass it on unchanged."""
+
+    default_code = "content_policy_violation"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stage: Literal["prompt", "output"] = "output",
+        reason: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message, param=param)
+        self.stage = stage
+        self.reason = reason
 
 
 class AuthenticationFailed(ClientError):

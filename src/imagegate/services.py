@@ -5,21 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core import task_images
+from imagegate.core.access import AccessControl
 from imagegate.core.assets import AssetService
+from imagegate.core.billing import Billing
 from imagegate.core.catalog import Catalog, load_catalog
 from imagegate.core.files import FileService
 from imagegate.core.generation import ImageService
+from imagegate.core.idempotency import IdempotencyStore
 from imagegate.core.inputs import InputLoader
 from imagegate.core.keys import KeyService
+from imagegate.core.limits import ConcurrencyLimiter, MemoryRateLimiter
 from imagegate.core.secret import load_or_create_secret
 from imagegate.core.tasks import EngineSettings, TaskEngine
 from imagegate.core.usage import UsageRecorder
+from imagegate.core.usage_report import UsageReport
 from imagegate.core.webhooks import WebhookSender
 from imagegate.imaging.fetch import ImageFetcher
 from imagegate.outbound import OutboundGuard
@@ -29,6 +35,9 @@ from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
 
 log = logging.getLogger("imagegate")
+
+STALE_RESERVATION_SECONDS = 3600.0
+"""A hold this old, with no unfinished task behind it, belongs to a request that crashed."""
 
 
 @dataclass(slots=True)
@@ -40,6 +49,10 @@ class Services:
     """For client-chosen URLs only: no proxies from the environment, no shared connections."""
     catalog: Catalog
     keys: KeyService
+    billing: Billing
+    access: AccessControl
+    usage_report: UsageReport
+    idempotency: IdempotencyStore
     assets: AssetService
     files: FileService
     usage: UsageRecorder
@@ -78,12 +91,21 @@ class Services:
         inputs = InputLoader(files, ImageFetcher(outbound_http, guard))
         usage = UsageRecorder(engine)
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
+        billing = Billing(engine)
+        access = AccessControl(
+            billing,
+            MemoryRateLimiter(),
+            ConcurrencyLimiter(settings.concurrency_queue_seconds),
+            default_rpm=settings.default_rpm,
+        )
         images = ImageService(
             catalog=catalog,
             registry=registry,
             assets=assets,
             inputs=inputs,
             usage=usage,
+            billing=billing,
+            access=access,
             http=http,
             default_model=settings.default_model or None,
         )
@@ -100,6 +122,7 @@ class Services:
                 poll_interval=settings.task_poll_seconds,
                 retention_seconds=settings.asset_retention_days * 86400,
             ),
+            billing,
         )
         tasks.register(task_images.KIND, task_images.ImageTaskHandler(images, assets))
         return cls(
@@ -108,7 +131,11 @@ class Services:
             http=http,
             outbound_http=outbound_http,
             catalog=catalog,
-            keys=KeyService(engine, admin),
+            keys=KeyService(engine, admin, billing),
+            billing=billing,
+            access=access,
+            usage_report=UsageReport(engine),
+            idempotency=IdempotencyStore(engine),
             assets=assets,
             files=files,
             usage=usage,
@@ -129,6 +156,8 @@ class Services:
             try:
                 removed = await self.assets.sweep()
                 tasks = await self.tasks.sweep()
+                await self.idempotency.sweep()
+                await self.billing.release_stale(time.time() - STALE_RESERVATION_SECONDS)
                 if removed or tasks:
                     log.info("retention sweep removed %d assets and %d tasks", removed, tasks)
             except Exception:

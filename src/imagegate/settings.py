@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     """Base URL used in links handed to clients; default: derived from each request."""
     default_model: str | None = "sketch"
     """Used when a request names no model; empty to require one."""
+    bria_model: str = "sketch"
+    """The model Bria routes use when a request names none (a Bria upstream once configured)."""
+    mj_model: str = "sketch"
+    """The model that serves Midjourney tasks (``/mj/*``); each task records it."""
+    mj_queue_limit: int = Field(default=1000, ge=1)
+    """Midjourney tasks one key may have waiting; more are refused with code 23."""
     url_ttl_seconds: int = Field(default=3600, ge=1)
     asset_retention_days: float = Field(default=7, gt=0)
     retention_sweep_seconds: float = Field(default=3600, gt=0)
@@ -36,6 +42,10 @@ class Settings(BaseSettings):
     loopback (JSON list in the environment, e.g. ``'["127.0.0.1/32", "images.internal"]'``)."""
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     """Largest upload to ``POST /v1/files``."""
+    default_rpm: int = Field(default=6000, ge=1)
+    """Requests per minute for keys without their own limit."""
+    concurrency_queue_seconds: float = Field(default=2.0, ge=0)
+    """How long a request waits for a concurrency slot before its 429."""
     task_concurrency: int = Field(default=8, ge=1)
     """Tasks one server process runs at once."""
     task_lease_seconds: float = Field(default=30.0, gt=0)

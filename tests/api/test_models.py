@@ -57,11 +57,12 @@ async def test_filters(gateway: Gateway, params: dict[str, str], expected: list[
 
 
 async def test_pagination(gateway: Gateway) -> None:
+    everything = (await gateway.client.get("/api/models", params={"all": "true"})).json()
     page = (
         await gateway.client.get("/api/models", params={"all": "true", "page": 2, "page_size": 3})
     ).json()
-    assert (page["page"], page["page_size"], page["total"]) == (2, 3, 4)
-    assert [record["id"] for record in page["data"]] == ["sketch"]
+    assert (page["page"], page["page_size"], page["total"]) == (2, 3, everything["total"])
+    assert page["data"] == everything["data"][3:6] and everything["total"] > 3
 
 
 @pytest.mark.parametrize(

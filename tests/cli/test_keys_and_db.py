@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from imagegate.cli import app
 from imagegate.core.keys import KeyService
+from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.settings import Settings
 from imagegate.storage import db
 
@@ -69,3 +71,56 @@ def test_keys_create_list_revoke(data_dir: Path) -> None:
 def test_admin_flag(data_dir: Path) -> None:
     created = runner.invoke(app, ["keys", "create", "--admin", "--data-dir", str(data_dir)])
     assert "admin key" in created.output
+
+
+def test_keys_with_credit_top_up_update_and_show(data_dir: Path) -> None:
+    dd = ["--data-dir", str(data_dir)]
+    created = runner.invoke(
+        app, ["keys", "create", "--credit", "5", "--images-per-minute", "10", *dd]
+    )
+    assert created.exit_code == 0, created.output
+    key_id = created.output.split()[1]
+    wide = {"COLUMNS": "200"}
+    shown = runner.invoke(app, ["keys", "show", key_id, *dd], env=wide)
+    assert "balance_usd" in shown.output and "5.0" in shown.output
+    assert "images_per_minute" in shown.output and "10" in shown.output
+    topped = runner.invoke(app, ["keys", "topup", key_id, "2.5", "--note", "gift", *dd], env=wide)
+    assert topped.exit_code == 0 and "7.5" in topped.output
+    updated = runner.invoke(app, ["keys", "update", key_id, "--rpm", "30", *dd], env=wide)
+    assert updated.exit_code == 0 and "30" in updated.output
+    missing = runner.invoke(app, ["keys", "show", "key_nope", *dd])
+    assert missing.exit_code == 1
+
+
+def test_usage_table_and_csv(data_dir: Path) -> None:
+    async def seed() -> None:
+        engine = db.create_engine(Settings(data_dir=data_dir).resolved_database_url)
+        await db.upgrade(engine)
+        recorder = UsageRecorder(engine)
+        for index, model in enumerate(["sketch", "sketch", "dall-e-3"]):
+            recorder.record(
+                UsageRow(
+                    request_id=f"req_{index}",
+                    key_id="key_a",
+                    model=model,
+                    route="/v1/images/generations",
+                    status=200,
+                    latency_ms=3,
+                    images=1,
+                    cost_usd=Decimal("0.25"),
+                )
+            )
+        await recorder.flush()
+        await engine.dispose()
+
+    data_dir.mkdir(parents=True)
+    asyncio.run(seed())
+    table = runner.invoke(
+        app, ["usage", "--by", "model", "--data-dir", str(data_dir)], env={"COLUMNS": "200"}
+    )
+    assert table.exit_code == 0, table.output
+    assert "sketch" in table.output and "0.500000" in table.output and "0.750000" in table.output
+    csv = runner.invoke(app, ["usage", "--csv", "--data-dir", str(data_dir)])
+    assert csv.output.count("\n") == 4 and csv.output.startswith("created_at,")
+    bad = runner.invoke(app, ["usage", "--by", "color", "--data-dir", str(data_dir)])
+    assert bad.exit_code != 0

@@ -184,7 +184,11 @@ async def test_a_failure_is_recorded_and_not_charged(engine: AsyncEngine, tmp_pa
         failed = await wait_for(tasks, task.id, "failed")
     finally:
         await tasks.close()
-    assert failed.error == {"code": "bad_prompt", "message": "the prompt was refused"}
+    assert failed.error == {
+        "code": "bad_prompt",
+        "message": "the prompt was refused",
+        "status": 400,
+    }
     assert await count(engine, usage) == 0 and await count(engine, assets_table) == 0
 
 

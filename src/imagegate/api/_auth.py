@@ -16,14 +16,23 @@ async def require_key(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
 ) -> ApiKey:
     """The caller's key from ``Authorization: Bearer <key>``; 401 when missing or unknown."""
-    if credentials is None:
-        raise AuthenticationFailed(
-            "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key"
-        )
-    key = await services_of(request).keys.authenticate(credentials.credentials)
+    presented = credentials.credentials if credentials else None
+    return await key_from(request, presented, how="'Authorization: Bearer <key>'")
+
+
+async def key_from(request: Request, presented: str | None, *, how: str) -> ApiKey:
+    """The active key for a secret a route found in its own place; ``how`` tells a caller who
+    sent none how to send one. 401 when missing or unknown."""
+    if not presented:
+        raise AuthenticationFailed(f"missing API key: send {how}", code="missing_api_key")
+    services = services_of(request)
+    key = await services.keys.authenticate(presented)
     if key is None:
         raise AuthenticationFailed("invalid or revoked API key")
     request.state.log = {"key_id": key.id}
+    admission = await services.access.admit(key, request.url.path)
+    request.state.response_headers = admission.headers
+    request.state.release = admission.release
     return key
 
 

@@ -49,7 +49,7 @@ def gemini_error_body(error: ImagegateError, request_id: str) -> dict[str, objec
 def error_response_for_path(path: str, error: ImagegateError, request_id: str) -> Response:
     """The error in the envelope of the wire format that owns ``path``."""
     render = gemini_error_body if path.startswith("/v1beta/") else openai_error_body
-    headers = {}
+    headers = dict(error.headers)
     if error.retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
     if error.status == 401:

@@ -38,7 +38,10 @@ class GatewayMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
+                extra = [
+                    (k.encode(), v.encode()) for k, v in state.get("response_headers", {}).items()
+                ]
+                message["headers"] = [*message.get("headers", []), header, *extra]
             await send(message)
 
         try:
@@ -49,6 +52,9 @@ class GatewayMiddleware:
         except _BodyTooLarge:
             await self._refuse(scope, receive, send_with_id, request_id)
         finally:
+            release = state.get("release")
+            if release is not None:
+                release()
             self._log(scope, state, status, started)
 
     def _declared_too_large(self, scope: Scope) -> bool:

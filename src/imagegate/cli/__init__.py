@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from imagegate.cli import db, keys, serve
+from imagegate.cli import db, keys, serve, usage
 
 app = typer.Typer(
     name="imagegate",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
+app.command("usage")(usage.usage)
 
 
 def main() -> None:

@@ -1,19 +1,51 @@
-"""``imagegate keys``: create, list and revoke API keys."""
+"""``imagegate keys``: create, list, show, update, top up and revoke API keys."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from imagegate.cli._common import DataDir, migrated_engine, settings_for
+from imagegate.core.billing import Billing, KeyLimits
 from imagegate.core.keys import ApiKey, KeyService, parse_globs
 
 app = typer.Typer(help="API keys.", no_args_is_help=True)
+
+
+Money = Annotated[float | None, typer.Option(min=0, help="USD")]
+Count = Annotated[int | None, typer.Option(min=1)]
+Routes = Annotated[str | None, typer.Option(help="Comma-separated path globs, e.g. '/v1/images/*'")]
+
+
+def _limits(
+    budget_daily: float | None,
+    budget_monthly: float | None,
+    routes: str | None,
+    rpm: int | None,
+    images_per_minute: int | None,
+    megapixels_per_day: float | None,
+    max_concurrent: int | None,
+    expires_in_days: float | None,
+) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "budget_daily_usd": Decimal(str(budget_daily)) if budget_daily is not None else None,
+        "budget_monthly_usd": Decimal(str(budget_monthly)) if budget_monthly is not None else None,
+        "routes": list(parse_globs(routes) or ()) if routes is not None else None,
+        "rpm": rpm,
+        "images_per_minute": images_per_minute,
+        "megapixels_per_day": megapixels_per_day,
+        "max_concurrent": max_concurrent,
+        "expires_at": time.time() + expires_in_days * 86400 if expires_in_days else None,
+    }
+    return {name: value for name, value in values.items() if value is not None}
 
 
 @app.command("create")
@@ -23,14 +55,36 @@ def create(
         str | None, typer.Option(help="Comma-separated model globs, e.g. 'gpt-image-*,sketch'")
     ] = None,
     admin: Annotated[bool, typer.Option("--admin", help="May manage keys")] = False,
+    credit: Money = None,
+    budget_daily: Money = None,
+    budget_monthly: Money = None,
+    routes: Routes = None,
+    rpm: Count = None,
+    images_per_minute: Count = None,
+    megapixels_per_day: Annotated[float | None, typer.Option(min=0)] = None,
+    max_concurrent: Count = None,
+    expires_in_days: Annotated[float | None, typer.Option(min=0)] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Create a key and print its secret (shown once, stored only as a hash)."""
+    """Create a key and print its secret (shown once, stored only as a hash). Without --credit
+    the key has unlimited credit."""
+    limits = _limits(
+        budget_daily,
+        budget_monthly,
+        routes,
+        rpm,
+        images_per_minute,
+        megapixels_per_day,
+        max_concurrent,
+        expires_in_days,
+    )
+    if credit is not None:
+        limits["balance_usd"] = Decimal(str(credit))
 
     async def run() -> tuple[ApiKey, str]:
         async with migrated_engine(settings_for(data_dir)) as engine:
             return await KeyService(engine).create(
-                name=name, models=parse_globs(models), admin=admin
+                name=name, models=parse_globs(models), admin=admin, limits=limits
             )
 
     key, secret = asyncio.run(run())
@@ -72,6 +126,70 @@ def revoke(key_id: str, data_dir: DataDir = None) -> None:
         typer.echo(f"no key with id {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
+
+
+@app.command("update")
+def update(
+    key_id: str,
+    budget_daily: Money = None,
+    budget_monthly: Money = None,
+    routes: Routes = None,
+    rpm: Count = None,
+    images_per_minute: Count = None,
+    megapixels_per_day: Annotated[float | None, typer.Option(min=0)] = None,
+    max_concurrent: Count = None,
+    expires_in_days: Annotated[float | None, typer.Option(min=0)] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Change a key's limits (only the options given). Running servers see it within seconds."""
+    changes = _limits(
+        budget_daily,
+        budget_monthly,
+        routes,
+        rpm,
+        images_per_minute,
+        megapixels_per_day,
+        max_concurrent,
+        expires_in_days,
+    )
+    _show(asyncio.run(_with_billing(data_dir, key_id, lambda b: b.update_limits(key_id, changes))))
+
+
+@app.command("topup")
+def top_up(
+    key_id: str,
+    amount: Annotated[float, typer.Argument(min=0.000001, help="USD to add")],
+    note: Annotated[str | None, typer.Option(help="Why, for the ledger")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Add credit to a key."""
+    value = Decimal(str(amount))
+    _show(asyncio.run(_with_billing(data_dir, key_id, lambda b: b.top_up(key_id, value, note))))
+
+
+@app.command("show")
+def show(key_id: str, data_dir: DataDir = None) -> None:
+    """A key's limits, balance and spending."""
+    _show(asyncio.run(_with_billing(data_dir, key_id, lambda b: b.limits(key_id))))
+
+
+async def _with_billing(
+    data_dir: Path | None, key_id: str, action: Callable[[Billing], Awaitable[KeyLimits]]
+) -> tuple[ApiKey, KeyLimits]:
+    async with migrated_engine(settings_for(data_dir)) as engine:
+        key = await KeyService(engine).get(key_id)
+        if key is None:
+            typer.echo(f"no key with id {key_id}", err=True)
+            raise typer.Exit(1)
+        return key, await action(Billing(engine))
+
+
+def _show(found: tuple[ApiKey, KeyLimits]) -> None:
+    key, limits = found
+    table = Table("field", "value", title=f"{key.id} ({key.name or 'unnamed'})")
+    for name, value in {**key.public(), **limits.public()}.items():
+        table.add_row(name, "unlimited" if value is None else str(value))
+    Console().print(table)
 
 
 def _when(timestamp: float | None) -> str:

@@ -46,10 +46,27 @@ class ParamSpec(_Strict):
     enum: list[str] | None = None
 
 
+class SizeRange(_Strict):
+    """Free sizes (Flux style): any width×height with both sides within ``min_side`` …
+    ``max_side`` and a multiple of ``multiple``."""
+
+    min_side: int = Field(ge=1)
+    max_side: int = Field(ge=1)
+    multiple: int = Field(default=1, ge=1)
+
+    def allows(self, width: int, height: int) -> bool:
+        return all(
+            self.min_side <= side <= self.max_side and side % self.multiple == 0
+            for side in (width, height)
+        )
+
+
 class GenerateSpec(_Strict):
     """What the model takes for text-to-image."""
 
     sizes: list[str]
+    """The sizes offered (with ``size_range``: common presets of the range)."""
+    size_range: SizeRange | None = None
     default_size: str
     max_n: int = Field(ge=1, le=10)
     qualities: list[str]
@@ -87,6 +104,8 @@ class PricingSpec(_Strict):
     image_output_per_mtok: float | None = None
     per_image: dict[str, float] = {}
     per_request: float | None = None
+    per_action: dict[str, float] = {}
+    """Per request by task action, optionally by speed tier: ``"IMAGINE"``, ``"relax:UPSCALE"``."""
     per_second: float | None = None
 
 
@@ -144,6 +163,8 @@ class ModelSpec(_Strict):
             currency, inp, out = "USD / image", None, min(p.per_image.values())
         elif p.per_second is not None:
             currency, inp, out = "USD / second", None, None
+        elif p.per_action:
+            currency, inp, out = "USD / request", None, min(p.per_action.values())
         else:
             currency, inp, out = "USD / request", None, None
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -10,7 +11,9 @@ from decimal import Decimal
 
 import httpx
 
+from imagegate.core.access import AccessControl
 from imagegate.core.assets import Asset, AssetService, NewAsset
+from imagegate.core.billing import Billing, Reservation
 from imagegate.core.catalog import Catalog, CatalogEntry, DeploymentSpec
 from imagegate.core.inputs import InputLoader
 from imagegate.core.keys import ApiKey
@@ -23,7 +26,7 @@ from imagegate.core.params import (
     size_is_auto,
     validate_generation,
 )
-from imagegate.core.pricing import cost_of
+from imagegate.core.pricing import Price, cost_of, quote
 from imagegate.core.requests import ImageRequest, ImageResult, PartialImage
 from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.errors import (
@@ -52,6 +55,7 @@ class Prepared:
     request_id: str
     route: str
     started: float
+    reservation: Reservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,8 @@ class ImageService:
         assets: AssetService,
         inputs: InputLoader,
         usage: UsageRecorder,
+        billing: Billing,
+        access: AccessControl,
         http: httpx.AsyncClient | None,
         default_model: str | None,
     ) -> None:
@@ -82,6 +88,8 @@ class ImageService:
         self._registry = registry
         self._assets = assets
         self._inputs = inputs
+        self._billing = billing
+        self._access = access
         self._usage = usage
         self._http = http
         self._default_model = default_model
@@ -122,12 +130,40 @@ class ImageService:
             provider = self._registry.get(deployment.provider)
             if provider is None:  # pragma: no cover - availability already checked the registry
                 raise Unavailable(_unavailable_message(entry), code="model_not_available")
+            reservation = await self._admit(key, entry, validated.request, request_id)
         except ImagegateError as exc:
             self.record_rejection(
                 key, exc, route=route, request_id=request_id, started=started, params=params
             )
             raise
-        return Prepared(key, entry, validated, deployment, provider, request_id, route, started)
+        return Prepared(
+            key, entry, validated, deployment, provider, request_id, route, started, reservation
+        )
+
+    async def _admit(
+        self, key: ApiKey, entry: CatalogEntry, request: ImageRequest, request_id: str
+    ) -> Reservation:
+        """Count the images against the key's rate limits, then hold the quote."""
+        images = 0 if request.operation == "describe" else request.n
+        megapixels = images * request.width * request.height / 1_000_000
+        await self._access.check_images(key, images, megapixels)
+        estimate = quote(entry.spec.pricing, request)
+        return await self._billing.reserve(key.id, estimate.amount, request_id)
+
+    def estimate(
+        self,
+        key: ApiKey,
+        params: GenerationParams,
+        *,
+        input_images: int = 0,
+        action: str | None = None,
+        tier: str | None = None,
+    ) -> tuple[CatalogEntry, Price]:
+        """A quote for ``params`` without loading inputs, reserving or calling anything."""
+        entry = self.resolve_model(key, params.model)
+        input_spec(entry, params.operation)
+        request = validate_generation(entry, params).request
+        return entry, quote(entry.spec.pricing, request, action, tier, input_images)
 
     async def _validate(
         self, entry: CatalogEntry, key: ApiKey, params: GenerationParams
@@ -174,8 +210,17 @@ class ImageService:
             raise Unavailable(_unavailable_message(entry), code="model_not_available")
         return await provider.generate(request, self._deployment_context(deployment, request_id))
 
-    def cost(self, model_id: str, request: ImageRequest, result: ImageResult) -> Decimal:
-        """What ``result`` costs under the model's price rules."""
+    def cost(
+        self,
+        model_id: str,
+        request: ImageRequest,
+        result: ImageResult,
+        *,
+        action: str | None = None,
+        tier: str | None = None,
+    ) -> Decimal:
+        """What ``result`` costs under the model's price rules (``action``/``tier`` for task
+        APIs priced per action, e.g. Midjourney's ``relax:UPSCALE``)."""
         entry = self.catalog.resolve(model_id)
         if entry is None:
             return Decimal(0)
@@ -185,6 +230,8 @@ class ImageService:
             images=len(result.images),
             quality=request.quality,
             size=request.size,
+            action=action,
+            tier=tier,
         )
 
     async def run(self, prepared: Prepared) -> Delivery:
@@ -194,8 +241,8 @@ class ImageService:
                 prepared.validated.request, self._context(prepared)
             )
             return await self._deliver(prepared, result)
-        except Exception as exc:
-            self._fail(prepared, exc)
+        except BaseException as exc:
+            await self._fail(prepared, exc)
             raise
 
     async def run_stream(self, prepared: Prepared) -> AsyncIterator[PartialImage | Delivery]:
@@ -209,8 +256,8 @@ class ImageService:
                     yield await self._deliver(prepared, event)
                     return
             raise ServerError("the upstream stream ended without a final image")
-        except Exception as exc:
-            self._fail(prepared, exc)
+        except BaseException as exc:
+            await self._fail(prepared, exc)
             raise
 
     async def _deliver(self, prepared: Prepared, result: ImageResult) -> Delivery:
@@ -221,6 +268,8 @@ class ImageService:
             request_id=prepared.request_id,
         )
         cost = self.cost(prepared.entry.spec.id, request, result)
+        charged = await self._billing.settle(prepared.reservation.id, cost)
+        cost = charged if charged is not None else cost
         usage = result.usage
         self._usage.record(
             UsageRow(
@@ -242,9 +291,11 @@ class ImageService:
         )
         return Delivery(prepared, result, stored, cost)
 
-    def _fail(self, prepared: Prepared, exc: Exception) -> None:
+    async def _fail(self, prepared: Prepared, exc: BaseException) -> None:
+        """Refund the hold (once: a settled reservation stays settled) and log the failure."""
+        await asyncio.shield(self._billing.release(prepared.reservation.id))
         error = exc if isinstance(exc, ImagegateError) else ServerError("internal error")
-        if not isinstance(exc, ImagegateError):
+        if isinstance(exc, Exception) and not isinstance(exc, ImagegateError):
             log.exception("request %s failed", prepared.request_id)
         request = prepared.validated.request
         self._usage.record(

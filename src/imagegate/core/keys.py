@@ -8,10 +8,12 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from imagegate.core.billing import Billing
 from imagegate.storage.tables import api_keys
 
 KEY_PREFIX = "ig-"
@@ -71,15 +73,24 @@ def parse_globs(text: str | None) -> tuple[str, ...] | None:
 class KeyService:
     """Creates, lists, revokes and authenticates keys."""
 
-    def __init__(self, engine: AsyncEngine, admin_secret: str | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, admin_secret: str | None = None, billing: Billing | None = None
+    ) -> None:
         self._engine = engine
+        self._billing = billing or Billing(engine)
         self._admin_hash = hash_key(admin_secret) if admin_secret else None
         self._cache: dict[str, tuple[ApiKey, float]] = {}
 
     async def create(
-        self, *, name: str = "", models: tuple[str, ...] | None = None, admin: bool = False
+        self,
+        *,
+        name: str = "",
+        models: tuple[str, ...] | None = None,
+        admin: bool = False,
+        limits: dict[str, Any] | None = None,
     ) -> tuple[ApiKey, str]:
-        """Make a key; the secret is returned here once and never stored."""
+        """Make a key with ``limits`` (see :class:`~imagegate.core.billing.KeyLimits`; omitted =
+        unlimited); the secret is returned here once and never stored."""
         secret = new_secret()
         key = ApiKey(
             id="key_" + secrets.token_hex(8),
@@ -101,6 +112,7 @@ class KeyService:
                     created_at=key.created_at,
                 )
             )
+            await self._billing.create_limits(conn, key.id, limits or {}, key.created_at)
         return key, secret
 
     async def list(self, *, include_revoked: bool = True) -> list[ApiKey]:
@@ -110,6 +122,12 @@ class KeyService:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_from_row(row) for row in rows]
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        async with self._engine.connect() as conn:
+            query = api_keys.select().where(api_keys.c.id == key_id)
+            row = (await conn.execute(query)).mappings().first()
+        return _from_row(row) if row else None
 
     async def count_active(self) -> int:
         query = sa.select(sa.func.count()).select_from(api_keys)

@@ -126,7 +126,7 @@ def validate_generation(entry: CatalogEntry, params: GenerationParams) -> Valida
     width, height = _size(params.size, spec, entry.spec.id)
     quality = _choice("quality", params.quality, spec.qualities, spec.default_quality)
     output_format = cast(
-        OutputFormat, _choice("output_format", params.output_format, spec.output_formats, "png")
+        OutputFormat, _choice("output_format", params.output_format, _formats(entry), "png")
     )
     background = cast(
         Background, _choice("background", params.background, spec.backgrounds, "auto")
@@ -221,13 +221,33 @@ def _parse_size(size: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+def _formats(entry: CatalogEntry) -> list[str]:
+    """The model's output formats; a ``vector`` model also draws SVG."""
+    spec = entry.spec
+    formats: list[str] = list(spec.generate.output_formats) if spec.generate else []
+    return [*formats, "svg"] if "vector" in spec.features else formats
+
+
+def _in_range(size: str, spec: GenerateSpec) -> bool:
+    width, _, height = size.partition("x")
+    if spec.size_range is None or not (width.isdigit() and height.isdigit()):
+        return False
+    return spec.size_range.allows(int(width), int(height))
+
+
 def _size(size: str | None, spec: GenerateSpec, model_id: str) -> tuple[int, int]:
     if size is None or (size == "auto" and "auto" in spec.sizes):
         size = spec.default_size
-    elif size == "auto" or size not in spec.sizes:
+    elif size == "auto" or (size not in spec.sizes and not _in_range(size, spec)):
+        free = spec.size_range
+        also = (
+            f" or any WxH with sides {free.min_side}-{free.max_side} in steps of {free.multiple}"
+            if free
+            else ""
+        )
         raise InvalidRequest(
             f"size {size!r} is not supported by model {model_id!r}; "
-            f"use one of {', '.join(spec.sizes)}",
+            f"use one of {', '.join(spec.sizes)}{also}",
             param="size",
         )
     return _parse_size(size)

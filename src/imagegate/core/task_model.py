@@ -31,6 +31,7 @@ class TaskRecord:
     parent_id: str | None
     webhook_url: str | None
     webhook_secret: str | None
+    reservation_id: str | None
     attempts: int
     cancel_requested: bool
     lease_owner: str | None

@@ -21,10 +21,11 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.core.assets import AssetService, NewAsset
+from imagegate.core.billing import Billing
 from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.usage import UsageRow
 from imagegate.core.webhooks import WebhookSender, enqueue
-from imagegate.errors import ImagegateError, InvalidRequest, NotFound, ServerError
+from imagegate.errors import ImagegateError, InvalidRequest, NotFound, RateLimited, ServerError
 from imagegate.storage.tables import usage
 from imagegate.storage.task_store import TaskStore
 
@@ -61,8 +62,10 @@ class TaskEngine:
         assets: AssetService,
         webhooks: WebhookSender | None,
         settings: EngineSettings,
+        billing: Billing | None = None,
     ) -> None:
         self._engine = engine
+        self._billing = billing or Billing(engine)
         self._store = TaskStore(engine)
         self._assets = assets
         self._webhooks = webhooks
@@ -95,10 +98,16 @@ class TaskEngine:
         webhook_secret: str | None = None,
         status: str = "queued",
         task_id: str | None = None,
+        reservation_id: str | None = None,
     ) -> TaskRecord:
-        """Persist a task; ``status="modal"`` parks it until :meth:`resume` gives its input."""
+        """Persist a task; ``status="modal"`` parks it until :meth:`resume` gives its input.
+
+        ``reservation_id`` is the hold made for it (``ImageService.prepare``): settled when the
+        task completes, released when it fails or is cancelled. A key with ``max_concurrent``
+        may have that many unfinished tasks; one more is a 429."""
         if kind not in self._handlers:
             raise ServerError(f"no handler for task kind {kind!r}")
+        await self._check_active(owner_key_id)
         now = time.time()
         task = await self._store.insert(
             {
@@ -113,12 +122,20 @@ class TaskEngine:
                 "parent_id": parent_id,
                 "webhook_url": webhook_url,
                 "webhook_secret": webhook_secret,
+                "reservation_id": reservation_id,
                 "created_at": now,
                 "updated_at": now,
             }
         )
         self._wake.set()
         return task
+
+    async def _check_active(self, owner_key_id: str) -> None:
+        limit = (await self._billing.limits(owner_key_id)).max_concurrent
+        if limit is not None and await self._store.count_active(owner_key_id) >= limit:
+            raise RateLimited(
+                f"this key already has {limit} unfinished tasks (its limit)", retry_after=5
+            )
 
     async def get(self, task_id: str, owner_key_id: str | None) -> TaskRecord:
         """The task; another key's task is as absent as a missing one (404)."""
@@ -131,14 +148,22 @@ class TaskEngine:
         return await self._store.get_many(ids, owner_key_id)
 
     async def resume(
-        self, task_id: str, owner_key_id: str, request: dict[str, Any], meta: dict[str, Any]
+        self,
+        task_id: str,
+        owner_key_id: str,
+        request: dict[str, Any],
+        meta: dict[str, Any],
+        *,
+        reservation_id: str | None = None,
     ) -> TaskRecord:
-        """Give a ``modal`` task its input and queue it."""
+        """Give a ``modal`` task its input (and the hold made for it, if any) and queue it."""
         task = await self.get(task_id, owner_key_id)
         if task.status != "modal":
             raise InvalidRequest(f"task {task_id!r} is not waiting for input", param="taskId")
         now = time.time()
         values = {"status": "queued", "request": request, "meta": meta, "updated_at": now}
+        if reservation_id is not None:
+            values["reservation_id"] = reservation_id
         if not await self._store.update_waiting(task_id, values):
             raise InvalidRequest(f"task {task_id!r} is not waiting for input", param="taskId")
         self._wake.set()
@@ -154,6 +179,7 @@ class TaskEngine:
         async with self._engine.begin() as conn:
             cancelled_waiting = await self._store.finish(conn, task_id, None, values)
             if cancelled_waiting:
+                await self._release(conn, task)
                 await self._notify(conn, await self._store.fetch(conn, task_id), now)
         if cancelled_waiting:
             self._wake_webhooks()
@@ -269,6 +295,9 @@ class TaskEngine:
                 log.warning("task %s was taken over before it completed here", task.id)
                 return False
             await self._assets.insert_rows(conn, stored, request_id=task.id)
+            if task.reservation_id is not None:
+                charged = await self._billing.settle_in(conn, task.reservation_id, output.cost)
+                output.cost = charged if charged is not None else output.cost
             await conn.execute(usage.insert().values(**asdict(self._usage_row(task, output, now))))
             await self._notify(conn, await self._store.fetch(conn, task.id), now)
         self._wake_webhooks()
@@ -294,7 +323,11 @@ class TaskEngine:
         now = time.time()
         values = {
             "status": "failed",
-            "error": {"code": error.code or error.type, "message": error.message},
+            "error": {
+                "code": error.code or error.type,
+                "message": error.message,
+                "status": error.status,
+            },
             "finished_at": now,
             "updated_at": now,
         }
@@ -306,10 +339,16 @@ class TaskEngine:
         await asyncio.shield(self._finish(task, values, now))
 
     async def _finish(self, task: TaskRecord, values: dict[str, Any], now: float) -> None:
+        """Fail or cancel a task we hold, giving its reservation back in the same transaction."""
         async with self._engine.begin() as conn:
             if await self._store.finish(conn, task.id, self.worker_id, values):
+                await self._release(conn, task)
                 await self._notify(conn, await self._store.fetch(conn, task.id), now)
         self._wake_webhooks()
+
+    async def _release(self, conn: AsyncConnection, task: TaskRecord) -> None:
+        if task.reservation_id is not None:
+            await self._billing.release_in(conn, task.reservation_id)
 
     async def _notify_started(self, task: TaskRecord) -> None:
         """Tell the client's webhook that its task started (once, not on a re-claim)."""
@@ -324,7 +363,10 @@ class TaskEngine:
         )
 
     async def _notify(self, conn: AsyncConnection, task: TaskRecord, now: float) -> None:
-        if not task.webhook_url:
+        """Queue the task's webhook; ``meta["webhook_statuses"]``, when a front end sets it,
+        lists the statuses its clients want to hear about (e.g. only terminal ones)."""
+        wanted = task.meta.get("webhook_statuses")
+        if not task.webhook_url or (wanted is not None and task.status not in wanted):
             return
         renderer = self._renderers.get(str(task.meta.get("front", "")))
         payload = renderer(task) if renderer else _default_payload(task)

@@ -84,6 +84,7 @@ tasks = sa.Table(
     sa.Column("parent_id", sa.String(64), nullable=True, index=True),
     sa.Column("webhook_url", sa.String(2048), nullable=True),
     sa.Column("webhook_secret", sa.String(256), nullable=True),
+    sa.Column("reservation_id", sa.String(40), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("lease_owner", sa.String(64), nullable=True),
@@ -113,4 +114,62 @@ webhook_deliveries = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float, nullable=True),
     sa.Index("ix_webhook_deliveries_due", "state", "due_at"),
+)
+
+key_limits = sa.Table(
+    "key_limits",
+    metadata,
+    sa.Column("key_id", sa.String(40), primary_key=True),
+    sa.Column("balance_usd", sa.Numeric(20, 10), nullable=True),
+    sa.Column("budget_daily_usd", sa.Numeric(20, 10), nullable=True),
+    sa.Column("budget_monthly_usd", sa.Numeric(20, 10), nullable=True),
+    sa.Column("day", sa.String(10), nullable=False, server_default=""),
+    sa.Column("day_spent_usd", sa.Numeric(20, 10), nullable=False, server_default="0"),
+    sa.Column("month", sa.String(7), nullable=False, server_default=""),
+    sa.Column("month_spent_usd", sa.Numeric(20, 10), nullable=False, server_default="0"),
+    sa.Column("routes", sa.JSON, nullable=True),
+    sa.Column("rpm", sa.Integer, nullable=True),
+    sa.Column("images_per_minute", sa.Integer, nullable=True),
+    sa.Column("megapixels_per_day", sa.Float, nullable=True),
+    sa.Column("max_concurrent", sa.Integer, nullable=True),
+    sa.Column("expires_at", sa.Float, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+reservations = sa.Table(
+    "reservations",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("key_id", sa.String(40), nullable=False, index=True),
+    sa.Column("request_id", sa.String(64), nullable=False, index=True),
+    sa.Column("amount_usd", sa.Numeric(20, 10), nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("closed_at", sa.Float, nullable=True),
+)
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key_id", sa.String(40), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("amount_usd", sa.Numeric(20, 10), nullable=False),
+    sa.Column("reservation_id", sa.String(40), nullable=True),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("note", sa.String(200), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+)
+
+idempotency = sa.Table(
+    "idempotency",
+    metadata,
+    sa.Column("scope", sa.String(64), primary_key=True),
+    sa.Column("idempotency_key", sa.String(255), primary_key=True),
+    sa.Column("body_sha256", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("status", sa.Integer, nullable=True),
+    sa.Column("headers", sa.JSON, nullable=True),
+    sa.Column("body", sa.LargeBinary, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
 )

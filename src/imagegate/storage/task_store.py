@@ -49,6 +49,18 @@ class TaskStore:
         found = {row["id"]: to_record(row) for row in rows}
         return [found[task_id] for task_id in ids if task_id in found]
 
+    async def count_active(self, owner_key_id: str) -> int:
+        query = (
+            sa.select(sa.func.count())
+            .select_from(tasks)
+            .where(
+                tasks.c.owner_key_id == owner_key_id,
+                tasks.c.status.in_(("queued", "modal", "running")),
+            )
+        )
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
     async def claim(self, worker: str, limit: int, now: float, lease: float) -> list[TaskRecord]:
         """Take up to ``limit`` queued tasks, or running ones whose lease has run out."""
         claimable = sa.or_(

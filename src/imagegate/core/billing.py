@@ -1,0 +1,383 @@
+"""Money: per-key balances and budgets, reservations settled or released exactly once, and an
+append-only ledger of every movement.
+
+A request reserves its quote before any upstream call (one conditional UPDATE, so concurrent
+requests can never take a balance below zero or a budget past its limit), then settles the
+actual cost of what was delivered, or releases the reservation when nothing was. Every state
+change of a reservation is guarded by its current state, so it happens once however often it is
+attempted; tasks settle inside the transaction that completes them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from imagegate.errors import NotFound, QuotaExceeded
+from imagegate.storage.tables import key_limits, ledger, reservations, tasks
+
+ZERO = Decimal(0)
+LIMIT_FIELDS = (
+    "balance_usd",
+    "budget_daily_usd",
+    "budget_monthly_usd",
+    "routes",
+    "rpm",
+    "images_per_minute",
+    "megapixels_per_day",
+    "max_concurrent",
+    "expires_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """What a key may spend and how fast it may go; ``None`` means unlimited."""
+
+    key_id: str
+    balance_usd: Decimal | None = None
+    budget_daily_usd: Decimal | None = None
+    budget_monthly_usd: Decimal | None = None
+    routes: tuple[str, ...] | None = None
+    rpm: int | None = None
+    images_per_minute: int | None = None
+    megapixels_per_day: float | None = None
+    max_concurrent: int | None = None
+    expires_at: float | None = None
+    day_spent_usd: Decimal = ZERO
+    month_spent_usd: Decimal = ZERO
+
+    def public(self) -> dict[str, Any]:
+        def money(value: Decimal | None) -> float | None:
+            return None if value is None else float(value)
+
+        return {
+            "balance_usd": money(self.balance_usd),
+            "budget_daily_usd": money(self.budget_daily_usd),
+            "budget_monthly_usd": money(self.budget_monthly_usd),
+            "spent_today_usd": float(self.day_spent_usd),
+            "spent_this_month_usd": float(self.month_spent_usd),
+            "routes": list(self.routes) if self.routes is not None else None,
+            "rpm": self.rpm,
+            "images_per_minute": self.images_per_minute,
+            "megapixels_per_day": self.megapixels_per_day,
+            "max_concurrent": self.max_concurrent,
+            "expires_at": int(self.expires_at) if self.expires_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    id: str
+    key_id: str
+    amount: Decimal
+
+
+def _day(now: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
+
+
+def _month(now: float) -> str:
+    return time.strftime("%Y-%m", time.gmtime(now))
+
+
+class Billing:
+    """Balances, budgets, reservations and the ledger, on SQLite and PostgreSQL alike."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create_limits(
+        self, conn: AsyncConnection, key_id: str, values: dict[str, Any], now: float
+    ) -> None:
+        await conn.execute(key_limits.insert().values(key_id=key_id, updated_at=now, **values))
+        if values.get("balance_usd"):
+            await self._ledger(conn, key_id, "topup", Decimal(values["balance_usd"]), now=now)
+
+    async def limits(self, key_id: str) -> KeyLimits:
+        async with self._engine.connect() as conn:
+            query = key_limits.select().where(key_limits.c.key_id == key_id)
+            row = (await conn.execute(query)).mappings().first()
+        return _limits(row, key_id, time.time())
+
+    async def update_limits(self, key_id: str, changes: dict[str, Any]) -> KeyLimits:
+        """Change limits (not the balance: use :meth:`top_up`)."""
+        now = time.time()
+        async with self._engine.begin() as conn:
+            exists = await conn.execute(
+                sa.select(key_limits.c.key_id).where(key_limits.c.key_id == key_id)
+            )
+            if exists.first() is None:
+                await conn.execute(key_limits.insert().values(key_id=key_id, updated_at=now))
+            await conn.execute(
+                key_limits.update()
+                .where(key_limits.c.key_id == key_id)
+                .values(updated_at=now, **changes)
+            )
+        return await self.limits(key_id)
+
+    async def top_up(self, key_id: str, amount: Decimal, note: str | None = None) -> KeyLimits:
+        """Add credit; a key with unlimited credit gets a balance of ``amount``."""
+        now = time.time()
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                key_limits.update()
+                .where(key_limits.c.key_id == key_id)
+                .values(
+                    balance_usd=sa.func.coalesce(key_limits.c.balance_usd, 0) + amount,
+                    updated_at=now,
+                )
+            )
+            if not result.rowcount:
+                raise NotFound(f"no key with id {key_id!r}", code="key_not_found")
+            await self._ledger(conn, key_id, "topup", amount, note=note, now=now)
+        return await self.limits(key_id)
+
+    async def reserve(self, key_id: str, amount: Decimal, request_id: str) -> Reservation:
+        """Hold ``amount`` or raise 429 ``insufficient_quota``; never below zero, never past a
+        budget, whatever runs concurrently (the check and the hold are one UPDATE)."""
+        now = time.time()
+        reservation = Reservation("rsv_" + secrets.token_hex(10), key_id, amount)
+        async with self._engine.begin() as conn:
+            held = await conn.execute(_hold(key_id, amount, now))
+            if not held.rowcount and await _has_limits(conn, key_id):
+                message, retry_after = await self._why(conn, key_id, amount, now)
+                raise QuotaExceeded(message, retry_after=retry_after)
+            await conn.execute(
+                reservations.insert().values(
+                    id=reservation.id,
+                    key_id=key_id,
+                    request_id=request_id,
+                    amount_usd=amount,
+                    state="held",
+                    created_at=now,
+                )
+            )
+            await self._ledger(
+                conn, key_id, "reserve", -amount, reservation.id, request_id, now=now
+            )
+        return reservation
+
+    async def settle(self, reservation_id: str, actual: Decimal) -> Decimal | None:
+        async with self._engine.begin() as conn:
+            return await self.settle_in(conn, reservation_id, actual)
+
+    async def settle_in(
+        self, conn: AsyncConnection, reservation_id: str, actual: Decimal
+    ) -> Decimal | None:
+        """Charge ``actual`` against the hold, in the caller's transaction. Returns what was
+        charged, or ``None`` if the reservation was already settled or released."""
+        now = time.time()
+        row = await _close(conn, reservation_id, "settled", now)
+        if row is None:
+            return None
+        held: Decimal = row["amount_usd"]
+        charged = await self._adjust(conn, row["key_id"], held, actual, now)
+        await self._ledger(
+            conn, row["key_id"], "release", held, reservation_id, row["request_id"], now=now
+        )
+        await self._ledger(
+            conn, row["key_id"], "charge", -charged, reservation_id, row["request_id"], now=now
+        )
+        return charged
+
+    async def release(self, reservation_id: str) -> bool:
+        async with self._engine.begin() as conn:
+            return await self.release_in(conn, reservation_id)
+
+    async def release_in(self, conn: AsyncConnection, reservation_id: str) -> bool:
+        """Give the whole hold back (nothing was delivered); False if already closed."""
+        now = time.time()
+        row = await _close(conn, reservation_id, "released", now)
+        if row is None:
+            return False
+        await self._adjust(conn, row["key_id"], row["amount_usd"], ZERO, now)
+        await self._ledger(
+            conn,
+            row["key_id"],
+            "release",
+            row["amount_usd"],
+            reservation_id,
+            row["request_id"],
+            now=now,
+        )
+        return True
+
+    async def release_stale(self, older_than: float) -> int:
+        """Release holds older than ``older_than`` that no unfinished task is waiting to settle
+        (their request crashed before settling); returns how many."""
+        unfinished = sa.exists().where(
+            tasks.c.reservation_id == reservations.c.id,
+            tasks.c.status.in_(("queued", "modal", "running")),
+        )
+        query = sa.select(reservations.c.id).where(
+            reservations.c.state == "held", reservations.c.created_at < older_than, ~unfinished
+        )
+        async with self._engine.connect() as conn:
+            stale = list((await conn.execute(query)).scalars())
+        released = [await self.release(reservation_id) for reservation_id in stale]
+        return sum(released)
+
+    async def _adjust(
+        self, conn: AsyncConnection, key_id: str, held: Decimal, actual: Decimal, now: float
+    ) -> Decimal:
+        """Turn a hold of ``held`` into a charge of ``actual``; more than held is charged only
+        as far as the balance goes. Returns the amount charged."""
+        refund = held - actual
+        if refund >= 0:
+            await conn.execute(_credit(key_id, refund, now))
+            return actual
+        extra = -refund
+        limits = _limits(
+            (await conn.execute(key_limits.select().where(key_limits.c.key_id == key_id)))
+            .mappings()
+            .first(),
+            key_id,
+            now,
+        )
+        if limits.balance_usd is not None:
+            extra = min(extra, max(limits.balance_usd, ZERO))
+        await conn.execute(_credit(key_id, -extra, now))
+        return held + extra
+
+    async def _why(
+        self, conn: AsyncConnection, key_id: str, amount: Decimal, now: float
+    ) -> tuple[str, float]:
+        """Why a hold failed, and when retrying may help (a budget's next period; credit only
+        after a top-up, so an hour)."""
+        row = (
+            (await conn.execute(key_limits.select().where(key_limits.c.key_id == key_id)))
+            .mappings()
+            .first()
+        )
+        limits = _limits(row, key_id, now)
+        cost = f"${amount:.4f}"
+        tomorrow = 86400 - now % 86400
+        if limits.expires_at is not None and limits.expires_at <= now:
+            return "this API key has expired", 3600
+        if limits.balance_usd is not None and limits.balance_usd < amount:
+            balance = f"${limits.balance_usd:.4f}"
+            return f"this request needs {cost} but the key's balance is {balance}", 3600
+        if limits.budget_daily_usd is not None:
+            left = max(limits.budget_daily_usd - limits.day_spent_usd, ZERO)
+            if left < amount:
+                return f"this request needs {cost}; the daily budget has ${left:.4f} left", tomorrow
+        return f"this request needs {cost}; the monthly budget does not cover it", tomorrow
+
+    @staticmethod
+    async def _ledger(
+        conn: AsyncConnection,
+        key_id: str,
+        kind: str,
+        amount: Decimal,
+        reservation_id: str | None = None,
+        request_id: str | None = None,
+        *,
+        note: str | None = None,
+        now: float,
+    ) -> None:
+        await conn.execute(
+            ledger.insert().values(
+                key_id=key_id,
+                kind=kind,
+                amount_usd=amount,
+                reservation_id=reservation_id,
+                request_id=request_id,
+                note=note,
+                created_at=now,
+            )
+        )
+
+
+def _spent(column: sa.Column[Any], period_column: sa.Column[Any], period: str) -> Any:
+    return sa.case((period_column == period, column), else_=0)
+
+
+def _hold(key_id: str, amount: Decimal, now: float) -> sa.Update:
+    day, month = _day(now), _month(now)
+    c = key_limits.c
+    day_spent = _spent(c.day_spent_usd, c.day, day)
+    month_spent = _spent(c.month_spent_usd, c.month, month)
+    return (
+        key_limits.update()
+        .where(
+            c.key_id == key_id,
+            sa.or_(c.balance_usd.is_(None), c.balance_usd >= amount),
+            sa.or_(c.budget_daily_usd.is_(None), day_spent + amount <= c.budget_daily_usd),
+            sa.or_(c.budget_monthly_usd.is_(None), month_spent + amount <= c.budget_monthly_usd),
+            sa.or_(c.expires_at.is_(None), c.expires_at > now),
+        )
+        .values(
+            balance_usd=c.balance_usd - amount,
+            day=day,
+            day_spent_usd=day_spent + amount,
+            month=month,
+            month_spent_usd=month_spent + amount,
+            updated_at=now,
+        )
+    )
+
+
+def _credit(key_id: str, amount: Decimal, now: float) -> sa.Update:
+    """Give ``amount`` back (negative: take more) to the balance and this period's spending."""
+    c = key_limits.c
+    return (
+        key_limits.update()
+        .where(c.key_id == key_id)
+        .values(
+            balance_usd=c.balance_usd + amount,
+            day_spent_usd=sa.case(
+                (c.day == _day(now), c.day_spent_usd - amount), else_=c.day_spent_usd
+            ),
+            month_spent_usd=sa.case(
+                (c.month == _month(now), c.month_spent_usd - amount), else_=c.month_spent_usd
+            ),
+            updated_at=now,
+        )
+    )
+
+
+async def _has_limits(conn: AsyncConnection, key_id: str) -> bool:
+    query = sa.select(key_limits.c.key_id).where(key_limits.c.key_id == key_id)
+    return (await conn.execute(query)).first() is not None
+
+
+async def _close(
+    conn: AsyncConnection, reservation_id: str, state: str, now: float
+) -> sa.RowMapping | None:
+    """Move a held reservation to ``state``; ``None`` when it was not held any more."""
+    result = await conn.execute(
+        reservations.update()
+        .where(reservations.c.id == reservation_id, reservations.c.state == "held")
+        .values(state=state, closed_at=now)
+    )
+    if not result.rowcount:
+        return None
+    query = reservations.select().where(reservations.c.id == reservation_id)
+    return (await conn.execute(query)).mappings().one()
+
+
+def _limits(row: sa.RowMapping | None, key_id: str, now: float) -> KeyLimits:
+    if row is None:
+        return KeyLimits(key_id)
+    routes = row["routes"]
+    return KeyLimits(
+        key_id=key_id,
+        balance_usd=row["balance_usd"],
+        budget_daily_usd=row["budget_daily_usd"],
+        budget_monthly_usd=row["budget_monthly_usd"],
+        routes=tuple(routes) if routes is not None else None,
+        rpm=row["rpm"],
+        images_per_minute=row["images_per_minute"],
+        megapixels_per_day=row["megapixels_per_day"],
+        max_concurrent=row["max_concurrent"],
+        expires_at=row["expires_at"],
+        day_spent_usd=row["day_spent_usd"] if row["day"] == _day(now) else ZERO,
+        month_spent_usd=row["month_spent_usd"] if row["month"] == _month(now) else ZERO,
+    )

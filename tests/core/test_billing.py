@@ -1,0 +1,132 @@
+"""Reservations and the ledger on SQLite and PostgreSQL: never below zero, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imagegate.core.billing import Billing
+from imagegate.core.keys import KeyService
+from imagegate.errors import QuotaExceeded
+from imagegate.storage import db
+from imagegate.storage.tables import ledger
+
+D = Decimal
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = db.create_engine(database_url)
+    await db.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def new_key(engine: AsyncEngine, **limits: object) -> str:
+    key, _ = await KeyService(engine).create(name="t", limits=dict(limits))
+    return key.id
+
+
+async def ledger_sum(engine: AsyncEngine, key_id: str) -> Decimal:
+    query = sa.select(sa.func.coalesce(sa.func.sum(ledger.c.amount_usd), 0)).where(
+        ledger.c.key_id == key_id
+    )
+    async with engine.connect() as conn:
+        return Decimal((await conn.execute(query)).scalar_one())
+
+
+async def test_concurrent_reservations_never_overdraw(engine: AsyncEngine) -> None:
+    billing = Billing(engine)
+    key_id = await new_key(engine, balance_usd=D("1.00"))
+
+    async def attempt(index: int) -> bool:
+        try:
+            await billing.reserve(key_id, D("0.10"), f"req_{index}")
+        except QuotaExceeded:
+            return False
+        return True
+
+    results = await asyncio.gather(*(attempt(i) for i in range(100)))
+    assert sum(results) == 10
+    limits = await billing.limits(key_id)
+    assert limits.balance_usd == D("0")
+    assert await ledger_sum(engine, key_id) == D("0")  # top-up +1.00, ten holds of -0.10
+
+
+async def test_settle_charges_actual_and_refunds_the_rest_once(engine: AsyncEngine) -> None:
+    billing = Billing(engine)
+    key_id = await new_key(engine, balance_usd=D("1.00"))
+    reservation = await billing.reserve(key_id, D("0.30"), "req_1")
+    assert (await billing.limits(key_id)).balance_usd == D("0.70")
+    assert await billing.settle(reservation.id, D("0.12")) == D("0.12")
+    assert await billing.settle(reservation.id, D("0.12")) is None
+    assert await billing.release(reservation.id) is False
+    limits = await billing.limits(key_id)
+    assert limits.balance_usd == D("0.88") and limits.day_spent_usd == D("0.12")
+    assert await ledger_sum(engine, key_id) == D("0.88")
+
+
+async def test_release_refunds_exactly_once(engine: AsyncEngine) -> None:
+    billing = Billing(engine)
+    key_id = await new_key(engine, balance_usd=D("0.50"))
+    reservation = await billing.reserve(key_id, D("0.50"), "req_1")
+    results = await asyncio.gather(*(billing.release(reservation.id) for _ in range(5)))
+    assert sorted(results) == [False, False, False, False, True]
+    assert (await billing.limits(key_id)).balance_usd == D("0.50")
+
+
+async def test_a_charge_above_the_hold_never_goes_negative(engine: AsyncEngine) -> None:
+    billing = Billing(engine)
+    key_id = await new_key(engine, balance_usd=D("0.20"))
+    reservation = await billing.reserve(key_id, D("0.15"), "req_1")
+    assert await billing.settle(reservation.id, D("0.90")) == D("0.20")
+    assert (await billing.limits(key_id)).balance_usd == D("0")
+
+
+async def test_budgets(engine: AsyncEngine) -> None:
+    billing = Billing(engine)
+    key_id = await new_key(engine, budget_daily_usd=D("0.25"))
+    first = await billing.reserve(key_id, D("0.20"), "req_1")
+    with pytest.raises(QuotaExceeded, match="daily budget"):
+        await billing.reserve(key_id, D("0.10"), "req_2")
+    await billing.release(first.id)
+    await billing.reserve(key_id, D("0.10"), "req_3")
+    monthly = await new_key(engine, budget_monthly_usd=D("0.05"))
+    with pytest.raises(QuotaExceeded):
+        await billing.reserve(monthly, D("0.06"), "req_4")
+
+
+async def test_unlimited_keys_are_still_tracked(engine: AsyncEngine) -> None:
+    billing = Billing(engine)
+    key_id = await new_key(engine)
+    reservation = await billing.reserve(key_id, D("5"), "req_1")
+    await billing.settle(reservation.id, D("2.5"))
+    limits = await billing.limits(key_id)
+    assert limits.balance_usd is None and limits.day_spent_usd == D("2.5")
+
+
+async def test_top_up_and_expiry(engine: AsyncEngine) -> None:
+    billing = Billing(engine)
+    key_id = await new_key(engine, balance_usd=D("0"))
+    with pytest.raises(QuotaExceeded):
+        await billing.reserve(key_id, D("0.01"), "req_1")
+    assert (await billing.top_up(key_id, D("2"))).balance_usd == D("2")
+    await billing.reserve(key_id, D("0.01"), "req_2")
+    expired = await new_key(engine, expires_at=time.time() - 1)
+    with pytest.raises(QuotaExceeded):
+        await billing.reserve(expired, D("0.01"), "req_3")
+
+
+async def test_stale_holds_are_released(engine: AsyncEngine) -> None:
+    billing = Billing(engine)
+    key_id = await new_key(engine, balance_usd=D("1"))
+    await billing.reserve(key_id, D("0.4"), "req_1")
+    assert await billing.release_stale(time.time() - 60) == 0
+    assert await billing.release_stale(time.time() + 1) == 1
+    assert (await billing.limits(key_id)).balance_usd == D("1")
