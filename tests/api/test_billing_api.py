@@ -56,6 +56,20 @@ async def make_key(gateway: Gateway, **limits: Any) -> tuple[str, dict[str, str]
     return body["id"], {"Authorization": f"Bearer {body['key']}"}
 
 
+def hold_renders(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Make the renderer wait for the returned event before each render."""
+    provider = gateway.services.images._registry.get("local")
+    original = provider.generate  # type: ignore[union-attr]
+    gate = asyncio.Event()
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await gate.wait()
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(provider, "generate", slow)
+    return gate
+
+
 async def show(gateway: Gateway, key_id: str) -> dict[str, Any]:
     response = await gateway.client.get(f"/admin/keys/{key_id}", headers=gateway.admin)
     body: dict[str, Any] = response.json()
@@ -126,15 +140,7 @@ async def test_idempotent_replay_runs_and_charges_once(priced: Gateway) -> None:
 async def test_same_key_in_flight_is_409(priced: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
     _, headers = await make_key(priced)
     headers = {**headers, "Idempotency-Key": "slow-1"}
-    provider = priced.services.images._registry.get("local")
-    original = provider.generate  # type: ignore[union-attr]
-    gate = asyncio.Event()
-
-    async def slow(*args: Any, **kwargs: Any) -> Any:
-        await gate.wait()
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(provider, "generate", slow)
+    gate = hold_renders(priced, monkeypatch)
     first = asyncio.create_task(priced.client.post(ROUTE, json=BODY, headers=headers))
     await asyncio.sleep(0.2)
     second = await priced.client.post(ROUTE, json=BODY, headers=headers)
@@ -194,15 +200,7 @@ async def test_concurrency_queues_briefly_then_429(
     priced: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, headers = await make_key(priced, max_concurrent=1)
-    provider = priced.services.images._registry.get("local")
-    original = provider.generate  # type: ignore[union-attr]
-    gate = asyncio.Event()
-
-    async def slow(*args: Any, **kwargs: Any) -> Any:
-        await gate.wait()
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(provider, "generate", slow)
+    gate = hold_renders(priced, monkeypatch)
     first = asyncio.create_task(priced.client.post(ROUTE, json=BODY, headers=headers))
     await asyncio.sleep(0.05)
     assert_rate_limited(await priced.client.post(ROUTE, json=BODY, headers=headers))

@@ -7,11 +7,24 @@ from decimal import Decimal
 import pytest
 
 from imagegate.core.catalog import PricingSpec, load_catalog
-from imagegate.core.pricing import cost_of, estimate_usage, quote
+from imagegate.core.pricing import estimate_usage, price, quote
 from imagegate.core.requests import ImageRequest, Usage
 from imagegate.providers.registry import ProviderRegistry
 
 CATALOG = load_catalog(ProviderRegistry())
+
+
+def cost_of(
+    spec: PricingSpec,
+    *,
+    usage: Usage | None,
+    images: int,
+    quality: str,
+    size: str,
+    action: str | None = None,
+    tier: str | None = None,
+) -> Decimal:
+    return price(spec, usage, images, quality, size, action, tier).amount
 
 
 def pricing(model: str) -> PricingSpec:

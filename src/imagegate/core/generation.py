@@ -26,7 +26,7 @@ from imagegate.core.params import (
     size_is_auto,
     validate_generation,
 )
-from imagegate.core.pricing import Price, cost_of, quote
+from imagegate.core.pricing import Price, price, quote
 from imagegate.core.requests import ImageRequest, ImageResult, PartialImage
 from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.errors import (
@@ -224,15 +224,10 @@ class ImageService:
         entry = self.catalog.resolve(model_id)
         if entry is None:
             return Decimal(0)
-        return cost_of(
-            entry.spec.pricing,
-            usage=result.usage,
-            images=len(result.images),
-            quality=request.quality,
-            size=request.size,
-            action=action,
-            tier=tier,
-        )
+        images = len(result.images)
+        return price(
+            entry.spec.pricing, result.usage, images, request.quality, request.size, action, tier
+        ).amount
 
     async def run(self, prepared: Prepared) -> Delivery:
         """Call the upstream once and deliver every image it produced."""

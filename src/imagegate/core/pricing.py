@@ -22,22 +22,6 @@ class Price:
     breakdown: dict[str, Any] = field(default_factory=dict)
 
 
-def cost_of(
-    pricing: PricingSpec,
-    *,
-    usage: Usage | None,
-    images: int,
-    quality: str,
-    size: str,
-    action: str | None = None,
-    tier: str | None = None,
-) -> Decimal:
-    """USD for ``images`` delivered images: tokens when the model is priced by token and reported
-    usage, else the per-image price for ``quality:size``, plus per-request and per-action
-    prices (charged only when something was delivered)."""
-    return price(pricing, usage, images, quality, size, action, tier).amount
-
-
 def price(
     pricing: PricingSpec,
     usage: Usage | None,
@@ -47,7 +31,9 @@ def price(
     action: str | None = None,
     tier: str | None = None,
 ) -> Price:
-    """The amount and how it was made up."""
+    """USD for ``images`` delivered images, and how it was made up: tokens when the model is
+    priced by token and usage is known, else the per-image price for ``quality:size``, plus
+    per-request and per-action prices (charged only when something was delivered)."""
     parts: dict[str, Decimal] = {}
     if usage is not None and pricing.image_output_per_mtok is not None:
         image_in = pricing.image_input_per_mtok or pricing.text_input_per_mtok or 0
