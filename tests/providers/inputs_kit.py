@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable
 from io import BytesIO
 
-from PIL import Image, ImageChops, ImageDraw, ImageStat
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
 from imagegate.core.requests import ImageRequest, InputImage
 from imagegate.providers.base import ProviderContext
@@ -115,3 +115,31 @@ def mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
 def reddish(pixel: Pixel) -> bool:
     r, g, b = pixel[:3]
     return r > 170 and g < 90 and b < 90
+
+
+def tool_request(operation: str, images: tuple[InputImage, ...], **changes: object) -> ImageRequest:
+    """A request for one of the editing tools (no prompt unless given)."""
+    fields: dict[str, object] = {"operation": operation, "prompt": ""}
+    fields.update(changes)
+    return edit_request(images, **fields)
+
+
+def red_disc(
+    size: tuple[int, int] = (256, 256), background: Pixel = (255, 255, 255)
+) -> Image.Image:
+    """A red disc filling the middle half of a plain ``background``."""
+    width, height = size
+    image = Image.new("RGB", size, background[:3])
+    box = (width // 4, height // 4, width * 3 // 4, height * 3 // 4)
+    ImageDraw.Draw(image).ellipse(box, fill=(220, 38, 38))
+    return image
+
+
+def edge_energy(image: Image.Image) -> float:
+    """Mean edge strength of the grey image: more for sharper, more contrasted pictures."""
+    return ImageStat.Stat(image.convert("L").filter(ImageFilter.FIND_EDGES)).mean[0]
+
+
+def contrast(image: Image.Image) -> float:
+    """Standard deviation of the grey levels."""
+    return ImageStat.Stat(image.convert("L")).stddev[0]

@@ -11,6 +11,12 @@ further images act as references (:mod:`.references`), and a variation repaints 
 layout and palette with new brushwork (:mod:`.variation`). Inputs are decoded and fitted by
 :mod:`.inputs`; the same inputs, prompt, seed and index always give the same bytes.
 
+The editing tools work on pixels too (:mod:`.operations` maps each operation to its module):
+``upscale`` (:mod:`.upscale`), ``outpaint`` (:mod:`.outpaint`), ``erase`` (:mod:`.erase`),
+``remove_background`` and ``replace_background`` (:mod:`.matte`), ``enhance``
+(:mod:`.enhance`) and ``blend`` (:mod:`.blend`); ``describe`` answers four prompt suggestions
+(:mod:`.suggest`), and ``generate`` can write its composition as SVG (:mod:`.svg`).
+
 Boundary: this package only turns an :class:`~imagegate.core.requests.ImageRequest` into an
 :class:`~imagegate.core.requests.ImageResult`. It uses :mod:`imagegate.imaging` to encode and
 knows nothing of HTTP, storage, billing or routing; it needs no network and no credentials.

@@ -15,13 +15,26 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from PIL import Image, ImageDraw, ImageFont
 
 from imagegate.providers.local.layout import Box, Element, Point, compose
 from imagegate.providers.local.scene import RGB, Scene, mix, parse_prompt
 
-__all__ = ["Rendered", "gradient", "render", "render_scene", "render_seed"]
+__all__ = [
+    "SHAPE_DRAWERS",
+    "Rendered",
+    "Surface",
+    "draw_full_moon",
+    "draw_waves",
+    "fit_text",
+    "gradient",
+    "render",
+    "render_scene",
+    "render_seed",
+    "stage_cuts",
+]
 
 _WHITE: RGB = (255, 255, 255)
 _BLACK: RGB = (0, 0, 0)
@@ -79,9 +92,7 @@ def render_scene(
     layout = compose(scene, width, height, rng)
     elements = [e for e in layout.elements if not (transparent and e.backdrop)]
     canvas = _Canvas(width, height, transparent)
-    cuts = [
-        min(len(elements), max(1, len(elements) * (k + 1) // (stages + 1))) for k in range(stages)
-    ]
+    cuts = stage_cuts(len(elements), stages)
     snapshots = []
     drawn = 0
     for cut in cuts:
@@ -92,6 +103,36 @@ def render_scene(
     for element in elements[drawn:]:
         _DRAWERS[element.kind](canvas, element)
     return Rendered(canvas.finish(), snapshots)
+
+
+def stage_cuts(count: int, stages: int) -> list[int]:
+    """How many of ``count`` elements each of ``stages`` snapshots shows (at least one)."""
+    return [min(count, max(1, count * (k + 1) // (stages + 1))) for k in range(stages)]
+
+
+class Surface(Protocol):
+    """What the shape drawers need: the raster :class:`_Canvas` here, an SVG writer in
+    :mod:`.svg`. Colours with ``alpha`` below 255 are translucent unless ``transparent``."""
+
+    @property
+    def transparent(self) -> bool: ...
+
+    def ellipse(self, box: Sequence[float], colour: RGB, alpha: int = 255) -> None: ...
+
+    def ring(self, box: Sequence[float], colour: RGB, width: int, alpha: int = 255) -> None: ...
+
+    def polygon(
+        self, points: Sequence[tuple[float, float]], colour: RGB, alpha: int = 255
+    ) -> None: ...
+
+    def rectangle(
+        self, box: Sequence[float], colour: RGB, radius: float = 0, alpha: int = 255
+    ) -> None: ...
+
+    def line(self, points: Sequence[tuple[float, float]], colour: RGB, width: int) -> None: ...
+
+    def arc(self, box: Sequence[float], colour: RGB, width: int) -> None:
+        """The upper half of the ellipse in ``box``, ``width`` thick inward."""
 
 
 class _Canvas:
@@ -209,15 +250,15 @@ def _draw_corners(canvas: _Canvas, element: Element) -> None:
     canvas.paste(tile, (x0, y0))
 
 
-def _draw_polygon(canvas: _Canvas, element: Element) -> None:
+def _draw_polygon(canvas: Surface, element: Element) -> None:
     canvas.polygon(element.points, element.colours[0])
 
 
-def _draw_ellipse(canvas: _Canvas, element: Element) -> None:
+def _draw_ellipse(canvas: Surface, element: Element) -> None:
     canvas.ellipse(element.box, element.colours[0])
 
 
-def _draw_sun(canvas: _Canvas, element: Element) -> None:
+def _draw_sun(canvas: Surface, element: Element) -> None:
     body, glow = element.colours[:2]
     if not canvas.transparent:
         for scale, alpha in ((2.2, 28), (1.7, 46), (1.3, 80)):
@@ -232,7 +273,7 @@ def _grow(scale: float) -> tuple[float, float, float, float]:
 
 
 def _draw_moon(canvas: _Canvas, element: Element) -> None:
-    body, shadow = element.colours[:2]
+    body = element.colours[0]
     x0, y0, x1, y1 = element.box
     if element.style == 0:
         stencil = Image.new("L", (x1 - x0, y1 - y0), 0)
@@ -244,12 +285,18 @@ def _draw_moon(canvas: _Canvas, element: Element) -> None:
         )
         canvas.paste(Image.new("RGB", stencil.size, body), (x0, y0), stencil)
         return
-    canvas.ellipse(element.box, body)
+    draw_full_moon(canvas, element)
+
+
+def draw_full_moon(surface: Surface, element: Element) -> None:
+    """A full moon (style 1) with craters in its shadow colour."""
+    body, shadow = element.colours[:2]
+    surface.ellipse(element.box, body)
     for crater in ((0.22, 0.3, 0.42, 0.5), (0.55, 0.55, 0.8, 0.8), (0.35, 0.65, 0.5, 0.8)):
-        canvas.ellipse(_rel(element.box, *crater), shadow, 150)
+        surface.ellipse(_rel(element.box, *crater), shadow, 150)
 
 
-def _draw_stars(canvas: _Canvas, element: Element) -> None:
+def _draw_stars(canvas: Surface, element: Element) -> None:
     radius = element.size
     for x, y in element.points:
         canvas.ellipse((x - radius, y - radius, x + radius, y + radius), element.colours[0])
@@ -266,11 +313,11 @@ def _star_points(box: Box, spikes: int = 5, inner: float = 0.45) -> list[tuple[f
     return points
 
 
-def _draw_star(canvas: _Canvas, element: Element) -> None:
+def _draw_star(canvas: Surface, element: Element) -> None:
     canvas.polygon(_star_points(element.box), element.colours[0])
 
 
-def _draw_rainbow(canvas: _Canvas, element: Element) -> None:
+def _draw_rainbow(canvas: Surface, element: Element) -> None:
     band = element.size
     for index, colour in enumerate(element.colours):
         inset = index * band
@@ -290,7 +337,7 @@ _CLOUD_PUFFS: tuple[tuple[tuple[float, float, float, float], ...], ...] = (
 )
 
 
-def _draw_cloud(canvas: _Canvas, element: Element) -> None:
+def _draw_cloud(canvas: Surface, element: Element) -> None:
     colour, shadow = element.colours[:2]
     canvas.ellipse(_rel(element.box, 0.0, 0.5, 1.0, 1.06), shadow)
     for puff in _CLOUD_PUFFS[element.style % len(_CLOUD_PUFFS)]:
@@ -298,7 +345,7 @@ def _draw_cloud(canvas: _Canvas, element: Element) -> None:
     canvas.ellipse(_rel(element.box, 0.02, 0.45, 0.98, 1.0), colour)
 
 
-def _draw_bird(canvas: _Canvas, element: Element) -> None:
+def _draw_bird(canvas: Surface, element: Element) -> None:
     x0, y0, x1, y1 = element.box
     cx = (x0 + x1) / 2
     wing = [(x0, y0), (cx - (x1 - x0) * 0.18, y0 + (y1 - y0) * 0.35), (cx, y1)]
@@ -306,7 +353,7 @@ def _draw_bird(canvas: _Canvas, element: Element) -> None:
     canvas.line([(2 * cx - x, y) for x, y in wing], element.colours[0], element.size)
 
 
-def _draw_mountains(canvas: _Canvas, element: Element) -> None:
+def _draw_mountains(canvas: Surface, element: Element) -> None:
     canvas.polygon(element.points, element.colours[0])
     if element.style != 1:
         return
@@ -323,15 +370,21 @@ def _draw_mountains(canvas: _Canvas, element: Element) -> None:
 def _draw_sea(canvas: _Canvas, element: Element) -> None:
     x0, top, x1, bottom = element.box
     canvas.paste(gradient((x1 - x0, bottom - top), element.colours[:2]), (x0, top))
+    draw_waves(canvas, element)
+
+
+def draw_waves(surface: Surface, element: Element) -> None:
+    """The sea's wave strokes, longer and thicker toward the viewer."""
+    _, top, _, bottom = element.box
     depth = max(1, bottom - top)
     for x, y in element.points:
         near = (y - top) / depth
         half = element.size * (0.4 + near)
         width = max(1, round(element.size * (0.05 + near * 0.12)))
-        canvas.line([(x - half, y), (x + half, y)], element.colours[2], width)
+        surface.line([(x - half, y), (x + half, y)], element.colours[2], width)
 
 
-def _draw_boat(canvas: _Canvas, element: Element) -> None:
+def _draw_boat(canvas: Surface, element: Element) -> None:
     hull, sail = element.colours[:2]
     box = element.box
     width = box[2] - box[0]
@@ -349,7 +402,7 @@ def _at(box: Box, fx: float, fy: float) -> tuple[float, float]:
     return box[0] + fx * (box[2] - box[0]), box[1] + fy * (box[3] - box[1])
 
 
-def _draw_tree(canvas: _Canvas, element: Element) -> None:
+def _draw_tree(canvas: Surface, element: Element) -> None:
     green, trunk = element.colours[:2]
     box = element.box
     if element.style == 1:
@@ -367,7 +420,7 @@ def _draw_tree(canvas: _Canvas, element: Element) -> None:
     canvas.ellipse(_rel(box, 0.2, 0.08, 0.62, 0.4), mix(green, _WHITE, 0.14), 160)
 
 
-def _draw_house(canvas: _Canvas, element: Element) -> None:
+def _draw_house(canvas: Surface, element: Element) -> None:
     wall, roof, door, window = element.colours[:4]
     box = element.box
     canvas.rectangle(_rel(box, 0.66, 0.05, 0.8, 0.35), mix(roof, _BLACK, 0.2))
@@ -380,7 +433,7 @@ def _draw_house(canvas: _Canvas, element: Element) -> None:
         canvas.rectangle(_rel(box, x0, 0.58, x0 + 0.18, 0.78), window)
 
 
-def _draw_flower(canvas: _Canvas, element: Element) -> None:
+def _draw_flower(canvas: Surface, element: Element) -> None:
     petals, heart, stem = element.colours[:3]
     x0, y0, x1, y1 = element.box
     radius = (x1 - x0) / 2
@@ -402,21 +455,21 @@ def _outline(element: Element) -> int:
     return max(2, (element.box[2] - element.box[0]) // 36)
 
 
-def _draw_circle(canvas: _Canvas, element: Element) -> None:
+def _draw_circle(canvas: Surface, element: Element) -> None:
     canvas.ellipse(element.box, element.colours[1])
     edge = _outline(element)
     x0, y0, x1, y1 = element.box
     canvas.ellipse((x0 + edge, y0 + edge, x1 - edge, y1 - edge), element.colours[0])
 
 
-def _draw_square(canvas: _Canvas, element: Element) -> None:
+def _draw_square(canvas: Surface, element: Element) -> None:
     edge = _outline(element)
     x0, y0, x1, y1 = element.box
     canvas.rectangle(element.box, element.colours[1], radius=edge * 2)
     canvas.rectangle((x0 + edge, y0 + edge, x1 - edge, y1 - edge), element.colours[0], radius=edge)
 
 
-def _draw_triangle(canvas: _Canvas, element: Element) -> None:
+def _draw_triangle(canvas: Surface, element: Element) -> None:
     box = element.box
     canvas.polygon(
         [_at(box, 0.5, 0.02), _at(box, 1.0, 0.92), _at(box, 0.0, 0.92)], element.colours[1]
@@ -438,7 +491,7 @@ def _heart_points(box: Sequence[float]) -> list[tuple[float, float]]:
     return points
 
 
-def _draw_heart(canvas: _Canvas, element: Element) -> None:
+def _draw_heart(canvas: Surface, element: Element) -> None:
     edge = _outline(element)
     x0, y0, x1, y1 = element.box
     canvas.polygon(_heart_points(element.box), element.colours[1])
@@ -447,16 +500,16 @@ def _draw_heart(canvas: _Canvas, element: Element) -> None:
     )
 
 
-def _draw_orb(canvas: _Canvas, element: Element) -> None:
+def _draw_orb(canvas: Surface, element: Element) -> None:
     canvas.ellipse(element.box, element.colours[0], element.alpha)
 
 
-def _draw_ring(canvas: _Canvas, element: Element) -> None:
+def _draw_ring(canvas: Surface, element: Element) -> None:
     width = max(2, (element.box[2] - element.box[0]) // 9)
     canvas.ring(element.box, element.colours[0], width, element.alpha)
 
 
-def _draw_pill(canvas: _Canvas, element: Element) -> None:
+def _draw_pill(canvas: Surface, element: Element) -> None:
     x0, y0, x1, y1 = element.box
     thickness = (y1 - y0) * 0.36
     middle = (y0 + y1) / 2
@@ -466,7 +519,7 @@ def _draw_pill(canvas: _Canvas, element: Element) -> None:
 
 def _draw_text(canvas: _Canvas, element: Element) -> None:
     x0, y0, x1, y1 = element.box
-    text, font, size = _fit_text(element.text, x1 - x0, y1 - y0)
+    text, font, size = fit_text(element.text, x1 - x0, y1 - y0)
     centre = ((x0 + x1) // 2, (y0 + y1) // 2)
     stroke = max(1, size // 14)
     if not canvas.transparent:
@@ -478,7 +531,7 @@ def _draw_text(canvas: _Canvas, element: Element) -> None:
     canvas.text(centre, text, font, stroke)
 
 
-def _fit_text(text: str, width: int, height: int) -> tuple[str, _Font, int]:
+def fit_text(text: str, width: int, height: int) -> tuple[str, _Font, int]:
     """Wrap and shrink ``text`` until it fits ``width`` × ``height`` (or the font is tiny)."""
     size = max(8, round(height * 0.6))
     while True:
@@ -503,20 +556,16 @@ def _wrap(text: str, font: _Font, width: int) -> list[str]:
     return lines or [text]
 
 
-_DRAWERS: dict[str, Callable[[_Canvas, Element], None]] = {
-    "gradient": _draw_gradient,
-    "corners": _draw_corners,
+SHAPE_DRAWERS: dict[str, Callable[[Surface, Element], None]] = {
     "polygon": _draw_polygon,
     "ellipse": _draw_ellipse,
     "sun": _draw_sun,
-    "moon": _draw_moon,
     "stars": _draw_stars,
     "star": _draw_star,
     "rainbow": _draw_rainbow,
     "cloud": _draw_cloud,
     "bird": _draw_bird,
     "mountains": _draw_mountains,
-    "sea": _draw_sea,
     "boat": _draw_boat,
     "tree": _draw_tree,
     "house": _draw_house,
@@ -528,5 +577,14 @@ _DRAWERS: dict[str, Callable[[_Canvas, Element], None]] = {
     "orb": _draw_orb,
     "ring": _draw_ring,
     "pill": _draw_pill,
+}
+"""The drawers that need nothing but :class:`Surface` shapes, shared with :mod:`.svg`."""
+
+_DRAWERS: dict[str, Callable[[_Canvas, Element], None]] = {
+    **SHAPE_DRAWERS,
+    "gradient": _draw_gradient,
+    "corners": _draw_corners,
+    "sea": _draw_sea,
+    "moon": _draw_moon,
     "text": _draw_text,
 }

@@ -1,10 +1,12 @@
-"""Input images of an edit or a variation: decoded, converted to RGBA and fitted to the output.
+"""Input images of every operation but ``generate``: decoded, converted to RGBA and fitted.
 
-Everything here is CPU work done with Pillow; callers run it in a worker thread. Images are
+Everything here is CPU work done with Pillow; callers run it in a worker thread. How the
+inputs are fitted depends on the operation (:func:`prepare`): usually ``images[0]`` is
 stretched to the output size (never cropped), so a mask stays aligned with its image and no
-part of a masked area is lost. Large downscales first use :meth:`~PIL.Image.Image.reduce`
-(an exact box average by an integer factor), which is several times faster than resampling
-the full image and anti-aliases just as well.
+part of a masked area is lost; ``upscale`` and ``outpaint`` get it at its own size, ``blend``
+gets every image cropped to fill the output, ``describe`` a thumbnail. Large downscales first
+use :meth:`~PIL.Image.Image.reduce` (an exact box average by an integer factor), which is
+several times faster than resampling the full image and anti-aliases just as well.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from PIL import Image
 from imagegate.core.requests import ImageRequest, InputImage
 
 __all__ = [
+    "DESCRIBE_SIDE",
     "REFERENCE_SIDE",
     "Inputs",
     "blend_stages",
     "decode",
+    "decode_cover",
     "decode_keep",
     "decode_thumbnail",
     "fit",
@@ -32,6 +36,12 @@ __all__ = [
 
 REFERENCE_SIDE = 256
 """Reference images are kept as thumbnails at most this many pixels on a side."""
+DESCRIBE_SIDE = 256
+"""An image to describe is looked at as a thumbnail at most this many pixels on a side."""
+_NATIVE = frozenset({"upscale", "outpaint"})
+"""Operations that work on ``images[0]`` at its own size (the output is larger)."""
+_ALPHA_KEPT = frozenset({"remove_background", "replace_background"})
+"""Operations that read the input's own alpha, so it is never flattened."""
 
 _WHITE = (255, 255, 255, 255)
 _SIXTEEN_BIT = ("I", "I;16", "I;16B", "I;16L", "I;16N")
@@ -42,9 +52,10 @@ class Inputs:
     """The decoded inputs of one request, shared read-only by all of its images.
 
     ``base`` is ``images[0]`` at the output size, RGBA (flattened onto white unless the
-    background is transparent). ``keep`` is the mask's alpha at the same size (255 keeps a
-    pixel, 0 replaces it) or None without a mask. ``references`` are the other images as RGBA
-    thumbnails. ``digest`` identifies all input bytes, for seeding.
+    background is transparent); :func:`prepare` says where it differs by operation. ``keep``
+    is the mask's alpha at the same size (255 keeps a pixel, 0 replaces it) or None without a
+    mask. ``references`` are the other images as RGBA thumbnails (for ``blend``, at the output
+    size). ``digest`` identifies all input bytes, for seeding.
     """
 
     base: Image.Image
@@ -54,16 +65,33 @@ class Inputs:
 
 
 def prepare(request: ImageRequest) -> Inputs:
-    """Decode and fit the inputs of an edit or variation ``request``."""
+    """Decode and fit the inputs of ``request``, as its operation needs them.
+
+    ``upscale`` and ``outpaint`` keep ``images[0]`` at its own size; ``remove_background``
+    and ``replace_background`` keep its alpha even on an opaque background; ``blend`` fits
+    every image to the output (:func:`decode_cover`); ``describe`` takes a thumbnail.
+    """
     if not request.images:
         raise ValueError(f"an {request.operation} needs at least one input image")
     size = (request.width, request.height)
-    base = decode(request.images[0], size)
-    if request.background != "transparent":
+    if request.operation == "blend":
+        return _prepare_blend(request, size)
+    if request.operation == "describe":
+        thumbnail = flatten(decode_thumbnail(request.images[0], DESCRIBE_SIDE))
+        return Inputs(thumbnail, None, (), _digest(request))
+    base = decode(request.images[0], None if request.operation in _NATIVE else size)
+    if request.background != "transparent" and request.operation not in _ALPHA_KEPT:
         base = flatten(base)
     keep = decode_keep(request.mask, size) if request.mask is not None else None
     references = tuple(decode_thumbnail(image, REFERENCE_SIDE) for image in request.images[1:])
     return Inputs(base, keep, references, _digest(request))
+
+
+def _prepare_blend(request: ImageRequest, size: tuple[int, int]) -> Inputs:
+    images = [decode_cover(image, size) for image in request.images]
+    if request.background != "transparent":
+        images = [flatten(image) for image in images]
+    return Inputs(images[0], None, tuple(images[1:]), _digest(request))
 
 
 def input_seed(request: ImageRequest, digest: bytes, seed: int, variant: int) -> int:
@@ -93,6 +121,21 @@ def decode(image: InputImage, size: tuple[int, int] | None = None) -> Image.Imag
         opened.load()
         decoded = _native(opened)
     return (fit(decoded, size) if size is not None else decoded).convert("RGBA")
+
+
+def decode_cover(image: InputImage, size: tuple[int, int]) -> Image.Image:
+    """``image`` decoded to RGBA, cropped about its centre to the aspect of ``size`` and
+    scaled to fill it (what a blend of differently shaped pictures needs)."""
+    with Image.open(BytesIO(image.data)) as opened:
+        opened.draft(None, size)
+        opened.load()
+        decoded = _native(opened)
+    width, height = decoded.size
+    scale = max(size[0] / width, size[1] / height)
+    crop_w, crop_h = size[0] / scale, size[1] / scale
+    left, top = (width - crop_w) / 2, (height - crop_h) / 2
+    box = (left, top, left + crop_w, top + crop_h)
+    return decoded.resize(size, Image.Resampling.BICUBIC, box, reducing_gap=2.0).convert("RGBA")
 
 
 def decode_thumbnail(image: InputImage, side: int) -> Image.Image:

@@ -24,7 +24,7 @@ from imagegate.providers.local.layout import Box
 from imagegate.providers.local.palette import dominant_colours, tone
 from imagegate.providers.local.scene import RGB, Scene
 
-__all__ = ["feather", "render_masked"]
+__all__ = ["feather", "ramp_radius", "render_masked", "window"]
 
 _MIN_SIDE = 64
 """The renderer's smallest reliable canvas; smaller areas are drawn larger and clipped."""
@@ -52,13 +52,18 @@ def render_masked(
     hole = ImageOps.invert(keep).getbbox()
     if hole is None:
         return base.copy()
-    radius = max(2, round(min(base.size) / _RAMP_DIVISOR))
-    window = _window(hole, base.size, radius)
-    inside = (hole[0] - window[0], hole[1] - window[1], hole[2] - window[0], hole[3] - window[1])
-    part = _repaint(base.crop(window), keep.crop(window), inside, scene, borrowed, rng, radius)
+    radius = ramp_radius(base.size)
+    area = window(hole, base.size, radius)
+    inside = (hole[0] - area[0], hole[1] - area[1], hole[2] - area[0], hole[3] - area[1])
+    part = _repaint(base.crop(area), keep.crop(area), inside, scene, borrowed, rng, radius)
     result = base.copy()
-    result.paste(part, window[:2])
+    result.paste(part, area[:2])
     return result
+
+
+def ramp_radius(size: tuple[int, int]) -> int:
+    """The width of the inward feathering ramp for an image of ``size``."""
+    return max(2, round(min(size) / _RAMP_DIVISOR))
 
 
 def feather(keep: Image.Image, radius: int) -> Image.Image:
@@ -66,7 +71,7 @@ def feather(keep: Image.Image, radius: int) -> Image.Image:
     return ImageChops.lighter(keep, keep.filter(ImageFilter.BoxBlur(radius)))
 
 
-def _window(hole: Box, size: tuple[int, int], radius: int) -> Box:
+def window(hole: Box, size: tuple[int, int], radius: int) -> Box:
     """``hole`` with room around it: context for the fill and more than the ramp's reach."""
     margin = max(2 * radius, min(size) // _CONTEXT_DIVISOR)
     return (

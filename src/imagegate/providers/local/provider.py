@@ -1,7 +1,9 @@
 """The ``local`` provider: serves model ``sketch`` with no network.
 
-``generate`` draws the prompt (:func:`~.draw.render`); ``edit`` changes ``images[0]``
-(:func:`~.edit.render_edit`); ``variation`` repaints it (:func:`~.variation.render_variation`).
+Every image-producing operation is painted by the function :data:`~.operations.PAINTERS`
+names for it (``generate`` draws the prompt, ``edit`` changes ``images[0]``, ``upscale``,
+``outpaint``, … see :mod:`.operations`); ``generate`` with ``output_format="svg"`` writes a
+vector document instead (:mod:`.svg`); ``describe`` answers text (:mod:`.suggest`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from imagegate.core.requests import (
 )
 from imagegate.imaging.encode import encode_image
 from imagegate.providers.base import ProviderContext
-from imagegate.providers.local.draw import Rendered, render
-from imagegate.providers.local.edit import render_edit
+from imagegate.providers.local.describe import describe
 from imagegate.providers.local.inputs import Inputs, input_seed, prepare
-from imagegate.providers.local.usage import estimate_usage
-from imagegate.providers.local.variation import render_variation
+from imagegate.providers.local.operations import KEEPS_ALPHA, PAINTERS, Job, check
+from imagegate.providers.local.suggest import suggest_prompts
+from imagegate.providers.local.svg import render_svg
+from imagegate.providers.local.usage import estimate_usage, text_usage
 
 __all__ = ["LocalProvider"]
 
@@ -42,8 +45,8 @@ class LocalProvider:
 
     Decoding inputs, rendering and encoding are CPU work and always run in worker threads
     (:func:`asyncio.to_thread`), never on the event loop. ``extras["seed"]`` (default 0),
-    the image's index within the request and, for edits and variations, the input images
-    select the picture.
+    the image's index within the request and, for every operation but ``generate``, the
+    input images select the picture.
     """
 
     name = "local"
@@ -54,7 +57,10 @@ class LocalProvider:
 
     async def generate(self, request: ImageRequest, ctx: ProviderContext) -> ImageResult:
         """Render and encode all ``request.n`` images concurrently in worker threads."""
+        check(request)
         inputs = await _prepare(request)
+        if request.operation == "describe":
+            return await asyncio.to_thread(_describe, request, inputs)
         encoded = await asyncio.gather(
             *(
                 asyncio.to_thread(_render_one, request, inputs, index, 0)
@@ -66,8 +72,15 @@ class LocalProvider:
     async def stream(
         self, request: ImageRequest, ctx: ProviderContext
     ) -> AsyncIterator[StreamEvent]:
-        """Yield ``request.partial_images`` partials per image, then one :class:`ImageResult`."""
+        """Yield ``request.partial_images`` partials per image, then one :class:`ImageResult`.
+
+        ``describe`` makes no image and yields its result only.
+        """
+        check(request)
         inputs = await _prepare(request)
+        if request.operation == "describe":
+            yield await asyncio.to_thread(_describe, request, inputs)
+            return
         finals = []
         for index in range(request.n):
             encoded = await asyncio.to_thread(
@@ -92,37 +105,64 @@ async def _prepare(request: ImageRequest) -> Inputs | None:
     return await asyncio.to_thread(prepare, request)
 
 
-def _draw(request: ImageRequest, inputs: Inputs | None, index: int, stages: int) -> Rendered:
+def _job(request: ImageRequest, inputs: Inputs | None, index: int, stages: int) -> Job:
     seed = _seed(request)
-    if inputs is None:
-        return render(
-            request.prompt,
-            request.width,
-            request.height,
-            seed=seed,
-            variant=index,
-            transparent=request.background == "transparent",
-            stages=stages,
-        )
-    rng = random.Random(input_seed(request, inputs.digest, seed, index))
-    if request.operation == "variation":
-        return render_variation(inputs.base, rng, stages)
-    return render_edit(inputs, request.prompt, request.input_fidelity, rng, stages)
+    key = input_seed(request, inputs.digest, seed, index) if inputs is not None else seed
+    return Job(request, inputs, index, stages, seed, random.Random(key))
 
 
 def _render_one(request: ImageRequest, inputs: Inputs | None, index: int, stages: int) -> _Encoded:
-    rendered = _draw(request, inputs, index, stages)
-    opaque = request.background != "transparent"
+    output_format = request.output_format
+    if output_format == "svg":
+        return _vector_one(request, index, stages)
+    rendered = PAINTERS[request.operation](_job(request, inputs, index, stages))
+    keep_alpha = request.background == "transparent" or request.operation in KEEPS_ALPHA
 
     def encode(image: Image.Image) -> GeneratedImage:
-        if opaque and image.mode == "RGBA":  # edits work in RGBA, already flattened onto white
+        if not keep_alpha and image.mode == "RGBA":  # flattened onto white already
             image = image.convert("RGB")
-        data = encode_image(image, request.output_format, request.output_compression)
-        return GeneratedImage(data, request.output_format, request.width, request.height)
+        data = encode_image(image, output_format, request.output_compression)
+        width, height = image.size
+        return GeneratedImage(data, output_format, width, height)
 
     return _Encoded(
         final=encode(rendered.final), partials=[encode(stage) for stage in rendered.stages]
     )
+
+
+def _vector_one(request: ImageRequest, index: int, stages: int) -> _Encoded:
+    vector = render_svg(
+        request.prompt,
+        request.width,
+        request.height,
+        seed=_seed(request),
+        variant=index,
+        transparent=request.background == "transparent",
+        stages=stages,
+    )
+
+    def wrap(data: bytes) -> GeneratedImage:
+        return GeneratedImage(data, "svg", request.width, request.height)
+
+    return _Encoded(final=wrap(vector.final), partials=[wrap(stage) for stage in vector.stages])
+
+
+def _describe(request: ImageRequest, inputs: Inputs | None) -> ImageResult:
+    if inputs is None:
+        raise ValueError("describe needs an input image")
+    text = suggest_prompts(inputs.base)
+    return ImageResult(
+        images=[],
+        usage=text_usage(request.prompt, request.images, text),
+        quality=request.quality,
+        text=text,
+    )
+
+
+def _transparent(request: ImageRequest) -> bool:
+    if request.operation in KEEPS_ALPHA:
+        return request.output_format != "jpeg"
+    return request.background == "transparent"
 
 
 def _result(request: ImageRequest, images: list[GeneratedImage]) -> ImageResult:
@@ -136,6 +176,7 @@ def _result(request: ImageRequest, images: list[GeneratedImage]) -> ImageResult:
             request.n,
             request.images if request.operation != "generate" else (),
         ),
-        background="transparent" if request.background == "transparent" else "opaque",
+        background="transparent" if _transparent(request) else "opaque",
         quality=request.quality,
+        text=describe(request),
     )

@@ -14,6 +14,9 @@
 
 Scaling by area reproduces gpt-image-1's published figures for its other sizes
 (1024×1536: low 408, medium 1584, high 6240).
+
+A ``describe`` request makes no image: its ``output_text_tokens`` count the text it returns
+by the same rule as the prompt, and ``output_image_tokens`` are 0.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Sequence
 
 from imagegate.core.requests import InputImage, Usage
 
-__all__ = ["IMAGE_TOKENS_1024", "estimate_usage", "input_image_tokens"]
+__all__ = ["IMAGE_TOKENS_1024", "estimate_usage", "input_image_tokens", "text_usage"]
 
 IMAGE_TOKENS_1024: dict[str, int] = {"low": 272, "medium": 1056, "high": 4160}
 _ALIASES = {"auto": "medium", "standard": "medium", "hd": "high"}
@@ -51,6 +54,15 @@ def estimate_usage(
         input_text_tokens=len(_TOKEN.findall(prompt)),
         input_image_tokens=sum(input_image_tokens(i.width, i.height) for i in images),
         output_image_tokens=per_image * n,
+    )
+
+
+def text_usage(prompt: str, images: Sequence[InputImage], text: str) -> Usage:
+    """The usage of a request that reads ``images`` and answers ``text`` instead of images."""
+    return Usage(
+        input_text_tokens=len(_TOKEN.findall(prompt)),
+        input_image_tokens=sum(input_image_tokens(i.width, i.height) for i in images),
+        output_text_tokens=len(_TOKEN.findall(text)),
     )
 
 

@@ -6,6 +6,10 @@ it: each takes the colour of the coarse cell beneath, nudged toward a palette co
 leans along one direction chosen per variation. Everything random comes from ``rng``, which
 the provider seeds from (input hash, prompt, size, seed, variant); the prompt has no other
 effect. The input's alpha is kept.
+
+``strength`` (0–1), when given, sets how far the variation strays: the grid gets finer (more
+layout kept) and the repainted picture is mixed back with the input, both less so as the
+strength grows. Without it the picture is exactly as it always was.
 """
 
 from __future__ import annotations
@@ -30,22 +34,41 @@ _POSTER = 0.6
 """How far the smooth layout is pushed to the flat palette colours."""
 _STROKE_AREA = 900
 """One brush stroke per this many pixels."""
+_STRENGTH_CELLS = (64, 14)
+"""Coarse cells across the shorter side at strength 0 and at strength 1."""
+_STRENGTH_MIX = (0.25, 1.0)
+"""How much of the repainted picture (against the input) shows at strength 0 and 1."""
 _WHITE: RGB = (255, 255, 255)
 _BLACK: RGB = (0, 0, 0)
 
 
-def render_variation(source: Image.Image, rng: random.Random, stages: int = 0) -> Rendered:
-    """A variation of ``source`` (RGBA, already at the output size), RGBA like it."""
+def render_variation(
+    source: Image.Image, rng: random.Random, stages: int = 0, strength: float | None = None
+) -> Rendered:
+    """A variation of ``source`` (RGBA, already at the output size), RGBA like it.
+
+    ``strength`` 0–1 (None: the renderer's own measure) sets how far it strays.
+    """
     palette = dominant_colours(source, _COLOURS)
-    grid = _grid(source.size, rng.randint(*_CELLS))
+    cells = rng.randint(*_CELLS)
+    if strength is not None:
+        strength = min(1.0, max(0.0, strength))
+        cells = round(_lerp(_STRENGTH_CELLS, strength))
+    grid = _grid(source.size, cells)
     # Resampling RGBA averages premultiplied, so colour hidden under transparency stays out.
     coarse = source.resize(grid, Image.Resampling.BOX).convert("RGB")
     smooth = coarse.resize(source.size, Image.Resampling.BICUBIC)
     painted = Image.blend(smooth, posterise(smooth, palette), _POSTER)
     _brush(painted, coarse, palette, rng)
+    if strength is not None:
+        painted = Image.blend(source.convert("RGB"), painted, _lerp(_STRENGTH_MIX, strength))
     final = painted.convert("RGBA")
     final.putalpha(source.getchannel("A"))
     return Rendered(final, blend_stages(source, final, stages))
+
+
+def _lerp(ends: tuple[float, float], t: float) -> float:
+    return ends[0] + (ends[1] - ends[0]) * t
 
 
 def _grid(size: tuple[int, int], cells: int) -> tuple[int, int]:
