@@ -1,0 +1,106 @@
+"""The Midjourney task object (polls and ``notifyHook`` payloads) and its signed image links."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from imagegate.core.assets import AssetService, LinkExpired
+from imagegate.core.midjourney.buttons import buttons_for
+from imagegate.core.midjourney.shorten import KEYCAPS, suggestion
+from imagegate.core.task_model import TaskRecord
+
+STATUS = {
+    "queued": "SUBMITTED",
+    "modal": "MODAL",
+    "running": "IN_PROGRESS",
+    "succeeded": "SUCCESS",
+    "failed": "FAILURE",
+    "canceled": "CANCEL",
+}
+"""Engine status → Midjourney status (NOT_START is never shown: a stored task is submitted)."""
+IMAGE_PATH = "/mj/image/"
+
+
+class ImageLinks:
+    """``/mj/image/<id>?exp=…&sig=…``: HMAC-SHA256 with the server secret (as asset links are),
+    valid until the task's retention ends."""
+
+    def __init__(self, assets: AssetService, retention_seconds: float) -> None:
+        self._assets = assets
+        self._retention = retention_seconds
+
+    def _sign(self, task_id: str, expires_at: int) -> str:
+        return self._assets.sign(f"mj-image:{task_id}", expires_at)
+
+    def url(self, base_url: str, task: TaskRecord) -> str:
+        expires_at = int(task.created_at + self._retention)
+        query = urlencode({"exp": expires_at, "sig": self._sign(task.id, expires_at)})
+        return f"{base_url}{IMAGE_PATH}{task.id}?{query}"
+
+    def valid(self, task_id: str, exp: str | None, sig: str | None) -> bool:
+        """Whether ``exp``/``sig`` sign ``task_id``; :class:`LinkExpired` (410) when they did
+        but the link has run out."""
+        if not exp or not sig or not exp.isdigit():
+            return False
+        if not hmac.compare_digest(self._sign(task_id, int(exp)), sig):
+            return False
+        if int(exp) < time.time():
+            raise LinkExpired("this link has expired")
+        return True
+
+
+def task_object(task: TaskRecord, links: ImageLinks, base_url: str) -> dict[str, Any]:
+    """The task as Midjourney clients read it (times in ms)."""
+    meta = task.meta
+    action = str(meta.get("action", "IMAGINE"))
+    done = task.status == "succeeded"
+    text = str((task.result or {}).get("text") or "")
+    prompt_en = text if action == "DESCRIBE" else str(meta.get("prompt_en") or "")
+    return {
+        "id": task.id,
+        "action": action,
+        "customId": meta.get("custom_id") or "",
+        "botType": meta.get("bot_type") or "MID_JOURNEY",
+        "prompt": meta.get("prompt") or "",
+        "promptEn": prompt_en,
+        "description": meta.get("description") or "Submit success",
+        "state": meta.get("state"),
+        "submitTime": _ms(task.created_at),
+        "startTime": _ms(task.started_at),
+        "finishTime": _ms(task.finished_at),
+        "imageUrl": links.url(base_url, task) if done and task.asset_ids else "",
+        "status": STATUS[task.status],
+        "progress": f"{100 if done else task.progress}%",
+        "failReason": _fail_reason(task),
+        "buttons": [button.wire() for button in buttons_for(action, task.id)] if done else [],
+        "properties": _properties(task, action, text),
+    }
+
+
+def _properties(task: TaskRecord, action: str, text: str) -> dict[str, Any]:
+    meta = task.meta
+    properties: dict[str, Any] = {
+        "finalPrompt": meta.get("final_prompt") or "",
+        "finalZhPrompt": "",
+        "speed": meta.get("tier", "fast"),
+        "model": task.model,
+    }
+    if meta.get("parent_id"):
+        properties["parentId"] = meta["parent_id"]
+    if action in ("DESCRIBE", "SHORTEN") and text:
+        found = (suggestion(text, i) for i in range(1, len(KEYCAPS) + 1))
+        properties["prompts"] = [line for line in found if line]
+    return properties
+
+
+def _fail_reason(task: TaskRecord) -> str:
+    if task.status == "failed":
+        return str((task.error or {}).get("message") or "failed")
+    return "canceled" if task.status == "canceled" else ""
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)

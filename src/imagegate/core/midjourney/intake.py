@@ -1,0 +1,254 @@
+"""What every Midjourney submission does: resolve the model, check the queue, validate through
+the one generation flow (which loads inputs safely and holds the quote), and queue the plan as
+an ``mj`` task that takes the hold over — or gives it back if it cannot be queued."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imagegate.core.assets import AssetService
+from imagegate.core.billing import Billing
+from imagegate.core.catalog import GenerateSpec, InputSpec
+from imagegate.core.generation import ImageService, Prepared
+from imagegate.core.inputs import InputLoader
+from imagegate.core.keys import ApiKey
+from imagegate.core.midjourney import pixels
+from imagegate.core.midjourney.errors import QueueFull
+from imagegate.core.midjourney.flags import MAX_SEED
+from imagegate.core.midjourney.handler import KIND
+from imagegate.core.midjourney.plans import Plan, dump_plan
+from imagegate.core.params import GenerationParams, ImageSource
+from imagegate.core.requests import InputImage
+from imagegate.core.task_model import TaskRecord
+from imagegate.core.tasks import TaskEngine
+from imagegate.errors import ImagegateError, NotFound, ServerError
+from imagegate.imaging.limits import ImageLimits
+from imagegate.storage.tables import tasks as tasks_table
+
+ROUTE = "mj"
+SUBMITTED, MODAL, QUEUED = 1, 21, 22
+GAUGE_SECONDS = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who submits, and what every submission carries besides its own fields."""
+
+    key: ApiKey
+    request_id: str
+    tier: str = "fast"
+    bot_type: str | None = None
+    notify_hook: str | None = None
+    state: str | None = None
+    base_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A task the client can poll: ``code`` 1 (submitted), 21 (waits in MODAL), 22 (queued)."""
+
+    task: TaskRecord
+    code: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """The services a Midjourney front runs on."""
+
+    images: ImageService
+    assets: AssetService
+    tasks: TaskEngine
+    billing: Billing
+    inputs: InputLoader
+    engine: AsyncEngine
+
+
+class Intake:
+    """The steps shared by every submission; :class:`~.service.MidjourneyService` adds the
+    routes' own logic on top."""
+
+    def __init__(self, deps: Deps, *, model: str, queue_limit: int, concurrency: int) -> None:
+        self._deps = deps
+        self.model = model
+        self._queue_limit = queue_limit
+        self._concurrency = concurrency
+        self._gauge = QueueGauge(deps.engine, concurrency, queue_limit)
+
+    async def task(self, key: ApiKey, task_id: str) -> TaskRecord:
+        """The caller's Midjourney task; 404 for another key's or another front's."""
+        task = await self._deps.tasks.get(task_id, key.id)
+        if task.kind != KIND:
+            raise NotFound(f"no such task: {task_id!r}", param="id", code="task_not_found")
+        return task
+
+    def _model(self, key: ApiKey) -> tuple[str, GenerateSpec]:
+        entry = self._deps.images.resolve_model(key, self.model)
+        if entry.spec.generate is None:
+            raise ServerError(f"mj_model {self.model!r} does not generate images")
+        return entry.spec.id, entry.spec.generate
+
+    async def _prepare(self, caller: Caller, params: GenerationParams) -> Prepared:
+        return await self._deps.images.prepare(
+            caller.key, params, request_id=caller.request_id, route=ROUTE
+        )
+
+    async def _load(self, caller: Caller, source: ImageSource) -> InputImage:
+        """One image through the safe pipeline, with the model's input limits."""
+        entry = self._deps.images.resolve_model(caller.key, self.model)
+        spec = entry.spec.edit or InputSpec()
+        limits = ImageLimits(max_bytes=spec.max_image_bytes, formats=frozenset(spec.formats))
+        return await self._deps.inputs.load(source, owner_key_id=caller.key.id, limits=limits)
+
+    async def _mask(self, caller: Caller, mask: str, size: tuple[int, int]) -> bytes:
+        """The client's mask (white = repaint) as the domain's (alpha 0 = change), at ``size``."""
+        loaded = await self._load(caller, ImageSource("maskBase64", mask))
+        return await asyncio.to_thread(
+            lambda: pixels.mask_to_alpha(pixels.decode(loaded.data), size)
+        )
+
+    async def _image_of(self, task: TaskRecord) -> bytes:
+        """The stored image of a finished task."""
+        _, path = await self._deps.assets.open(task.asset_ids[0])
+        return await asyncio.to_thread(path.read_bytes)
+
+    async def _queue_code(self, caller: Caller) -> int:
+        """1 when a worker is free, 22 when the task will wait; :class:`QueueFull` (23) when
+        the caller already has ``queue_limit`` tasks waiting."""
+        waiting, own = await self._gauge.read(caller.key.id)
+        if own >= self._queue_limit:
+            raise QueueFull(f"{own} of your tasks are waiting; retry when some have run")
+        self._gauge.count(caller.key.id)
+        return QUEUED if waiting >= self._concurrency else SUBMITTED
+
+    async def _submit(
+        self,
+        caller: Caller,
+        plan: Plan,
+        meta: dict[str, Any],
+        *,
+        code: int,
+        prepared: Prepared | None = None,
+        parent_id: str | None = None,
+    ) -> Accepted:
+        """Queue ``plan``; the task settles ``prepared``'s hold, or it is released here."""
+        try:
+            task = await self._deps.tasks.submit(
+                kind=KIND,
+                owner_key_id=caller.key.id,
+                request=await dump_plan(plan, self._deps.assets),
+                meta=meta,
+                model=self.model,
+                parent_id=parent_id,
+                webhook_url=caller.notify_hook,
+                reservation_id=prepared.reservation.id if prepared else None,
+            )
+        except BaseException as exc:
+            await self._refused(prepared, exc)
+            raise
+        return Accepted(task, code)
+
+    async def _resume(
+        self, caller: Caller, task: TaskRecord, plan: Plan, meta: dict[str, Any], prepared: Prepared
+    ) -> Accepted:
+        """Queue a MODAL task with its plan; it settles ``prepared``'s hold."""
+        try:
+            resumed = await self._deps.tasks.resume(
+                task.id,
+                caller.key.id,
+                await dump_plan(plan, self._deps.assets),
+                meta,
+                reservation_id=prepared.reservation.id,
+            )
+        except BaseException as exc:
+            await self._refused(prepared, exc)
+            raise
+        return Accepted(resumed, SUBMITTED)
+
+    async def _refused(self, prepared: Prepared | None, exc: BaseException) -> None:
+        """Give back the hold of a task that could not be queued, and log the refusal."""
+        if prepared is None:
+            return
+        await asyncio.shield(self._deps.billing.release(prepared.reservation.id))
+        if isinstance(exc, ImagegateError):
+            self._deps.images.record_rejection(
+                prepared.key,
+                exc,
+                route=prepared.route,
+                request_id=prepared.request_id,
+                started=prepared.started,
+            )
+
+
+class QueueGauge:
+    """How many tasks wait: all of them (up to ``concurrency``) and one key's (up to
+    ``limit``). Read from the database at most every :data:`GAUGE_SECONDS` per key; submits in
+    between are counted here, so a burst cannot slip past the limit, and the queue check
+    costs no query on the hot path."""
+
+    def __init__(self, engine: AsyncEngine, concurrency: int, limit: int) -> None:
+        self._engine = engine
+        self._concurrency = concurrency
+        self._limit = limit
+        self._seen: dict[str, tuple[float, int, int]] = {}
+
+    async def read(self, key_id: str) -> tuple[int, int]:
+        now = time.monotonic()
+        seen = self._seen.get(key_id)
+        if seen is not None and now - seen[0] < GAUGE_SECONDS:
+            return seen[1], seen[2]
+        queued = tasks_table.c.status == "queued"
+        mine = queued & (tasks_table.c.owner_key_id == key_id)
+        query = sa.select(_bounded(queued, self._concurrency), _bounded(mine, self._limit))
+        async with self._engine.connect() as conn:
+            waiting, own = (await conn.execute(query)).one()
+        self._seen[key_id] = (now, int(waiting), int(own))
+        return int(waiting), int(own)
+
+    def count(self, key_id: str) -> None:
+        """One more task of ``key_id`` is waiting."""
+        seen = self._seen.get(key_id)
+        if seen is not None:
+            self._seen[key_id] = (seen[0], seen[1] + 1, seen[2] + 1)
+
+
+def _bounded(condition: sa.ColumnElement[bool], limit: int) -> sa.ScalarSelect[int]:
+    """``min(limit, number of tasks matching condition)``, reading at most ``limit`` rows."""
+    rows = sa.select(sa.literal(1)).select_from(tasks_table).where(condition).limit(limit)
+    return sa.select(sa.func.count()).select_from(rows.subquery()).scalar_subquery()
+
+
+def pick_seed(spec: GenerateSpec, given: int | None) -> int | None:
+    """The seed to run with when the model takes one: ``given`` or a fresh one."""
+    if "seed" not in spec.extras:
+        return None
+    return given if given is not None else secrets.randbelow(MAX_SEED + 1)
+
+
+def seed_extras(seed: int | None) -> dict[str, Any]:
+    return {} if seed is None else {"seed": seed}
+
+
+def new_meta(caller: Caller, action: str, **values: Any) -> dict[str, Any]:
+    """The front's record of a task: what the task object shows besides the engine's state."""
+    meta: dict[str, Any] = {
+        "front": "mj",
+        "action": action,
+        "custom_id": "",
+        "prompt": "",
+        "prompt_en": "",
+        "final_prompt": "",
+        "description": "Submit success",
+        "state": caller.state,
+        "tier": caller.tier,
+        "bot_type": caller.bot_type or "MID_JOURNEY",
+        "base_url": caller.base_url,
+    }
+    meta.update({name: value for name, value in values.items() if value is not None})
+    return meta
