@@ -1,0 +1,100 @@
+"""Width/height and aspect-ratio fields (Flux, Bria, Replicate) as the catalogue's sizes.
+
+A model declares either a list of sizes or a free range (``size_range``); a wire format that
+speaks in pixels or ratios is translated here, once, for both kinds."""
+
+from __future__ import annotations
+
+import math
+
+from imagegate.core.catalog import CatalogEntry, GenerateSpec, SizeRange
+from imagegate.core.params import fit_size
+from imagegate.errors import InvalidRequest
+
+TARGET_PIXELS = 1024 * 1024
+"""What a ratio-only request gets on a free-range model (the size Flux models are tuned for)."""
+
+
+def parse_ratio(text: str, *, param: str) -> tuple[int, int]:
+    """``"16:9"`` → (16, 9); anything else is a 400 naming ``param``."""
+    width, sep, height = text.partition(":")
+    if not sep or not width.strip().isdigit() or not height.strip().isdigit():
+        raise InvalidRequest(f"{param} must look like '16:9'; got {text!r}", param=param)
+    ratio = int(width), int(height)
+    if 0 in ratio or max(ratio) / min(ratio) > 21 / 4:
+        raise InvalidRequest(f"{param} {text!r} is too extreme; stay within 21:4", param=param)
+    return ratio
+
+
+def _generate_spec(entry: CatalogEntry) -> GenerateSpec:
+    spec = entry.spec.generate
+    if spec is None:
+        raise InvalidRequest(
+            f"model {entry.spec.id!r} does not generate images from text", param="model"
+        )
+    return spec
+
+
+def size_for_ratio(entry: CatalogEntry, width: int, height: int) -> str:
+    """The size closest to ``width``:``height``: on a free range about one megapixel, else the
+    declared size nearest in shape."""
+    spec = _generate_spec(entry)
+    if spec.size_range is None:
+        best_width, best_height = fit_size(spec, width, height)
+        return f"{best_width}x{best_height}"
+    return _range_size(spec.size_range, width / height)
+
+
+def size_for_output(entry: CatalogEntry, width: int, height: int) -> str:
+    """``width``×``height`` itself when the model offers it, else the nearest size in shape."""
+    spec = _generate_spec(entry)
+    exact = f"{width}x{height}"
+    if exact in spec.sizes or (spec.size_range and spec.size_range.allows(width, height)):
+        return exact
+    return size_for_ratio(entry, width, height)
+
+
+def _range_size(free: SizeRange, ratio: float) -> str:
+    width, height = math.sqrt(TARGET_PIXELS * ratio), math.sqrt(TARGET_PIXELS / ratio)
+    shrink = min(1.0, free.max_side / width, free.max_side / height)
+    grow = max(1.0, free.min_side / (width * shrink), free.min_side / (height * shrink))
+    sides = [_snap(side * shrink * grow, free) for side in (width, height)]
+    return f"{sides[0]}x{sides[1]}"
+
+
+def _snap(side: float, free: SizeRange) -> int:
+    step = free.multiple
+    snapped = max(step, round(side / step) * step)
+    lowest = math.ceil(free.min_side / step) * step
+    highest = free.max_side // step * step
+    return min(max(snapped, lowest), highest)
+
+
+def size_for_pixels(
+    entry: CatalogEntry, width: int | None, height: int | None, *, default: int
+) -> str | None:
+    """``width``×``height`` (a missing side is ``default``) as a size this model takes; a 400
+    names the side that does not fit. ``None`` when neither side was given."""
+    if width is None and height is None:
+        return None
+    spec = _generate_spec(entry)
+    wide, high = width or default, height or default
+    free = spec.size_range
+    if free is not None:
+        for param, side in (("width", wide), ("height", high)):
+            if not free.min_side <= side <= free.max_side or side % free.multiple:
+                raise InvalidRequest(
+                    f"{param} {side} is not supported by model {entry.spec.id!r}; use "
+                    f"{free.min_side}-{free.max_side} in steps of {free.multiple}",
+                    param=param,
+                )
+        return f"{wide}x{high}"
+    size = f"{wide}x{high}"
+    if size not in spec.sizes:
+        offered = ", ".join(s for s in spec.sizes if s != "auto")
+        param = "width" if width is not None else "height"
+        raise InvalidRequest(
+            f"{size} is not a size model {entry.spec.id!r} offers; use one of {offered}",
+            param=param,
+        )
+    return size

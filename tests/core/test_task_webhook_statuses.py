@@ -1,0 +1,59 @@
+"""``meta["webhook_statuses"]``: a front end chooses which status changes its clients hear."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imagegate.storage import db
+from imagegate.storage.tables import webhook_deliveries
+from tests.core.test_tasks import Recorder, make_engine, wait_for
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = db.create_engine(database_url)
+    await db.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def _statuses(engine: AsyncEngine) -> list[str]:
+    query = sa.select(webhook_deliveries.c.payload).order_by(webhook_deliveries.c.id)
+    async with engine.connect() as conn:
+        payloads = (await conn.execute(query)).scalars().all()
+    return [orjson.loads(payload)["status"] for payload in payloads]
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        ({}, ["running", "succeeded"]),
+        ({"webhook_statuses": ["succeeded", "failed", "canceled"]}, ["succeeded"]),
+        ({"webhook_statuses": ["running"]}, ["running"]),
+        ({"webhook_statuses": []}, []),
+    ],
+)
+async def test_only_the_wanted_statuses_are_sent(
+    engine: AsyncEngine, tmp_path: Path, meta: dict[str, list[str]], expected: list[str]
+) -> None:
+    tasks = make_engine(engine, tmp_path)
+    tasks.register("test", Recorder())
+    tasks.start()
+    try:
+        task = await tasks.submit(
+            kind="test",
+            owner_key_id="key_a",
+            request={},
+            meta=meta,
+            webhook_url="https://hooks.example/x",
+        )
+        await wait_for(tasks, task.id, "succeeded")
+    finally:
+        await tasks.close()
+    assert await _statuses(engine) == expected
