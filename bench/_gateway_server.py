@@ -1,0 +1,93 @@
+"""Run one imagegate worker for ``bench/gateway.py``, with an event-loop lag probe.
+
+Configured entirely by the environment (``IMAGEGATE_*`` and the provider variables), like
+``imagegate serve`` with one worker (uvloop, httptools, no access log). Extra, for the bench:
+
+* ``BENCH_LAG_FILE``: every second, one JSON line ``{"t", "n", "p50_ms", "p99_ms",
+  "max_ms"}`` with how late a 10 ms ``asyncio.sleep`` woke up during that second;
+* ``BENCH_UPSTREAM_POOL``: when set, the shared upstream client allows that many connections
+  (the shipped default is httpx's 100) — a labelled variant, not the default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+
+import imagegate.services
+from imagegate.app import create_app
+from imagegate.settings import Settings
+
+
+def _pool_variant(size: int) -> None:
+    class PooledClient(httpx.AsyncClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault(
+                "limits", httpx.Limits(max_connections=size, max_keepalive_connections=size)
+            )
+            super().__init__(*args, **kwargs)
+
+    shim = type(sys)("httpx_shim")
+    shim.__dict__.update(httpx.__dict__)
+    shim.AsyncClient = PooledClient  # type: ignore[attr-defined]
+    imagegate.services.httpx = shim  # type: ignore[attr-defined]
+
+
+async def _probe(path: str) -> None:
+    loop = asyncio.get_running_loop()
+    window: list[float] = []
+    started = time.time()
+    with open(path, "a", encoding="utf-8") as out:  # noqa: ASYNC230 - one line a second
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            window.append(max(0.0, loop.time() - before - 0.01) * 1000)
+            if time.time() - started >= 1.0:
+                ordered = sorted(window)
+                line = {
+                    "t": time.time(),
+                    "n": len(ordered),
+                    "p50_ms": statistics.median(ordered),
+                    "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+                    "max_ms": ordered[-1],
+                }
+                out.write(orjson.dumps(line).decode() + "\n")
+                out.flush()
+                window, started = [], time.time()
+
+
+def main() -> None:
+    pool = os.environ.get("BENCH_UPSTREAM_POOL")
+    if pool:
+        _pool_variant(int(pool))
+    app = create_app(Settings())
+    lag_file = os.environ.get("BENCH_LAG_FILE")
+    probe: list[asyncio.Task[None]] = []
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan" and lag_file and not probe:
+            probe.append(asyncio.get_running_loop().create_task(_probe(lag_file)))
+        await app(scope, receive, send)
+
+    uvicorn.run(
+        wrapped,
+        host="127.0.0.1",
+        port=int(os.environ["BENCH_PORT"]),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        backlog=4096,
+    )
+
+
+if __name__ == "__main__":
+    main()

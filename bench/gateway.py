@@ -1,0 +1,434 @@
+"""Benchmark what imagegate adds in front of an upstream: the small, large and hold scenarios.
+
+Usage: ``.venv/bin/python bench/gateway.py [--scenarios small,large,hold] [--seconds 8]
+[--rounds 3] [--json PATH] [--pool N]``
+
+Each scenario starts, as separate processes on loopback, a fake OpenAI upstream
+(``python -m imagegate.providers.fakes openai``, answering every generation with one
+precomputed body) and one imagegate worker (``bench/_gateway_server.py``: uvloop, httptools,
+storage on, the built-in ``gpt-image-1`` deployment pointed at the fake through
+``OPENAI_API_KEY``/``OPENAI_BASE_URL``). Load comes from ``wrk`` (``apt-get install wrk``).
+Direct-to-fake and through-imagegate runs are interleaved round by round after a discarded
+warm-up; overhead = through − direct, per round; medians and spreads are reported.
+
+* **small**: ~1 KB upstream body, ``wrk -t1 -c16``: req/s, added p50/p99.
+* **large**: ~1.5 MB ``b64_json`` body, every image stored: req/s, MB/s, added p50/p99.
+* **hold**: upstream answers after 2 s, 1,000 connections: RSS per in-flight request (peak −
+  idle), event-loop lag (a 10 ms probe inside the worker) and ``/healthz`` p99 from a
+  separate client polling every 10 ms. ``--pool N`` also runs it with an N-connection
+  upstream pool (the shipped client keeps httpx's default of 100).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+ADMIN = "bench-admin-" + secrets.token_hex(8)
+UPSTREAM_KEY = "sk-fake-openai"
+BODY = '{"model": "gpt-image-1", "prompt": "a lighthouse at dusk", "size": "1024x1024"}'
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    b64_bytes: int
+    delay: float
+    threads: int
+    connections: int
+
+
+SCENARIOS = {
+    "small": Scenario("small", 0, 0.0, 1, 16),
+    "large": Scenario("large", 1_500_000, 0.0, 1, 16),
+    "hold": Scenario("hold", 0, 2.0, 2, 1000),
+}
+
+
+@dataclass
+class Wrk:
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    errors: int
+    transfer_mb_s: float
+
+
+@dataclass
+class Result:
+    scenario: str
+    direct: list[Wrk] = field(default_factory=list)
+    gateway: list[Wrk] = field(default_factory=list)
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        args, env=env, cwd=ROOT, preexec_fn=_raise_fd_limit, stdout=subprocess.DEVNULL
+    )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def fresh_database(admin_url: str) -> str:
+    """A new, empty PostgreSQL database for one run (``admin_url``: any database there)."""
+    import asyncio
+
+    import asyncpg
+
+    name = "imagegate_bench_" + secrets.token_hex(4)
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
+
+def wait_ready(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def lua(path: Path, key: str) -> Path:
+    path.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = '{BODY}'\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {key}"\n'
+    )
+    return path
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+_SIZES = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise ValueError(f"unreadable latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def run_wrk(url: str, script: Path, scenario: Scenario, seconds: float) -> Wrk:
+    timeout = "30s" if scenario.delay else "10s"
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{scenario.threads}",
+            f"-c{scenario.connections}",
+            f"-d{seconds:g}s",
+            f"--timeout={timeout}",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=_raise_fd_limit,
+    ).stdout
+    if "Latency Distribution" not in out:
+        raise RuntimeError(f"wrk measured nothing:\n{out}")
+    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)\s*$", out, re.MULTILINE))
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return Wrk(
+        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        p50_ms=_ms(percentiles["50"]),
+        p90_ms=_ms(percentiles["90"]),
+        p99_ms=_ms(percentiles["99"]),
+        errors=errors,
+        transfer_mb_s=float(transfer.group(1)) * _SIZES[transfer.group(2)] if transfer else 0.0,
+    )
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@contextlib.contextmanager
+def stack(
+    scenario: Scenario, workdir: Path, pool: int | None, postgres: str | None = None
+) -> Iterator[dict[str, object]]:
+    """The fake upstream and one imagegate worker, ready, with a client key."""
+    fake_port, gw_port = free_port(), free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    fake_args = [
+        PYTHON,
+        "-m",
+        "imagegate.providers.fakes",
+        "openai",
+        "--port",
+        str(fake_port),
+        "--b64-bytes",
+        str(scenario.b64_bytes),
+        "--delay",
+        str(scenario.delay),
+    ]
+    data_dir = workdir / f"data-{scenario.name}-{pool or 'default'}"
+    lag_file = workdir / f"lag-{scenario.name}-{pool or 'default'}.jsonl"
+    gw_env = {
+        **env,
+        "BENCH_PORT": str(gw_port),
+        "BENCH_LAG_FILE": str(lag_file),
+        "IMAGEGATE_DATA_DIR": str(data_dir),
+        "IMAGEGATE_ADMIN_KEY": ADMIN,
+        "IMAGEGATE_DEFAULT_RPM": "100000000",
+        "IMAGEGATE_LOG_LEVEL": "warning",
+        "OPENAI_API_KEY": UPSTREAM_KEY,
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1",
+    }
+    if pool:
+        gw_env["BENCH_UPSTREAM_POOL"] = str(pool)
+    database = fresh_database(postgres) if postgres else None
+    if database:
+        gw_env["IMAGEGATE_DATABASE_URL"] = database
+    with (
+        process(fake_args, env) as fake,
+        process([PYTHON, str(ROOT / "bench/_gateway_server.py")], gw_env) as gw,
+    ):
+        direct, gateway = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{gw_port}"
+        wait_ready(f"{direct}/v1/models/x")
+        wait_ready(f"{gateway}/healthz")
+        created = httpx.post(
+            f"{gateway}/admin/keys",
+            json={"name": "bench"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+            timeout=10,
+        )
+        created.raise_for_status()
+        key = created.json()["key"]
+        yield {
+            "direct": direct,
+            "gateway": gateway,
+            "key": key,
+            "gateway_pid": gw.pid,
+            "fake_pid": fake.pid,
+            "lag_file": lag_file,
+        }
+
+
+def interleaved(
+    scenario: Scenario, s: dict[str, object], workdir: Path, seconds: float, rounds: int
+) -> Result:
+    result = Result(scenario.name)
+    direct_lua = lua(workdir / "direct.lua", UPSTREAM_KEY)
+    gateway_lua = lua(workdir / "gateway.lua", str(s["key"]))
+    direct_url = f"{s['direct']}/v1/images/generations"
+    gateway_url = f"{s['gateway']}/v1/images/generations"
+    warm = min(3.0, seconds)
+    run_wrk(direct_url, direct_lua, scenario, warm)
+    run_wrk(gateway_url, gateway_lua, scenario, warm)
+    for _ in range(rounds):
+        result.direct.append(run_wrk(direct_url, direct_lua, scenario, seconds))
+        result.gateway.append(run_wrk(gateway_url, gateway_lua, scenario, seconds))
+    sample = httpx.post(
+        gateway_url,
+        content=BODY,
+        headers={"Authorization": f"Bearer {s['key']}", "Content-Type": "application/json"},
+        timeout=60,
+    )
+    result.extra["gateway_body_bytes"] = len(sample.content)
+    result.extra["gateway_rss_mb"] = rss_mb(int(s["gateway_pid"]))  # type: ignore[call-overload]
+    return result
+
+
+def hold(scenario: Scenario, s: dict[str, object], workdir: Path, seconds: float) -> Result:
+    result = Result(scenario.name)
+    gateway_lua = lua(workdir / "gateway.lua", str(s["key"]))
+    direct_lua = lua(workdir / "direct.lua", UPSTREAM_KEY)
+    pid = int(s["gateway_pid"])  # type: ignore[call-overload]
+    small = Scenario("warm", 0, 0, 1, 8)
+    run_wrk(f"{s['gateway']}/v1/images/generations", gateway_lua, small, 3)
+    time.sleep(1)
+    idle = rss_mb(pid)
+    result.direct.append(
+        run_wrk(f"{s['direct']}/v1/images/generations", direct_lua, scenario, seconds)
+    )
+    peak = [idle]
+    probes: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                peak.append(rss_mb(pid))
+                started = time.perf_counter()
+                with contextlib.suppress(httpx.HTTPError):
+                    client.get(f"{s['gateway']}/healthz")
+                    probes.append((time.perf_counter() - started) * 1000)
+                time.sleep(0.01)
+
+    watcher = threading.Thread(target=sample)
+    begun = time.time()
+    watcher.start()
+    result.gateway.append(
+        run_wrk(f"{s['gateway']}/v1/images/generations", gateway_lua, scenario, seconds)
+    )
+    stop.set()
+    watcher.join()
+    lags = [json.loads(line) for line in Path(str(s["lag_file"])).read_text().splitlines()]
+    window = [lag for lag in lags if begun + 2 <= lag["t"] <= begun + seconds]
+    probes.sort()
+    result.extra = {
+        "in_flight": scenario.connections,
+        "rss_idle_mb": round(idle, 1),
+        "rss_peak_mb": round(max(peak), 1),
+        "rss_per_in_flight_kb": round((max(peak) - idle) * 1024 / scenario.connections, 1),
+        "loop_lag_p99_ms": round(max((w["p99_ms"] for w in window), default=0.0), 2),
+        "loop_lag_max_ms": round(max((w["max_ms"] for w in window), default=0.0), 2),
+        "healthz_p50_ms": round(statistics.median(probes), 2) if probes else None,
+        "healthz_p99_ms": round(probes[int(len(probes) * 0.99)], 2) if probes else None,
+    }
+    return result
+
+
+def summary(result: Result) -> dict[str, object]:
+    def med(values: list[float]) -> float:
+        return round(statistics.median(values), 3)
+
+    def spread(values: list[float]) -> list[float]:
+        return [round(min(values), 3), round(max(values), 3)]
+
+    added_p50 = [g.p50_ms - d.p50_ms for d, g in zip(result.direct, result.gateway, strict=True)]
+    added_p99 = [g.p99_ms - d.p99_ms for d, g in zip(result.direct, result.gateway, strict=True)]
+    return {
+        "scenario": result.scenario,
+        "direct_rps": med([r.rps for r in result.direct]),
+        "gateway_rps": med([r.rps for r in result.gateway]),
+        "gateway_rps_spread": spread([r.rps for r in result.gateway]),
+        "direct_p50_ms": med([r.p50_ms for r in result.direct]),
+        "gateway_p50_ms": med([r.p50_ms for r in result.gateway]),
+        "added_p50_ms": med(added_p50),
+        "added_p50_spread": spread(added_p50),
+        "added_p99_ms": med(added_p99),
+        "added_p99_spread": spread(added_p99),
+        "gateway_mb_s": med([r.transfer_mb_s for r in result.gateway]),
+        "errors": sum(r.errors for r in result.gateway) + sum(r.errors for r in result.direct),
+        **result.extra,
+    }
+
+
+def machine() -> dict[str, object]:
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    import fastapi
+    import starlette
+    import uvicorn
+
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "wrk": wrk.strip(),
+        "httpx": httpx.__version__,
+        "fastapi": fastapi.__version__,
+        "starlette": starlette.__version__,
+        "uvicorn": uvicorn.__version__,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenarios", default="small,large,hold")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pool", type=int, default=None, help="hold: also with this pool size")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--postgres", default=None, help="admin URL: run on a fresh PostgreSQL database"
+    )
+    parser.add_argument("--hold-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    _raise_fd_limit()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="imagegate-bench-") as tmp:
+        workdir = Path(tmp)
+        for name in args.scenarios.split(","):
+            scenario = SCENARIOS[name]
+            variants = [None, args.pool] if name == "hold" and args.pool else [None]
+            for pool in variants:
+                with stack(scenario, workdir, pool, args.postgres) as s:
+                    if name == "hold":
+                        row = summary(hold(scenario, s, workdir, args.hold_seconds))
+                    else:
+                        row = summary(interleaved(scenario, s, workdir, args.seconds, args.rounds))
+                row["upstream_pool"] = pool or "httpx default (100)"
+                row["database"] = "postgresql" if args.postgres else "sqlite"
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    report = {"machine": machine(), "results": rows}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    header = ("scenario", "direct r/s", "gw r/s", "added p50", "added p99", "gw MB/s")
+    print("\n{:<8} {:>10} {:>8} {:>10} {:>10} {:>8}".format(*header))
+    for row in rows:
+        print(
+            f"{row['scenario']:<8} {row['direct_rps']:>10.0f} {row['gateway_rps']:>8.0f} "
+            f"{row['added_p50_ms']:>8.2f}ms {row['added_p99_ms']:>8.2f}ms "
+            f"{row['gateway_mb_s']:>8.1f}"
+        )
+    print(json.dumps(report["machine"]))
+
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["SCENARIOS", "Scenario", "asdict"]

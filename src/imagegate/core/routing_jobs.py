@@ -1,0 +1,124 @@
+"""The router's helpers for task upstreams and fanned-out requests.
+
+Boundary: :class:`TaskRunner` turns a :class:`~imagegate.providers.base.TaskProvider`'s
+``submit``/``poll`` into one awaited result (tolerating a few transient poll failures, and
+cancelling the upstream job, in the background, when nobody waits for it any more);
+:func:`split` and :func:`merge` cut ``n`` into parts and put the parts' results back together.
+No routing decisions here: those are :mod:`imagegate.core.routing`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Final
+
+from imagegate.core.requests import ImageRequest, ImageResult, Usage
+from imagegate.errors import ClientError, RateLimited, UpstreamError
+from imagegate.providers.base import ProviderContext, TaskProvider, UpstreamJob
+
+__all__ = ["TaskRunner", "merge", "split"]
+
+log = logging.getLogger("imagegate.routing")
+
+TRANSIENT_POLL: Final = frozenset(
+    {"upstream_connection_error", "upstream_unreachable", "upstream_timeout", "upstream_error"}
+)
+CANCEL_SECONDS: Final = 10.0
+
+
+class TaskRunner:
+    """Submits and polls task upstreams; keeps the background cancels alive until done."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+        poll_errors: Callable[[], int],
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._poll_errors = poll_errors
+        self._cancels: set[asyncio.Task[None]] = set()
+
+    async def run(
+        self, adapter: TaskProvider, request: ImageRequest, ctx: ProviderContext
+    ) -> ImageResult:
+        """The job's result; the job's own failure (or a run of failed polls) is raised."""
+        submitted = await adapter.submit(request, ctx)
+        if isinstance(submitted, ImageResult):
+            return submitted
+        job = submitted
+        delay, errors = job.poll_after, 0
+        try:
+            while True:
+                await self._sleep(delay)
+                try:
+                    status = await adapter.poll(job, ctx)
+                except (RateLimited, UpstreamError) as exc:
+                    transient = isinstance(exc, RateLimited) or exc.code in TRANSIENT_POLL
+                    errors += 1
+                    if not transient or errors > self._poll_errors():
+                        raise
+                    delay = max(job.poll_after, exc.retry_after or 0.0)
+                    continue
+                if status.result is not None:
+                    return status.result
+                errors, delay = 0, status.poll_after
+        except BaseException:
+            self.cancel_later(adapter, job, ctx)
+            raise
+
+    def cancel_later(self, adapter: TaskProvider, job: UpstreamJob, ctx: ProviderContext) -> None:
+        """Ask the upstream to stop a job nobody waits for, without holding anyone up."""
+        spare = replace(ctx, deadline=self._clock() + CANCEL_SECONDS)
+
+        async def cancel() -> None:
+            with contextlib.suppress(Exception):
+                await adapter.cancel(job, spare)
+
+        task = asyncio.get_running_loop().create_task(cancel())
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
+
+
+def split(n: int, per_call: int) -> list[int]:
+    """``n`` images as parts of at most ``per_call``."""
+    full, rest = divmod(n, per_call)
+    return [per_call] * full + ([rest] if rest else [])
+
+
+def merge(results: list[ImageResult | BaseException]) -> ImageResult:
+    """One result from fanned-out parts; parts that failed are dropped when others delivered
+    (the client is charged per delivered image)."""
+    delivered = [r for r in results if isinstance(r, ImageResult)]
+    failures = [r for r in results if not isinstance(r, ImageResult)]
+    for failure in failures:
+        if not isinstance(failure, Exception):
+            raise failure  # cancellation and the like
+    if not delivered:
+        client = next((f for f in failures if isinstance(f, ClientError)), None)
+        raise client or failures[0]
+    if failures:
+        log.warning("%d of %d parts failed; delivering the rest", len(failures), len(results))
+    usages = [r.usage for r in delivered if r.usage is not None]
+    usage = None
+    if usages:
+        usage = Usage(
+            input_text_tokens=sum(u.input_text_tokens for u in usages),
+            input_image_tokens=sum(u.input_image_tokens for u in usages),
+            output_image_tokens=sum(u.output_image_tokens for u in usages),
+            output_text_tokens=sum(u.output_text_tokens for u in usages),
+        )
+    texts = [r.text for r in delivered if r.text]
+    first = delivered[0]
+    return ImageResult(
+        images=[image for r in delivered for image in r.images],
+        usage=usage,
+        background=first.background,
+        quality=first.quality,
+        text="\n".join(texts) if texts else None,
+    )

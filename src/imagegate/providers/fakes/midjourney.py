@@ -1,0 +1,188 @@
+"""A fake midjourney-proxy relay.
+
+Routes: ``POST /mj/submit/{imagine|action|modal|blend|describe|shorten|edits}`` →
+``{"code": 1, "description": "Submit success", "result": "<id>", "properties": {}}``;
+``GET /mj/task/{id}/fetch`` → the task object (``SUBMITTED`` → ``IN_PROGRESS`` → ``SUCCESS``
+with ``imageUrl`` on this origin and U1–U4/V1–V4/🔄 buttons); ``POST
+/mj/task/list-by-condition``. The secret must come in ``mj-api-secret``.
+:class:`~.script.Blocked` answers business code 24 (banned prompt); :class:`~.script.Fail`
+with status 200 and ``code`` set answers that business code.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from imagegate.providers.fakes.images import image_bytes
+from imagegate.providers.fakes.script import Fail, FakeUpstream, Step, json_response
+
+__all__ = ["FakeMidjourneyProxy", "scripted_code"]
+
+_ACTIONS = {
+    "imagine": "IMAGINE",
+    "blend": "BLEND",
+    "describe": "DESCRIBE",
+    "action": "UPSCALE",
+    "modal": "INPAINT",
+    "shorten": "SHORTEN",
+    "edits": "EDIT",
+}
+_AR = re.compile(r"--ar\s+(\d+):(\d+)")
+
+
+class FakeMidjourneyProxy(FakeUpstream):
+    """See the module docstring."""
+
+    def __init__(self, secret: str = "fake-mj-secret", pending_polls: int = 1) -> None:  # noqa: S107
+        self.secret = secret
+        self.pending_polls = pending_polls
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self._polls: dict[str, int] = {}
+        super().__init__()
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/mj/submit/{action}", self._submit, methods=["POST"]),
+            Route("/mj/task/{id}/fetch", self._fetch),
+            Route("/mj/task/list-by-condition", self._list, methods=["POST"]),
+        ]
+
+    def error(
+        self, status: int, message: str, code: str | None, retry_after: float | None
+    ) -> Response:
+        if status == 200 and code is not None:
+            return json_response(
+                {"code": int(code), "description": message, "result": None, "properties": {}}
+            )
+        headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None else None
+        return json_response({"code": status, "description": message}, status, headers)
+
+    def blocked(self, route: str, request: Request, reason: str) -> Response:
+        return json_response(
+            {
+                "code": 24,
+                "description": reason or "可能包含敏感词",
+                "result": None,
+                "properties": {"promptEn": "banned", "bannedWord": "x"},
+            }
+        )
+
+    def empty(self, route: str, request: Request) -> Response:
+        return json_response({"code": 1, "description": "Submit success", "result": None})
+
+    def _denied(self, request: Request) -> Response | None:
+        if request.headers.get("mj-api-secret") == self.secret:
+            return None
+        return json_response({"code": 401, "description": "unauthorized"}, 401)
+
+    async def _submit(self, request: Request) -> Response:
+        denied = self._denied(request)
+        call = await self.record("submit", request)
+        if denied is not None:
+            return denied
+        body: dict[str, Any] = call.json or {}
+        action = request.path_params["action"]
+
+        async def success(step: Step) -> Response:
+            task_id = str(secrets.randbelow(10**16)).zfill(16)
+            prompt = str(body.get("prompt", ""))
+            self.tasks[task_id] = {
+                "id": task_id,
+                "action": _ACTIONS.get(action, "IMAGINE"),
+                "customId": "",
+                "botType": body.get("botType", "MID_JOURNEY"),
+                "prompt": prompt,
+                "promptEn": prompt,
+                "description": f"/{action} {prompt}".strip(),
+                "state": body.get("state", ""),
+                "submitTime": int(time.time() * 1000),
+                "startTime": 0,
+                "finishTime": 0,
+                "imageUrl": "",
+                "status": "SUBMITTED",
+                "progress": "0%",
+                "failReason": "",
+                "buttons": [],
+                "properties": {"finalPrompt": prompt},
+            }
+            self._polls[task_id] = self.pending_polls
+            return json_response(
+                {"code": 1, "description": "Submit success", "result": task_id, "properties": {}}
+            )
+
+        return await self.play("submit", request, success)
+
+    async def _fetch(self, request: Request) -> Response:
+        denied = self._denied(request)
+        await self.record("fetch", request)
+        if denied is not None:
+            return denied
+        task_id = request.path_params["id"]
+        task = self.tasks.get(task_id)
+        if task is None:
+            return json_response({"code": 404, "description": "task not found"}, 404)
+
+        async def success(step: Step) -> Response:
+            assert task is not None
+            if self._polls.get(task_id, 0) > 0:
+                self._polls[task_id] -= 1
+                task.update(status="IN_PROGRESS", progress="45%", startTime=int(time.time() * 1000))
+            elif task["status"] != "SUCCESS":
+                self._finish(request, task)
+            return json_response(task)
+
+        return await self.play("fetch", request, success)
+
+    def _finish(self, request: Request, task: dict[str, Any]) -> None:
+        task.update(status="SUCCESS", progress="100%", finishTime=int(time.time() * 1000))
+        if task["action"] == "DESCRIBE":
+            task["promptEn"] = "\n\n".join(
+                f"{i}️⃣ a described picture, variant {i}" for i in range(1, 5)
+            )
+            return
+        match = _AR.search(task["prompt"])
+        across, down = (int(match.group(1)), int(match.group(2))) if match else (1, 1)
+        scale = (1024 * 1024 / (across * down)) ** 0.5
+        width, height = int(across * scale) // 8 * 8, int(down * scale) // 8 * 8
+        task["imageUrl"] = self.publish(
+            request, image_bytes(width * 2, height * 2, "png"), "image/png"
+        )
+        task["buttons"] = [
+            {
+                "customId": f"MJ::JOB::{kind}::{i}::{task['id']}",
+                "emoji": "",
+                "label": f"{kind[0].upper()}{i}",
+                "type": 2,
+                "style": 2,
+            }
+            for kind in ("upsample", "variation")
+            for i in range(1, 5)
+        ] + [
+            {
+                "customId": f"MJ::JOB::reroll::0::{task['id']}::SOLO",
+                "emoji": "🔄",
+                "label": "",
+                "type": 2,
+                "style": 2,
+            }
+        ]
+
+    async def _list(self, request: Request) -> Response:
+        denied = self._denied(request)
+        call = await self.record("list", request)
+        if denied is not None:
+            return denied
+        ids = (call.json or {}).get("ids", [])
+        return json_response([self.tasks[i] for i in ids if i in self.tasks])
+
+
+def scripted_code(code: int, message: str = "scripted") -> Fail:
+    """A business-code answer (HTTP 200) for :meth:`FakeMidjourneyProxy.script`."""
+    return Fail(200, message, str(code))
