@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -13,8 +14,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from imagegate import __version__
-from imagegate.api import admin, assets, files, health, models, openai_images
+from imagegate.api import (
+    admin,
+    assets,
+    billing,
+    bria,
+    files,
+    flux,
+    gemini,
+    health,
+    midjourney,
+    models,
+    openai_images,
+    replicate,
+)
 from imagegate.api._errors import error_response_for_path
+from imagegate.api._idempotency import IdempotencyMiddleware
 from imagegate.api._middleware import GatewayMiddleware
 from imagegate.errors import (
     ImagegateError,
@@ -29,6 +44,23 @@ log = logging.getLogger("imagegate")
 
 DESCRIPTION = "One API key and one base URL for every image model."
 
+FRONT_ENDS: tuple[ModuleType, ...] = (
+    openai_images,
+    gemini,
+    flux,
+    bria,
+    replicate,
+    midjourney,
+    files,
+    models,
+    assets,
+    admin,
+    billing,
+    health,
+)
+"""API modules: each has a ``router`` and may have ``install(services)``, called before the
+workers start, to register its task kinds and webhook renderers."""
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The gateway; with no settings they are read from the ``IMAGEGATE_*`` environment."""
@@ -37,6 +69,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.start(settings)
+        for module in FRONT_ENDS:
+            install = getattr(module, "install", None)
+            if install is not None:
+                install(services)
+        services.run_background()
         app.state.services = services
         try:
             yield
@@ -46,9 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="imagegate", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
-    for module in (openai_images, files, models, assets, admin, health):
+    for module in FRONT_ENDS:
         app.include_router(module.router)
     _install_error_handlers(app)
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core import task_images
@@ -21,7 +22,8 @@ from imagegate.core.generation import ImageService
 from imagegate.core.idempotency import IdempotencyStore
 from imagegate.core.inputs import InputLoader
 from imagegate.core.keys import KeyService
-from imagegate.core.limits import ConcurrencyLimiter, MemoryRateLimiter
+from imagegate.core.limits import ConcurrencyLimiter, MemoryRateLimiter, RateLimiter
+from imagegate.core.redis_limits import RedisRateLimiter
 from imagegate.core.secret import load_or_create_secret
 from imagegate.core.tasks import EngineSettings, TaskEngine
 from imagegate.core.usage import UsageRecorder
@@ -36,6 +38,7 @@ from imagegate.storage.blobs import LocalBlobStore
 
 log = logging.getLogger("imagegate")
 
+FIRST_SWEEP_SECONDS = 5.0
 STALE_RESERVATION_SECONDS = 3600.0
 """A hold this old, with no unfinished task behind it, belongs to a request that crashed."""
 
@@ -51,6 +54,7 @@ class Services:
     keys: KeyService
     billing: Billing
     access: AccessControl
+    rate: RateLimiter
     usage_report: UsageReport
     idempotency: IdempotencyStore
     assets: AssetService
@@ -60,6 +64,7 @@ class Services:
     tasks: TaskEngine
     webhooks: WebhookSender
     _sweeper: asyncio.Task[None] | None = None
+    _stopping: asyncio.Event | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -92,9 +97,14 @@ class Services:
         usage = UsageRecorder(engine)
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         billing = Billing(engine)
+        rate: RateLimiter = (
+            RedisRateLimiter(Redis.from_url(settings.redis_url))
+            if settings.redis_url
+            else MemoryRateLimiter()
+        )
         access = AccessControl(
             billing,
-            MemoryRateLimiter(),
+            rate,
             ConcurrencyLimiter(settings.concurrency_queue_seconds),
             default_rpm=settings.default_rpm,
         )
@@ -134,6 +144,7 @@ class Services:
             keys=KeyService(engine, admin, billing),
             billing=billing,
             access=access,
+            rate=rate,
             usage_report=UsageReport(engine),
             idempotency=IdempotencyStore(engine),
             assets=assets,
@@ -149,10 +160,16 @@ class Services:
         self.usage.start()
         self.tasks.start()
         self.webhooks.start()
+        self._stopping = asyncio.Event()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="asset-sweeper")
 
     async def _sweep_forever(self) -> None:
-        while True:
+        """Sweep every ``retention_sweep_seconds`` (the first a few seconds after start), and
+        stop only between sweeps, never in the middle of a database call."""
+        assert self._stopping is not None
+        delay = min(FIRST_SWEEP_SECONDS, self.settings.retention_sweep_seconds)
+        while not await _wait(self._stopping, delay):
+            delay = self.settings.retention_sweep_seconds
             try:
                 removed = await self.assets.sweep()
                 tasks = await self.tasks.sweep()
@@ -162,16 +179,23 @@ class Services:
                     log.info("retention sweep removed %d assets and %d tasks", removed, tasks)
             except Exception:
                 log.exception("retention sweep failed")
-            await asyncio.sleep(self.settings.retention_sweep_seconds)
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        if self._sweeper is not None and self._stopping is not None:
+            self._stopping.set()
+            await self._sweeper
         await self.tasks.close()
         await self.webhooks.close()
         await self.usage.close()
+        if isinstance(self.rate, RedisRateLimiter):
+            await self.rate.close()
         await self.http.aclose()
         await self.outbound_http.aclose()
         await self.engine.dispose()
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    """Whether ``event`` was set within ``seconds``."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     """The model Bria routes use when a request names none (a Bria upstream once configured)."""
     mj_model: str = "sketch"
     """The model that serves Midjourney tasks (``/mj/*``); each task records it."""
-    mj_queue_limit: int = Field(default=1000, ge=1)
+    mj_queue_limit: int = Field(default=200, ge=1)
     """Midjourney tasks one key may have waiting; more are refused with code 23."""
     url_ttl_seconds: int = Field(default=3600, ge=1)
     asset_retention_days: float = Field(default=7, gt=0)
@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     loopback (JSON list in the environment, e.g. ``'["127.0.0.1/32", "images.internal"]'``)."""
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     """Largest upload to ``POST /v1/files``."""
+    redis_url: str | None = None
+    """Rate limits shared by every replica (``redis://host:6379/0``); default: per process."""
     default_rpm: int = Field(default=6000, ge=1)
     """Requests per minute for keys without their own limit."""
     concurrency_queue_seconds: float = Field(default=2.0, ge=0)

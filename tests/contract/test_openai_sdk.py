@@ -78,5 +78,5 @@ def test_errors_become_sdk_exceptions(client: openai.OpenAI, live_server: LiveSe
     with pytest.raises(openai.NotFoundError):
         client.images.generate(model="no-such-model", prompt="x")
     stranger = openai.OpenAI(base_url=f"{live_server.base_url}/v1", api_key="wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
+    with stranger, pytest.raises(openai.AuthenticationError):
         stranger.images.generate(model="sketch", prompt="x")

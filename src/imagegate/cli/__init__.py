@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from imagegate.cli import db, keys, serve, usage
+from imagegate.cli import db, keys, providers, serve, usage
 
 app = typer.Typer(
     name="imagegate",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
+app.add_typer(providers.app, name="providers")
 app.command("usage")(usage.usage)
 
 

@@ -121,6 +121,12 @@ class DeploymentSpec(_Strict):
     weight: float = 1.0
     priority: int = 0
     timeout: float = 300.0
+    max_concurrency: int | None = Field(default=None, ge=1)
+    """Calls in flight to this deployment at once (the router queues or fails over above it)."""
+    rpm: int | None = Field(default=None, ge=1)
+    """Calls per minute to this deployment."""
+    options: dict[str, Any] = {}
+    """Adapter-specific host data (auth header, api version, model-name map, …)."""
 
 
 class ModelSpec(_Strict):

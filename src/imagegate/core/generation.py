@@ -28,6 +28,7 @@ from imagegate.core.params import (
 )
 from imagegate.core.pricing import Price, price, quote
 from imagegate.core.requests import ImageRequest, ImageResult, PartialImage
+from imagegate.core.routing import Router
 from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.errors import (
     ImagegateError,
@@ -37,8 +38,8 @@ from imagegate.errors import (
     ServerError,
     Unavailable,
 )
-from imagegate.providers.base import ImageProvider, ProviderContext
-from imagegate.providers.registry import ProviderRegistry, read_credentials
+from imagegate.providers.base import ImageProvider
+from imagegate.providers.registry import ProviderRegistry
 
 log = logging.getLogger("imagegate.generation")
 
@@ -93,6 +94,8 @@ class ImageService:
         self._usage = usage
         self._http = http
         self._default_model = default_model
+        self.router = Router(registry, http)
+        """Retries, failover, cooldowns and concurrency caps around the adapters."""
 
     def resolve_model(self, key: ApiKey, name: str | None) -> CatalogEntry:
         """The catalogue entry a key may use: 400 without a model, 404 unknown, 403 forbidden."""
@@ -130,6 +133,10 @@ class ImageService:
             provider = self._registry.get(deployment.provider)
             if provider is None:  # pragma: no cover - availability already checked the registry
                 raise Unavailable(_unavailable_message(entry), code="model_not_available")
+            dropped = self.router.dropped_params(entry, validated.request)
+            if dropped:
+                ignored = tuple(sorted({*validated.ignored, *dropped}))
+                validated = replace(validated, ignored=ignored)
             reservation = await self._admit(key, entry, validated.request, request_id)
         except ImagegateError as exc:
             self.record_rejection(
@@ -184,31 +191,15 @@ class ImageService:
             validated, request=request, ignored=tuple(sorted({*validated.ignored, *ignored}))
         )
 
-    def _context(self, prepared: Prepared) -> ProviderContext:
-        return self._deployment_context(prepared.deployment, prepared.request_id)
-
-    def _deployment_context(self, deployment: DeploymentSpec, request_id: str) -> ProviderContext:
-        return ProviderContext(
-            http=self._http,
-            request_id=request_id,
-            upstream_model=deployment.model,
-            deadline=time.monotonic() + deployment.timeout,
-            credentials=read_credentials(deployment.credentials),
-            base_url=deployment.base_url,
-        )
-
     async def execute(self, model_id: str, request: ImageRequest, request_id: str) -> ImageResult:
-        """Run an already-validated request on the model's deployment, storing nothing (tasks
-        store and charge the result in their own completing transaction)."""
+        """Run an already-validated request on the model's deployments (through the router),
+        storing nothing (tasks store and charge the result in their own completing
+        transaction)."""
         entry = self.catalog.resolve(model_id)
         if entry is None or not entry.available_deployments:
             message = _unavailable_message(entry) if entry else f"model {model_id!r} is gone"
             raise Unavailable(message, code="model_not_available")
-        deployment = entry.available_deployments[0]
-        provider = self._registry.get(deployment.provider)
-        if provider is None:  # pragma: no cover - availability already checked the registry
-            raise Unavailable(_unavailable_message(entry), code="model_not_available")
-        return await provider.generate(request, self._deployment_context(deployment, request_id))
+        return await self.router.generate(entry, request, request_id)
 
     def cost(
         self,
@@ -230,10 +221,10 @@ class ImageService:
         ).amount
 
     async def run(self, prepared: Prepared) -> Delivery:
-        """Call the upstream once and deliver every image it produced."""
+        """Route the request (retries, failover) and deliver every image it produced."""
         try:
-            result = await prepared.provider.generate(
-                prepared.validated.request, self._context(prepared)
+            result = await self.router.generate(
+                prepared.entry, prepared.validated.request, prepared.request_id
             )
             return await self._deliver(prepared, result)
         except BaseException as exc:
@@ -243,7 +234,9 @@ class ImageService:
     async def run_stream(self, prepared: Prepared) -> AsyncIterator[PartialImage | Delivery]:
         """Partial images as the upstream sends them, then one :class:`Delivery`."""
         try:
-            stream = prepared.provider.stream(prepared.validated.request, self._context(prepared))
+            stream = self.router.stream(
+                prepared.entry, prepared.validated.request, prepared.request_id
+            )
             async for event in stream:
                 if isinstance(event, PartialImage):
                     yield event

@@ -78,7 +78,12 @@ class TaskStore:
                 "lease_owner": worker,
                 "lease_expires_at": now + lease,
                 "attempts": tasks.c.attempts + 1,
-                "started_at": sa.func.coalesce(tasks.c.started_at, now),
+                # A task committed while this claim's clock was read must not start before
+                # it was created.
+                "started_at": sa.func.coalesce(
+                    tasks.c.started_at,
+                    sa.case((tasks.c.created_at > now, tasks.c.created_at), else_=now),
+                ),
                 "updated_at": now,
             },
             postgres=self._postgres,
