@@ -86,25 +86,18 @@ async def send(
     max_bytes: int = MAX_RESPONSE_BYTES,
 ) -> Answer:
     """Send one request within the context's deadline and read the whole answer."""
-    client = _client(ctx)
-    request = client.build_request(
+    async with open_stream(
+        ctx,
         method,
         url,
-        headers=_headers(headers),
+        provider=provider,
+        headers=headers,
         content=content,
         files=files,
         data=data,
         params=params,
-        timeout=_timeout(ctx),
-    )
-    try:
-        response = await client.send(request, stream=True)
-        try:
-            body = await _read(response, provider, max_bytes)
-        finally:
-            await response.aclose()
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, provider) from None
+    ) as response:
+        body = await _read(response, provider, max_bytes)
     return Answer(response.status_code, response.headers, body)
 
 
