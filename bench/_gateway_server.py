@@ -5,8 +5,6 @@ Configured entirely by the environment (``IMAGEGATE_*`` and the provider variabl
 
 * ``BENCH_LAG_FILE``: every second, one JSON line ``{"t", "n", "p50_ms", "p99_ms",
   "max_ms"}`` with how late a 10 ms ``asyncio.sleep`` woke up during that second;
-* ``BENCH_UPSTREAM_POOL``: when set, the shared upstream client allows that many connections
-  (the shipped default is httpx's 100) — a labelled variant, not the default.
 """
 
 from __future__ import annotations
@@ -14,31 +12,14 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import sys
 import time
 from typing import Any
 
-import httpx
 import orjson
 import uvicorn
 
-import imagegate.services
 from imagegate.app import create_app
 from imagegate.settings import Settings
-
-
-def _pool_variant(size: int) -> None:
-    class PooledClient(httpx.AsyncClient):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault(
-                "limits", httpx.Limits(max_connections=size, max_keepalive_connections=size)
-            )
-            super().__init__(*args, **kwargs)
-
-    shim = type(sys)("httpx_shim")
-    shim.__dict__.update(httpx.__dict__)
-    shim.AsyncClient = PooledClient  # type: ignore[attr-defined]
-    imagegate.services.httpx = shim  # type: ignore[attr-defined]
 
 
 async def _probe(path: str) -> None:
@@ -65,9 +46,6 @@ async def _probe(path: str) -> None:
 
 
 def main() -> None:
-    pool = os.environ.get("BENCH_UPSTREAM_POOL")
-    if pool:
-        _pool_variant(int(pool))
     app = create_app(Settings())
     lag_file = os.environ.get("BENCH_LAG_FILE")
     probe: list[asyncio.Task[None]] = []

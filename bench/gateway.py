@@ -16,7 +16,7 @@ warm-up; overhead = through − direct, per round; medians and spreads are repor
 * **hold**: upstream answers after 2 s, 1,000 connections: RSS per in-flight request (peak −
   idle), event-loop lag (a 10 ms probe inside the worker) and ``/healthz`` p99 from a
   separate client polling every 10 ms. ``--pool N`` also runs it with an N-connection
-  upstream pool (the shipped client keeps httpx's default of 100).
+  upstream pool (``IMAGEGATE_UPSTREAM_MAX_CONNECTIONS``; the shipped default is 1,000).
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def stack(
         "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1",
     }
     if pool:
-        gw_env["BENCH_UPSTREAM_POOL"] = str(pool)
+        gw_env["IMAGEGATE_UPSTREAM_MAX_CONNECTIONS"] = str(pool)
     database = fresh_database(postgres) if postgres else None
     if database:
         gw_env["IMAGEGATE_DATABASE_URL"] = database
@@ -410,7 +410,7 @@ def main() -> None:
                         row = summary(hold(scenario, s, workdir, args.hold_seconds))
                     else:
                         row = summary(interleaved(scenario, s, workdir, args.seconds, args.rounds))
-                row["upstream_pool"] = pool or "httpx default (100)"
+                row["upstream_pool"] = pool or "shipped default (1000)"
                 row["database"] = "postgresql" if args.postgres else "sqlite"
                 rows.append(row)
                 print(json.dumps(row), flush=True)

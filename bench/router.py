@@ -1,11 +1,12 @@
 """Benchmark the routing layer alone: router + OpenAI adapter + output checks, no HTTP server,
-no database — what ``core/routing`` and ``providers/`` add to a raw httpx call.
+no database — what ``core/routing`` and ``providers/`` add to a raw call on the shared
+upstream client.
 
 Usage: ``.venv/bin/python bench/router.py [--seconds 5] [--rounds 3] [--json PATH]``
 
 The fake OpenAI upstream runs as its own process (as in ``bench/gateway.py``). In this process,
-one uvloop event loop drives, interleaved round by round, (a) a raw ``httpx`` POST with the
-shipped client settings and (b) ``Router.generate`` for ``gpt-image-1`` on the same client:
+one uvloop event loop drives, interleaved round by round, (a) a raw POST on the shipped
+upstream client and (b) ``Router.generate`` for ``gpt-image-1`` on the same client:
 
 * **small** and **large**: 16 concurrent callers; req/s and p50/p99 of each; added = (b) − (a).
 * **hold**: 1,000 concurrent calls to an upstream that answers after 2 s (client pool sized
@@ -24,7 +25,6 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,6 +33,7 @@ from imagegate.core.catalog import load_catalog
 from imagegate.core.params import GenerationParams, validate_generation
 from imagegate.core.routing import Router
 from imagegate.providers.registry import ProviderRegistry
+from imagegate.providers.upstream_client import UpstreamClient
 
 Call = Callable[[], Awaitable[object]]
 
@@ -75,16 +76,13 @@ async def scenario(name: str, port: int, seconds: float, rounds: int) -> dict[st
     request = validate_generation(entry, GenerationParams(prompt="x", model="gpt-image-1")).request
     url = f"http://127.0.0.1:{port}/v1/images/generations"
     hold = name == "hold"
-    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=2000) if hold else None
-    client_options: dict[str, object] = {"timeout": httpx.Timeout(30.0, read=300.0)}
-    if limits:
-        client_options["limits"] = limits
-    async with httpx.AsyncClient(**client_options) as http:  # type: ignore[arg-type]
+    async with UpstreamClient(max_connections=2000) as http:
         router = Router(registry, http)
 
         async def raw() -> object:
-            response = await http.post(url, content=b'{"model": "gpt-image-1", "prompt": "x"}')
-            return response.content
+            body = b'{"model": "gpt-image-1", "prompt": "x"}'
+            async with http.open("POST", url, seconds=300, connect_seconds=10, content=body) as r:
+                return b"".join([chunk async for chunk in r.aiter_bytes()])
 
         async def routed() -> object:
             return await router.generate(entry, request, "bench")
@@ -103,7 +101,7 @@ async def scenario(name: str, port: int, seconds: float, rounds: int) -> dict[st
     ]
     return {
         "scenario": name,
-        "raw_httpx_rps": round(statistics.median(r["rps"] for r in runs["raw"]), 1),
+        "raw_rps": round(statistics.median(r["rps"] for r in runs["raw"]), 1),
         "router_rps": round(statistics.median(r["rps"] for r in runs["router"]), 1),
         "raw_p50_ms": round(statistics.median(r["p50_ms"] for r in runs["raw"]), 3),
         "router_p50_ms": round(statistics.median(r["p50_ms"] for r in runs["router"]), 3),

@@ -31,10 +31,13 @@ from imagegate.core.usage_report import UsageReport
 from imagegate.core.webhooks import WebhookSender
 from imagegate.imaging.fetch import ImageFetcher
 from imagegate.outbound import OutboundGuard
+from imagegate.providers.downloads import ResultDownloader
 from imagegate.providers.registry import ProviderRegistry
+from imagegate.providers.upstream_client import UpstreamClient
 from imagegate.settings import Settings
 from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
+from imagegate.storage.group_commit import GroupCommit
 
 log = logging.getLogger("imagegate")
 
@@ -47,12 +50,13 @@ STALE_RESERVATION_SECONDS = 3600.0
 class Services:
     settings: Settings
     engine: AsyncEngine
-    http: httpx.AsyncClient
+    http: UpstreamClient
     outbound_http: httpx.AsyncClient
     """For client-chosen URLs only: no proxies from the environment, no shared connections."""
     catalog: Catalog
     keys: KeyService
     billing: Billing
+    writer: GroupCommit
     access: AccessControl
     rate: RateLimiter
     usage_report: UsageReport
@@ -81,7 +85,7 @@ class Services:
         )
         registry = ProviderRegistry()
         catalog = load_catalog(registry, settings.config)
-        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=300.0))
+        http = UpstreamClient(max_connections=settings.upstream_max_connections)
         blobs = LocalBlobStore(settings.assets_dir)
         assets = AssetService(
             engine,
@@ -96,7 +100,8 @@ class Services:
         inputs = InputLoader(files, ImageFetcher(outbound_http, guard))
         usage = UsageRecorder(engine)
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
-        billing = Billing(engine)
+        writer = GroupCommit(engine)
+        billing = Billing(engine, writer)
         rate: RateLimiter = (
             RedisRateLimiter(Redis.from_url(settings.redis_url))
             if settings.redis_url
@@ -116,7 +121,9 @@ class Services:
             usage=usage,
             billing=billing,
             access=access,
+            writer=writer,
             http=http,
+            downloader=ResultDownloader(http, guard, outbound=outbound_http),
             default_model=settings.default_model or None,
         )
         webhooks = WebhookSender(
@@ -143,6 +150,7 @@ class Services:
             catalog=catalog,
             keys=KeyService(engine, admin, billing),
             billing=billing,
+            writer=writer,
             access=access,
             rate=rate,
             usage_report=UsageReport(engine),
@@ -156,7 +164,9 @@ class Services:
         )
 
     def run_background(self) -> None:
-        """Start the usage flusher, the task workers, the webhook sender and the sweeper."""
+        """Start the group commit, the usage flusher, the task workers, the webhook sender and
+        the sweeper."""
+        self.writer.start()
         self.usage.start()
         self.tasks.start()
         self.webhooks.start()
@@ -187,6 +197,7 @@ class Services:
         await self.tasks.close()
         await self.webhooks.close()
         await self.usage.close()
+        await self.writer.close()
         if isinstance(self.rate, RedisRateLimiter):
             await self.rate.close()
         await self.http.aclose()

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     """Requests per minute for keys without their own limit."""
     concurrency_queue_seconds: float = Field(default=2.0, ge=0)
     """How long a request waits for a concurrency slot before its 429."""
+    upstream_max_connections: int = Field(default=1000, ge=1)
+    """Connections the shared upstream client keeps open at most, all providers together."""
     task_concurrency: int = Field(default=8, ge=1)
     """Tasks one server process runs at once."""
     task_lease_seconds: float = Field(default=30.0, gt=0)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from imagegate.app import create_app
 from imagegate.errors import UpstreamError
 from imagegate.settings import Settings
-from imagegate.storage.tables import ledger, usage
+from imagegate.storage.tables import assets, ledger, reservations, usage
 from tests.conftest import ADMIN_KEY, Gateway
 
 ROUTE = "/v1/images/generations"
@@ -120,6 +120,32 @@ async def test_an_upstream_failure_refunds_exactly_once(
     assert (await show(priced, key_id))["balance_usd"] == 0.5
     kinds = [kind for kind, _ in await ledger_rows(priced, key_id)]
     assert kinds == ["topup", "reserve", "release"]
+
+
+async def test_a_key_without_spending_caps_is_charged_with_its_assets_and_holds_nothing(
+    priced: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_id, headers = await make_key(priced)
+    response = await priced.client.post(ROUTE, json={**BODY, "n": 2}, headers=headers)
+    assert response.status_code == 200
+    assert await ledger_rows(priced, key_id) == [("charge", Decimal("-0.1"))]
+    shown = await show(priced, key_id)
+    assert shown["balance_usd"] is None and shown["spent_today_usd"] == pytest.approx(0.1)
+    async with priced.services.engine.connect() as conn:
+        holds = await conn.scalar(sa.select(sa.func.count()).select_from(reservations))
+        stored = await conn.scalar(
+            sa.select(sa.func.count()).select_from(assets).where(assets.c.owner_key_id == key_id)
+        )
+    assert holds == 0 and stored == 2
+
+    provider = priced.services.images._registry.get("local")
+
+    async def broken(*_: object, **__: object) -> object:
+        raise UpstreamError("the upstream answered garbage")
+
+    monkeypatch.setattr(provider, "generate", broken)
+    assert (await priced.client.post(ROUTE, json=BODY, headers=headers)).status_code == 502
+    assert await ledger_rows(priced, key_id) == [("charge", Decimal("-0.1"))]
 
 
 async def test_idempotent_replay_runs_and_charges_once(priced: Gateway) -> None:

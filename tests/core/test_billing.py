@@ -11,11 +11,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imagegate.core.billing import Billing
+from imagegate.core.billing import Billing, Reservation
 from imagegate.core.keys import KeyService
 from imagegate.errors import QuotaExceeded
 from imagegate.storage import db
-from imagegate.storage.tables import ledger
+from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.tables import ledger, reservations
 
 D = Decimal
 
@@ -64,9 +65,9 @@ async def test_settle_charges_actual_and_refunds_the_rest_once(engine: AsyncEngi
     key_id = await new_key(engine, balance_usd=D("1.00"))
     reservation = await billing.reserve(key_id, D("0.30"), "req_1")
     assert (await billing.limits(key_id)).balance_usd == D("0.70")
-    assert await billing.settle(reservation.id, D("0.12")) == D("0.12")
-    assert await billing.settle(reservation.id, D("0.12")) is None
-    assert await billing.release(reservation.id) is False
+    assert await billing.settle(reservation, D("0.12")) == D("0.12")
+    assert await billing.settle(reservation, D("0.12")) is None
+    assert await billing.release(reservation) is False
     limits = await billing.limits(key_id)
     assert limits.balance_usd == D("0.88") and limits.day_spent_usd == D("0.12")
     assert await ledger_sum(engine, key_id) == D("0.88")
@@ -76,7 +77,7 @@ async def test_release_refunds_exactly_once(engine: AsyncEngine) -> None:
     billing = Billing(engine)
     key_id = await new_key(engine, balance_usd=D("0.50"))
     reservation = await billing.reserve(key_id, D("0.50"), "req_1")
-    results = await asyncio.gather(*(billing.release(reservation.id) for _ in range(5)))
+    results = await asyncio.gather(*(billing.release(reservation) for _ in range(5)))
     assert sorted(results) == [False, False, False, False, True]
     assert (await billing.limits(key_id)).balance_usd == D("0.50")
 
@@ -85,7 +86,7 @@ async def test_a_charge_above_the_hold_never_goes_negative(engine: AsyncEngine) 
     billing = Billing(engine)
     key_id = await new_key(engine, balance_usd=D("0.20"))
     reservation = await billing.reserve(key_id, D("0.15"), "req_1")
-    assert await billing.settle(reservation.id, D("0.90")) == D("0.20")
+    assert await billing.settle(reservation, D("0.90")) == D("0.20")
     assert (await billing.limits(key_id)).balance_usd == D("0")
 
 
@@ -95,7 +96,7 @@ async def test_budgets(engine: AsyncEngine) -> None:
     first = await billing.reserve(key_id, D("0.20"), "req_1")
     with pytest.raises(QuotaExceeded, match="daily budget"):
         await billing.reserve(key_id, D("0.10"), "req_2")
-    await billing.release(first.id)
+    await billing.release(first)
     await billing.reserve(key_id, D("0.10"), "req_3")
     monthly = await new_key(engine, budget_monthly_usd=D("0.05"))
     with pytest.raises(QuotaExceeded):
@@ -106,7 +107,7 @@ async def test_unlimited_keys_are_still_tracked(engine: AsyncEngine) -> None:
     billing = Billing(engine)
     key_id = await new_key(engine)
     reservation = await billing.reserve(key_id, D("5"), "req_1")
-    await billing.settle(reservation.id, D("2.5"))
+    await billing.settle(reservation, D("2.5"))
     limits = await billing.limits(key_id)
     assert limits.balance_usd is None and limits.day_spent_usd == D("2.5")
 
@@ -130,3 +131,48 @@ async def test_stale_holds_are_released(engine: AsyncEngine) -> None:
     assert await billing.release_stale(time.time() - 60) == 0
     assert await billing.release_stale(time.time() + 1) == 1
     assert (await billing.limits(key_id)).balance_usd == D("1")
+
+
+async def test_group_committed_reservations_never_overdraw(engine: AsyncEngine) -> None:
+    writer = GroupCommit(engine)
+    billing = Billing(engine, writer)
+    writer.start()
+    key_id = await new_key(engine, balance_usd=D("1.00"))
+
+    async def attempt(index: int) -> Reservation | None:
+        try:
+            return await billing.reserve(key_id, D("0.10"), f"req_{index}")
+        except QuotaExceeded:
+            return None
+
+    held = [r for r in await asyncio.gather(*(attempt(i) for i in range(100))) if r]
+    assert len(held) == 10
+    charged = await asyncio.gather(*(billing.settle(r, D("0.04")) for r in held))
+    await writer.close()
+    assert charged == [D("0.04")] * 10
+    limits = await billing.limits(key_id)
+    assert limits.balance_usd == D("0.60") and limits.day_spent_usd == D("0.40")
+    assert await ledger_sum(engine, key_id) == D("0.60")
+
+
+async def test_unheld_reservations_write_only_their_charge_once(engine: AsyncEngine) -> None:
+    writer = GroupCommit(engine)
+    billing = Billing(engine, writer)
+    writer.start()
+    key_id = await new_key(engine)
+    first = billing.reserve_unheld(key_id, D("0.50"), "req_1")
+    second = billing.reserve_unheld(key_id, D("0.50"), "req_2")
+    assert not first.held
+    assert await billing.settle(first, D("0.20")) == D("0.20")
+    assert await billing.settle(first, D("0.20")) is None
+    assert await billing.release(first) is False
+    assert await billing.release(second) is True
+    assert await billing.settle(second, D("0.20")) is None
+    await writer.close()
+    async with engine.connect() as conn:
+        held = (await conn.execute(sa.select(sa.func.count()).select_from(reservations))).scalar()
+        kinds = [r.kind for r in await conn.execute(sa.select(ledger.c.kind))]
+    assert held == 0 and kinds == ["charge"]
+    assert await ledger_sum(engine, key_id) == D("-0.20")
+    limits = await billing.limits(key_id)
+    assert limits.day_spent_usd == D("0.20") and limits.month_spent_usd == D("0.20")

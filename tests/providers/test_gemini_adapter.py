@@ -6,7 +6,6 @@ import io
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -16,6 +15,7 @@ from imagegate.providers.errors import UpstreamRejected
 from imagegate.providers.fakes import Blocked, Fail, FakeGemini, NoImage, RateLimit, Truncated
 from imagegate.providers.gemini import GeminiProvider
 from imagegate.providers.gemini_wire import aspect_ratio, size_class
+from imagegate.providers.upstream_client import UpstreamClient
 from tests.providers.upstream_kit import context, input_png, request, running
 
 KEY = "fake-gemini-key"
@@ -34,19 +34,19 @@ def clean() -> None:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+async def http() -> AsyncIterator[UpstreamClient]:
+    async with UpstreamClient() as client:
         yield client
 
 
 def ctx(
-    http: httpx.AsyncClient, base: str, model: str = "gemini-2.5-flash-image", **kw: Any
+    http: UpstreamClient, base: str, model: str = "gemini-2.5-flash-image", **kw: Any
 ) -> ProviderContext:
     return context(http, base, model, key=KEY, **kw)
 
 
 async def test_generate_content_sends_the_key_in_a_header_and_skips_thoughts(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     req = request(width=1344, height=768, extras={"seed": 7})
     result = await GeminiProvider().generate(req, ctx(http, base))
@@ -66,7 +66,7 @@ async def test_generate_content_sends_the_key_in_a_header_and_skips_thoughts(
 
 
 async def test_edits_send_images_inline_and_count_image_tokens(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     req = request(operation="edit", images=(input_png(), input_png(colour=1)))
     result = await GeminiProvider().generate(req, ctx(http, base))
@@ -77,7 +77,7 @@ async def test_edits_send_images_inline_and_count_image_tokens(
 
 
 async def test_size_classes_only_when_the_deployment_offers_them(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     options = {"image_sizes": ["1K", "2K", "4K"]}
     await GeminiProvider().generate(
@@ -95,7 +95,7 @@ async def test_size_classes_only_when_the_deployment_offers_them(
     [("PROHIBITED_CONTENT", "prompt"), ("IMAGE_SAFETY", "output"), ("SAFETY", "prompt")],
 )
 async def test_safety_outcomes_keep_googles_reason(
-    http: httpx.AsyncClient, base: str, reason: str, stage: str
+    http: UpstreamClient, base: str, reason: str, stage: str
 ) -> None:
     fake.script("generate", Blocked(reason))
     with pytest.raises(ContentPolicyViolation) as caught:
@@ -103,16 +103,14 @@ async def test_safety_outcomes_keep_googles_reason(
     assert (caught.value.reason, caught.value.stage) == (reason, stage)
 
 
-async def test_a_text_only_answer_is_a_retryable_no_image(
-    http: httpx.AsyncClient, base: str
-) -> None:
+async def test_a_text_only_answer_is_a_retryable_no_image(http: UpstreamClient, base: str) -> None:
     fake.script("generate", NoImage())
     with pytest.raises(UpstreamError) as caught:
         await GeminiProvider().generate(request(), ctx(http, base))
     assert caught.value.code == "upstream_no_image" and "cannot draw" in caught.value.message
 
 
-async def test_retry_info_becomes_retry_after(http: httpx.AsyncClient, base: str) -> None:
+async def test_retry_info_becomes_retry_after(http: UpstreamClient, base: str) -> None:
     fake.script("generate", RateLimit(34))
     with pytest.raises(RateLimited) as caught:
         await GeminiProvider().generate(request(), ctx(http, base))
@@ -129,7 +127,7 @@ async def test_retry_info_becomes_retry_after(http: httpx.AsyncClient, base: str
     ],
 )
 async def test_error_mapping(
-    http: httpx.AsyncClient, base: str, step: Any, error: type[Exception], code: str
+    http: UpstreamClient, base: str, step: Any, error: type[Exception], code: str
 ) -> None:
     fake.script("generate", step)
     with pytest.raises(error) as caught:
@@ -137,7 +135,7 @@ async def test_error_mapping(
     assert caught.value.code == code  # type: ignore[attr-defined]
 
 
-async def test_an_invalid_key_is_a_rejected_deployment(http: httpx.AsyncClient, base: str) -> None:
+async def test_an_invalid_key_is_a_rejected_deployment(http: UpstreamClient, base: str) -> None:
     with pytest.raises(UpstreamRejected):
         await GeminiProvider().generate(
             request(), context(http, base, "gemini-2.5-flash-image", key="AIza-wrong")
@@ -145,7 +143,7 @@ async def test_an_invalid_key_is_a_rejected_deployment(http: httpx.AsyncClient, 
 
 
 async def test_imagen_predict_takes_sample_count_and_mime_type(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     adapter = GeminiProvider()
     imagen = ctx(http, base, "imagen-4.0-generate-001", options={"person_generation": "dont_allow"})
@@ -163,7 +161,7 @@ async def test_imagen_predict_takes_sample_count_and_mime_type(
 
 
 async def test_imagen_filtering_everything_is_a_safety_outcome(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     fake.script("predict", Blocked())
     with pytest.raises(ContentPolicyViolation) as caught:
@@ -172,7 +170,7 @@ async def test_imagen_filtering_everything_is_a_safety_outcome(
 
 
 async def test_one_image_per_generate_content_call_and_check(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     adapter = GeminiProvider()
     assert adapter.images_per_call(request(n=4), ctx(http, base)) == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -13,6 +12,7 @@ from imagegate.errors import ContentPolicyViolation, InvalidRequest, RateLimited
 from imagegate.providers.fakes import Blocked, FakeMidjourneyProxy
 from imagegate.providers.fakes.midjourney import scripted_code
 from imagegate.providers.midjourney_proxy import MidjourneyProxyProvider
+from imagegate.providers.upstream_client import UpstreamClient
 from tests.providers.upstream_kit import context, input_png, request, run_task, running
 
 SECRET = "mj-secret"
@@ -31,13 +31,13 @@ def clean() -> None:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+async def http() -> AsyncIterator[UpstreamClient]:
+    async with UpstreamClient() as client:
         yield client
 
 
 async def test_imagine_adds_the_aspect_ratio_and_returns_the_grid(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     ctx = context(http, base, "midjourney", key=SECRET, options={"modes": ["RELAX"]})
     req = request(width=1344, height=768, extras={"seed": 9})
@@ -51,15 +51,13 @@ async def test_imagine_adds_the_aspect_ratio_and_returns_the_grid(
     assert width > height  # a 2x2 grid in the asked shape
 
 
-async def test_a_prompt_with_its_own_aspect_ratio_keeps_it(
-    http: httpx.AsyncClient, base: str
-) -> None:
+async def test_a_prompt_with_its_own_aspect_ratio_keeps_it(http: UpstreamClient, base: str) -> None:
     ctx = context(http, base, "midjourney", key=SECRET)
     route, body = MidjourneyProxyProvider().submission(request(prompt="a cat --ar 2:3"), ctx)
     assert (route, body["prompt"]) == ("imagine", "a cat --ar 2:3")
 
 
-async def test_blend_and_describe(http: httpx.AsyncClient, base: str) -> None:
+async def test_blend_and_describe(http: UpstreamClient, base: str) -> None:
     ctx = context(http, base, "midjourney", key=SECRET)
     adapter = MidjourneyProxyProvider()
     blend = request(
@@ -74,7 +72,7 @@ async def test_blend_and_describe(http: httpx.AsyncClient, base: str) -> None:
         adapter.submission(request(operation="upscale", images=(input_png(),)), ctx)
 
 
-async def test_business_codes(http: httpx.AsyncClient, base: str) -> None:
+async def test_business_codes(http: UpstreamClient, base: str) -> None:
     ctx = context(http, base, "midjourney", key=SECRET)
     adapter = MidjourneyProxyProvider()
     fake.script("submit", Blocked("banned word"))
@@ -88,7 +86,7 @@ async def test_business_codes(http: httpx.AsyncClient, base: str) -> None:
         await adapter.submit(request(), ctx)
 
 
-async def test_the_relay_passes_bodies_through(http: httpx.AsyncClient, base: str) -> None:
+async def test_the_relay_passes_bodies_through(http: UpstreamClient, base: str) -> None:
     ctx = context(http, base, "midjourney", key=SECRET)
     adapter = MidjourneyProxyProvider()
     answer = await adapter.relay_submit("imagine", {"prompt": "a fox", "state": "abc"}, ctx)

@@ -6,7 +6,6 @@ import io
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -36,6 +35,7 @@ from imagegate.providers.fakes import (
 from imagegate.providers.openai import OpenAIProvider
 from imagegate.providers.openai_compatible import OpenAICompatibleProvider
 from imagegate.providers.output import conform
+from imagegate.providers.upstream_client import UpstreamClient
 from tests.providers.upstream_kit import context, input_png, request, running
 
 KEY = "sk-fake-openai"
@@ -54,14 +54,12 @@ def clean() -> None:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+async def http() -> AsyncIterator[UpstreamClient]:
+    async with UpstreamClient() as client:
         yield client
 
 
-def ctx(
-    http: httpx.AsyncClient, base: str, model: str = "gpt-image-1", **kw: Any
-) -> ProviderContext:
+def ctx(http: UpstreamClient, base: str, model: str = "gpt-image-1", **kw: Any) -> ProviderContext:
     return context(http, f"{base}/v1", model, key=KEY, **kw)
 
 
@@ -70,7 +68,7 @@ def size_of(data: bytes) -> tuple[int, int]:
 
 
 async def test_gpt_image_generation_sends_its_fields_and_carries_usage(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     req = request(n=2, width=1536, height=1024, quality="low", output_format="webp",
                   output_compression=30, moderation="low", user="u-1")  # fmt: skip
@@ -92,7 +90,7 @@ async def test_gpt_image_generation_sends_its_fields_and_carries_usage(
 
 
 async def test_dall_e_3_takes_style_answers_b64_and_revised_prompt(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     req = request(quality="hd", style="natural", width=1792, moderation="auto",
                   output_format="jpeg")  # fmt: skip
@@ -111,7 +109,7 @@ async def test_dall_e_3_takes_style_answers_b64_and_revised_prompt(
     assert Image.open(io.BytesIO(conformed.images[0].data)).format == "JPEG"
 
 
-async def test_url_results_are_downloaded_at_once(http: httpx.AsyncClient, base: str) -> None:
+async def test_url_results_are_downloaded_at_once(http: UpstreamClient, base: str) -> None:
     options = {"response_format": "url"}
     result = await OpenAIProvider().generate(
         request(width=512, height=512), ctx(http, base, "dall-e-2", options=options)
@@ -120,9 +118,7 @@ async def test_url_results_are_downloaded_at_once(http: httpx.AsyncClient, base:
     assert size_of(result.images[0].data) == (512, 512)
 
 
-async def test_an_expired_result_url_is_an_upstream_error(
-    http: httpx.AsyncClient, base: str
-) -> None:
+async def test_an_expired_result_url_is_an_upstream_error(http: UpstreamClient, base: str) -> None:
     fake.script("generate", Expired())
     with pytest.raises(UpstreamError) as caught:
         await OpenAIProvider().generate(
@@ -132,7 +128,7 @@ async def test_an_expired_result_url_is_an_upstream_error(
 
 
 async def test_edit_sends_several_images_and_a_mask_as_multipart(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     images = (input_png(colour=1), input_png(colour=2), input_png(colour=3))
     req = request(operation="edit", images=images, mask=input_png(), input_fidelity="high")
@@ -146,7 +142,7 @@ async def test_edit_sends_several_images_and_a_mask_as_multipart(
 
 
 async def test_one_edit_image_goes_as_image_and_variations_take_no_prompt(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     adapter = OpenAIProvider()
     await adapter.generate(request(operation="edit", images=(input_png(),)), ctx(http, base))
@@ -159,7 +155,7 @@ async def test_one_edit_image_goes_as_image_and_variations_take_no_prompt(
 
 
 async def test_streaming_yields_partials_then_one_result_with_usage(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     req = request(partial_images=2)
     events = [event async for event in OpenAIProvider().stream(req, ctx(http, base))]
@@ -186,7 +182,7 @@ async def test_streaming_yields_partials_then_one_result_with_usage(
     ],
 )
 async def test_error_mapping(
-    http: httpx.AsyncClient, base: str, step: object, error: type[Exception], code: str
+    http: UpstreamClient, base: str, step: object, error: type[Exception], code: str
 ) -> None:
     fake.script("generate", step)  # type: ignore[arg-type]
     with pytest.raises(error) as caught:
@@ -194,7 +190,7 @@ async def test_error_mapping(
     assert caught.value.code == code  # type: ignore[attr-defined]
 
 
-async def test_429_carries_retry_after_ms(http: httpx.AsyncClient, base: str) -> None:
+async def test_429_carries_retry_after_ms(http: UpstreamClient, base: str) -> None:
     fake.script("generate", RateLimit(0.25))
     with pytest.raises(RateLimited) as caught:
         await OpenAIProvider().generate(request(), ctx(http, base))
@@ -202,7 +198,7 @@ async def test_429_carries_retry_after_ms(http: httpx.AsyncClient, base: str) ->
 
 
 async def test_a_safety_block_is_the_clients_and_keeps_the_reason(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     fake.script("generate", Blocked())
     with pytest.raises(ContentPolicyViolation) as caught:
@@ -210,9 +206,7 @@ async def test_a_safety_block_is_the_clients_and_keeps_the_reason(
     assert caught.value.status == 400 and caught.value.reason == "moderation_blocked"
 
 
-async def test_a_wrong_key_is_rejected_without_quoting_it(
-    http: httpx.AsyncClient, base: str
-) -> None:
+async def test_a_wrong_key_is_rejected_without_quoting_it(http: UpstreamClient, base: str) -> None:
     bad = context(http, f"{base}/v1", "gpt-image-1", key="sk-wrong-secret-value")
     with pytest.raises(UpstreamRejected) as caught:
         await OpenAIProvider().generate(request(), bad)
@@ -220,7 +214,7 @@ async def test_a_wrong_key_is_rejected_without_quoting_it(
     assert "sk-w" not in caught.value.message and "secret" not in caught.value.message
 
 
-async def test_deadline_and_refused_connection(http: httpx.AsyncClient, base: str) -> None:
+async def test_deadline_and_refused_connection(http: UpstreamClient, base: str) -> None:
     fake.script("generate", Slow(2.0))
     with pytest.raises(UpstreamTimeout):
         await OpenAIProvider().generate(request(), ctx(http, base, seconds=0.3))
@@ -230,13 +224,13 @@ async def test_deadline_and_refused_connection(http: httpx.AsyncClient, base: st
     assert caught.value.code == "upstream_unreachable"
 
 
-async def test_check_calls_the_models_endpoint(http: httpx.AsyncClient, base: str) -> None:
+async def test_check_calls_the_models_endpoint(http: UpstreamClient, base: str) -> None:
     said = await OpenAIProvider().check(ctx(http, base))
     assert "gpt-image-1" in said and fake.calls[0].path == "/v1/models/gpt-image-1"
 
 
 async def test_azure_uses_deployment_paths_api_version_and_api_key(
-    http: httpx.AsyncClient, base: str
+    http: UpstreamClient, base: str
 ) -> None:
     azure = context(http, base, "my-images", key=KEY, options={"family": "gpt-image"})
     adapter = AzureOpenAIProvider()
@@ -253,7 +247,7 @@ async def test_azure_uses_deployment_paths_api_version_and_api_key(
     assert fake.calls_to("model")[0].path == "/openai/models"
 
 
-async def test_a_compatible_host_is_configured_as_data(http: httpx.AsyncClient, base: str) -> None:
+async def test_a_compatible_host_is_configured_as_data(http: UpstreamClient, base: str) -> None:
     options = {
         "auth_header": "Authorization",
         "model_map": {"grok-2-image": "dall-e-2"},
@@ -272,7 +266,7 @@ async def test_a_compatible_host_is_configured_as_data(http: httpx.AsyncClient, 
 
 
 async def test_a_compatible_host_without_a_base_url_is_a_configuration_error(
-    http: httpx.AsyncClient,
+    http: UpstreamClient,
 ) -> None:
     from imagegate.errors import ServerError
 

@@ -6,7 +6,6 @@ import io
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -27,6 +26,7 @@ from imagegate.providers.fakes import (
 )
 from imagegate.providers.fal import FalProvider
 from imagegate.providers.replicate import ReplicateProvider
+from imagegate.providers.upstream_client import UpstreamClient
 from tests.providers.upstream_kit import context, input_png, request, run_task, running
 
 bfl, replicate, fal = FakeBFL("bfl-key"), FakeReplicate("r8_key"), FakeFal("fal-key")
@@ -46,8 +46,8 @@ def clean() -> None:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+async def http() -> AsyncIterator[UpstreamClient]:
+    async with UpstreamClient() as client:
         yield client
 
 
@@ -59,7 +59,7 @@ def size_of(result: ImageResult) -> tuple[int, int]:
 
 
 async def test_bfl_submits_polls_and_downloads_the_sample(
-    http: httpx.AsyncClient, bases: dict[str, str]
+    http: UpstreamClient, bases: dict[str, str]
 ) -> None:
     ctx = context(http, bases["bfl"], "flux-pro-1.1", key="bfl-key")
     req = request(width=1000, height=760, extras={"seed": 3, "safety_tolerance": 2})
@@ -73,7 +73,7 @@ async def test_bfl_submits_polls_and_downloads_the_sample(
 
 
 async def test_bfl_kontext_takes_an_aspect_ratio_and_input_images(
-    http: httpx.AsyncClient, bases: dict[str, str]
+    http: UpstreamClient, bases: dict[str, str]
 ) -> None:
     ctx = context(http, bases["bfl"], "flux-kontext-pro", key="bfl-key")
     req = request(operation="edit", images=(input_png(), input_png(colour=2)),
@@ -89,7 +89,7 @@ async def test_bfl_kontext_takes_an_aspect_ratio_and_input_images(
     ("reason", "stage"), [("Content Moderated", "output"), ("Request Moderated", "prompt")]
 )
 async def test_bfl_moderation_is_a_safety_outcome(
-    http: httpx.AsyncClient, bases: dict[str, str], reason: str, stage: str
+    http: UpstreamClient, bases: dict[str, str], reason: str, stage: str
 ) -> None:
     bfl.script("submit", Blocked(reason))
     with pytest.raises(ContentPolicyViolation) as caught:
@@ -100,7 +100,7 @@ async def test_bfl_moderation_is_a_safety_outcome(
 
 
 async def test_bfl_an_expired_sample_and_errors(
-    http: httpx.AsyncClient, bases: dict[str, str]
+    http: UpstreamClient, bases: dict[str, str]
 ) -> None:
     ctx = context(http, bases["bfl"], "flux-dev", key="bfl-key")
     bfl.script("submit", Expired())
@@ -119,7 +119,7 @@ async def test_bfl_an_expired_sample_and_errors(
 
 
 async def test_bfl_never_sends_the_key_to_a_foreign_polling_url(
-    http: httpx.AsyncClient, bases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    http: UpstreamClient, bases: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from imagegate.providers import bfl as module
 
@@ -139,7 +139,7 @@ async def test_bfl_never_sends_the_key_to_a_foreign_polling_url(
     assert job.handles["polling_url"].startswith(bases["bfl"] + "/v1/get_result?id=")
 
 
-async def test_bfl_check_reads_the_credits(http: httpx.AsyncClient, bases: dict[str, str]) -> None:
+async def test_bfl_check_reads_the_credits(http: UpstreamClient, bases: dict[str, str]) -> None:
     assert await BFLProvider().check(context(http, bases["bfl"], "flux-dev", key="bfl-key"))
     with pytest.raises(UpstreamRejected):
         await BFLProvider().check(context(http, bases["bfl"], "flux-dev", key="wrong"))
@@ -149,7 +149,7 @@ async def test_bfl_check_reads_the_credits(http: httpx.AsyncClient, bases: dict[
 
 
 async def test_replicate_answers_in_one_call_with_prefer_wait(
-    http: httpx.AsyncClient, bases: dict[str, str]
+    http: UpstreamClient, bases: dict[str, str]
 ) -> None:
     ctx = context(http, bases["replicate"], "black-forest-labs/flux-schnell", key="r8_key",
                   credential="api_token", options={"max_n": 4})  # fmt: skip
@@ -169,7 +169,7 @@ async def test_replicate_answers_in_one_call_with_prefer_wait(
 
 
 async def test_replicate_polls_a_pinned_version_and_cancels(
-    http: httpx.AsyncClient, bases: dict[str, str]
+    http: UpstreamClient, bases: dict[str, str]
 ) -> None:
     replicate.pending_polls = 2
     ctx = context(http, bases["replicate"], "owner/model:abc123", key="r8_key")
@@ -185,7 +185,7 @@ async def test_replicate_polls_a_pinned_version_and_cancels(
     assert replicate.cancelled == [job.id]
 
 
-async def test_replicate_failures(http: httpx.AsyncClient, bases: dict[str, str]) -> None:
+async def test_replicate_failures(http: UpstreamClient, bases: dict[str, str]) -> None:
     ctx = context(http, bases["replicate"], "owner/model", key="r8_key")
     replicate.script("submit", Blocked())
     with pytest.raises(ContentPolicyViolation):
@@ -207,9 +207,7 @@ async def test_replicate_failures(http: httpx.AsyncClient, bases: dict[str, str]
 # -- fal ------------------------------------------------------------------------------------
 
 
-async def test_fal_queue_submit_status_result(
-    http: httpx.AsyncClient, bases: dict[str, str]
-) -> None:
+async def test_fal_queue_submit_status_result(http: UpstreamClient, bases: dict[str, str]) -> None:
     ctx = context(http, bases["fal"], "fal-ai/flux/dev", key="fal-key")
     req = request(n=2, width=1024, height=768, output_format="png", extras={"seed": 5})
     result = await run_task(FalProvider(), req, ctx)
@@ -223,7 +221,7 @@ async def test_fal_queue_submit_status_result(
 
 
 async def test_fal_nsfw_images_are_dropped_and_cancel(
-    http: httpx.AsyncClient, bases: dict[str, str]
+    http: UpstreamClient, bases: dict[str, str]
 ) -> None:
     ctx = context(http, bases["fal"], "fal-ai/flux/dev", key="fal-key")
     fal.script("submit", Blocked())

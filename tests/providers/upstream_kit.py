@@ -8,13 +8,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
-
 from imagegate.core.requests import ImageRequest, ImageResult, InputImage
 from imagegate.providers.base import ProviderContext, TaskProvider
 from imagegate.providers.downloads import ResultDownloader
 from imagegate.providers.fakes import FakeUpstream, serve_in_thread
 from imagegate.providers.fakes.images import image_bytes
+from imagegate.providers.upstream_client import UpstreamClient
 
 
 @contextmanager
@@ -27,7 +26,7 @@ def running(fake: FakeUpstream) -> Iterator[str]:
 
 
 def context(
-    http: httpx.AsyncClient,
+    http: UpstreamClient,
     base_url: str | None,
     model: str,
     *,

@@ -201,7 +201,9 @@ async def _prepare(
         service.record_rejection(key, exc, route=route, request_id=request_id, started=started)
         raise _in_wire_terms(exc, fields) from None
     try:
-        prepared = await service.prepare(key, params, request_id=request_id, route=route)
+        prepared = await service.prepare(
+            key, params, request_id=request_id, route=route, for_task=False
+        )
     except ImagegateError as exc:
         raise _in_wire_terms(exc, fields) from None
     request.state.log = {"key_id": key.id, "model": prepared.entry.spec.id}

@@ -203,7 +203,9 @@ async def _serve(
     except ImagegateError as exc:
         service.record_rejection(key, exc, route=route, request_id=request_id, started=started)
         raise
-    prepared = await service.prepare(key, params, request_id=request_id, route=route)
+    prepared = await service.prepare(
+        key, params, request_id=request_id, route=route, for_task=False
+    )
     request.state.log = {"key_id": key.id, "model": prepared.entry.spec.id}
     ignored = prepared.validated.ignored
     headers = {"x-imagegate-ignored-params": ",".join(ignored)} if ignored else {}

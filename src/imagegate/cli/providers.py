@@ -26,6 +26,7 @@ from imagegate.core.routing_state import Deployment
 from imagegate.errors import ImagegateError
 from imagegate.providers.base import Checkable
 from imagegate.providers.registry import ProviderRegistry
+from imagegate.providers.upstream_client import UpstreamClient
 from imagegate.settings import Settings
 
 app = typer.Typer(help="Upstream providers.", no_args_is_help=True)
@@ -74,7 +75,7 @@ def check(
 async def _check_all(
     catalog: Catalog, registry: ProviderRegistry, only: set[str], seconds: float
 ) -> list[Outcome]:
-    async with httpx.AsyncClient(trust_env=True) as http:
+    async with UpstreamClient() as http:
         router = Router(registry, http)
         pending = []
         for entry in catalog:
@@ -86,7 +87,7 @@ async def _check_all(
 
 
 async def _check_one(
-    entry: CatalogEntry, dep: Deployment, http: httpx.AsyncClient, seconds: float
+    entry: CatalogEntry, dep: Deployment, http: UpstreamClient, seconds: float
 ) -> Outcome:
     host = httpx.URL(dep.base_url).host if dep.base_url else "(provider default)"
     adapter = dep.adapter

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.errors import ImagegateError, NotFound, PermissionDenied
 from imagegate.storage.blobs import BlobStore
+from imagegate.storage.group_commit import Batch
 from imagegate.storage.references import unreferenced
 from imagegate.storage.tables import assets
 
@@ -101,8 +102,12 @@ class AssetService:
         conn: AsyncConnection, stored: list[Asset], *, request_id: str | None
     ) -> None:
         if stored:
-            rows = [{**dataclasses.asdict(asset), "request_id": request_id} for asset in stored]
-            await conn.execute(assets.insert(), rows)
+            await conn.execute(assets.insert(), _rows(stored, request_id))
+
+    @staticmethod
+    def add_rows(batch: Batch, stored: list[Asset], *, request_id: str | None) -> None:
+        """:meth:`insert_rows` as part of a group-commit operation."""
+        batch.insert(assets, *_rows(stored, request_id))
 
     def blob(self, digest: str) -> bytes:
         """A stored blob's bytes (call off the event loop)."""
@@ -166,6 +171,10 @@ class AssetService:
 
     def writable(self) -> bool:
         return self._blobs.writable()
+
+
+def _rows(stored: list[Asset], request_id: str | None) -> list[dict[str, object]]:
+    return [{**dataclasses.asdict(asset), "request_id": request_id} for asset in stored]
 
 
 def _from_row(row: sa.RowMapping) -> Asset:

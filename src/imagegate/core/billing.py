@@ -6,6 +6,10 @@ requests can never take a balance below zero or a budget past its limit), then s
 actual cost of what was delivered, or releases the reservation when nothing was. Every state
 change of a reservation is guarded by its current state, so it happens once however often it is
 attempted; tasks settle inside the transaction that completes them.
+
+Writes go through the group commit (one transaction for many requests), and a synchronous
+request by a key that caps no spending takes no hold at all (:meth:`Billing.reserve_unheld`):
+nothing can refuse it, so its charge is simply written, with its assets, when it settles.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.errors import NotFound, QuotaExceeded
+from imagegate.storage.group_commit import Batch, GroupCommit
 from imagegate.storage.tables import key_limits, ledger, reservations, tasks
 
 ZERO = Decimal(0)
+SPENDING = "spending"
 LIMIT_FIELDS = (
     "balance_usd",
     "budget_daily_usd",
@@ -53,6 +59,15 @@ class KeyLimits:
     day_spent_usd: Decimal = ZERO
     month_spent_usd: Decimal = ZERO
 
+    @property
+    def caps_spending(self) -> bool:
+        """Whether a balance or a budget limits what this key may spend."""
+        return not (
+            self.balance_usd is None
+            and self.budget_daily_usd is None
+            and self.budget_monthly_usd is None
+        )
+
     def public(self) -> dict[str, Any]:
         def money(value: Decimal | None) -> float | None:
             return None if value is None else float(value)
@@ -74,9 +89,14 @@ class KeyLimits:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
+    """A quote set aside for one request; ``held`` is False when nothing was held in the
+    database (a key with no spending cap, see :meth:`Billing.reserve_unheld`)."""
+
     id: str
     key_id: str
     amount: Decimal
+    request_id: str | None = None
+    held: bool = True
 
 
 def _day(now: float) -> str:
@@ -90,15 +110,20 @@ def _month(now: float) -> str:
 class Billing:
     """Balances, budgets, reservations and the ledger, on SQLite and PostgreSQL alike."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writer: GroupCommit | None = None) -> None:
         self._engine = engine
+        self._writer = writer or GroupCommit(engine)
+        self._writer.register_tally(SPENDING, _add_spending)
+        self._unheld: set[str] = set()
+        """Unheld reservations not yet settled or released (they live only in this process)."""
 
     async def create_limits(
         self, conn: AsyncConnection, key_id: str, values: dict[str, Any], now: float
     ) -> None:
         await conn.execute(key_limits.insert().values(key_id=key_id, updated_at=now, **values))
         if values.get("balance_usd"):
-            await self._ledger(conn, key_id, "topup", Decimal(values["balance_usd"]), now=now)
+            amount = Decimal(values["balance_usd"])
+            await conn.execute(ledger.insert(), [_entry(key_id, "topup", amount, now=now)])
 
     async def limits(self, key_id: str) -> KeyLimits:
         async with self._engine.connect() as conn:
@@ -136,76 +161,137 @@ class Billing:
             )
             if not result.rowcount:
                 raise NotFound(f"no key with id {key_id!r}", code="key_not_found")
-            await self._ledger(conn, key_id, "topup", amount, note=note, now=now)
+            await conn.execute(
+                ledger.insert(), [_entry(key_id, "topup", amount, note=note, now=now)]
+            )
         return await self.limits(key_id)
 
     async def reserve(self, key_id: str, amount: Decimal, request_id: str) -> Reservation:
         """Hold ``amount`` or raise 429 ``insufficient_quota``; never below zero, never past a
         budget, whatever runs concurrently (the check and the hold are one UPDATE)."""
-        now = time.time()
-        reservation = Reservation("rsv_" + secrets.token_hex(10), key_id, amount)
-        async with self._engine.begin() as conn:
-            held = await conn.execute(_hold(key_id, amount, now))
-            if not held.rowcount and await _has_limits(conn, key_id):
-                message, retry_after = await self._why(conn, key_id, amount, now)
+        reservation = Reservation("rsv_" + secrets.token_hex(10), key_id, amount, request_id)
+
+        async def hold(batch: Batch) -> None:
+            now = time.time()
+            held = await batch.conn.execute(_hold(key_id, amount, now))
+            if not held.rowcount and await _has_limits(batch.conn, key_id):
+                message, retry_after = await self._why(batch.conn, key_id, amount, now)
                 raise QuotaExceeded(message, retry_after=retry_after)
-            await conn.execute(
-                reservations.insert().values(
-                    id=reservation.id,
-                    key_id=key_id,
-                    request_id=request_id,
-                    amount_usd=amount,
-                    state="held",
-                    created_at=now,
-                )
+            batch.insert(
+                reservations,
+                {
+                    "id": reservation.id,
+                    "key_id": key_id,
+                    "request_id": request_id,
+                    "amount_usd": amount,
+                    "state": "held",
+                    "created_at": now,
+                },
             )
-            await self._ledger(
-                conn, key_id, "reserve", -amount, reservation.id, request_id, now=now
+            batch.insert(
+                ledger, _entry(key_id, "reserve", -amount, reservation.id, request_id, now=now)
             )
+
+        await self._writer.run(hold)
         return reservation
 
-    async def settle(self, reservation_id: str, actual: Decimal) -> Decimal | None:
-        async with self._engine.begin() as conn:
-            return await self.settle_in(conn, reservation_id, actual)
+    def reserve_unheld(self, key_id: str, amount: Decimal, request_id: str) -> Reservation:
+        """A reservation for a key whose limits cap no spending (the caller checked): nothing
+        can refuse it, so nothing is written until it settles. Only for requests that end in
+        this process; tasks, which may finish after a restart, use :meth:`reserve`."""
+        reservation = Reservation(
+            "rsv_" + secrets.token_hex(10), key_id, amount, request_id, held=False
+        )
+        self._unheld.add(reservation.id)
+        return reservation
+
+    async def settle(self, reservation: Reservation, actual: Decimal) -> Decimal | None:
+        charged = await self._writer.run(
+            lambda batch: self.settle_in_batch(batch, reservation, actual)
+        )
+        self.forget_unheld(reservation)
+        return charged
+
+    def forget_unheld(self, reservation: Reservation) -> None:
+        """After a committed :meth:`settle_in_batch`: the reservation is closed."""
+        self._unheld.discard(reservation.id)
+
+    async def settle_in_batch(
+        self, batch: Batch, reservation: Reservation, actual: Decimal
+    ) -> Decimal | None:
+        """:meth:`settle` as part of a group-commit operation (so a request's charge commits
+        with its assets)."""
+        if reservation.held:
+            return await self._settle_held(batch, reservation.id, actual)
+        if reservation.id not in self._unheld:
+            return None
+        now = time.time()
+        batch.insert(
+            ledger,
+            _entry(
+                reservation.key_id,
+                "charge",
+                -actual,
+                reservation.id,
+                reservation.request_id,
+                now=now,
+            ),
+        )
+        batch.tally(SPENDING, reservation.key_id, actual)
+        return actual
 
     async def settle_in(
         self, conn: AsyncConnection, reservation_id: str, actual: Decimal
     ) -> Decimal | None:
         """Charge ``actual`` against the hold, in the caller's transaction. Returns what was
         charged, or ``None`` if the reservation was already settled or released."""
+        batch = Batch(conn)
+        charged = await self._settle_held(batch, reservation_id, actual)
+        await self._writer.apply(batch)
+        return charged
+
+    async def _settle_held(
+        self, batch: Batch, reservation_id: str, actual: Decimal
+    ) -> Decimal | None:
         now = time.time()
-        row = await _close(conn, reservation_id, "settled", now)
+        row = await _close(batch.conn, reservation_id, "settled", now)
         if row is None:
             return None
-        held: Decimal = row["amount_usd"]
-        charged = await self._adjust(conn, row["key_id"], held, actual, now)
-        await self._ledger(
-            conn, row["key_id"], "release", held, reservation_id, row["request_id"], now=now
-        )
-        await self._ledger(
-            conn, row["key_id"], "charge", -charged, reservation_id, row["request_id"], now=now
+        key_id, request_id, held = row["key_id"], row["request_id"], row["amount_usd"]
+        charged = await self._adjust(batch.conn, key_id, held, actual, now)
+        batch.insert(
+            ledger,
+            _entry(key_id, "release", held, reservation_id, request_id, now=now),
+            _entry(key_id, "charge", -charged, reservation_id, request_id, now=now),
         )
         return charged
 
-    async def release(self, reservation_id: str) -> bool:
-        async with self._engine.begin() as conn:
-            return await self.release_in(conn, reservation_id)
+    async def release(self, reservation: Reservation | str) -> bool:
+        """Give the whole hold back (nothing was delivered); False if already closed."""
+        if isinstance(reservation, Reservation) and not reservation.held:
+            if reservation.id not in self._unheld:
+                return False
+            self._unheld.discard(reservation.id)
+            return True
+        reservation_id = reservation if isinstance(reservation, str) else reservation.id
+        return await self._writer.run(lambda batch: self._release_held(batch, reservation_id))
 
     async def release_in(self, conn: AsyncConnection, reservation_id: str) -> bool:
-        """Give the whole hold back (nothing was delivered); False if already closed."""
+        """:meth:`release` in the caller's transaction."""
+        batch = Batch(conn)
+        released = await self._release_held(batch, reservation_id)
+        await self._writer.apply(batch)
+        return released
+
+    async def _release_held(self, batch: Batch, reservation_id: str) -> bool:
         now = time.time()
-        row = await _close(conn, reservation_id, "released", now)
+        row = await _close(batch.conn, reservation_id, "released", now)
         if row is None:
             return False
-        await self._adjust(conn, row["key_id"], row["amount_usd"], ZERO, now)
-        await self._ledger(
-            conn,
-            row["key_id"],
-            "release",
-            row["amount_usd"],
-            reservation_id,
-            row["request_id"],
-            now=now,
+        key_id, held = row["key_id"], row["amount_usd"]
+        await self._adjust(batch.conn, key_id, held, ZERO, now)
+        batch.insert(
+            ledger, _entry(key_id, "release", held, reservation_id, row["request_id"], now=now)
         )
         return True
 
@@ -270,29 +356,27 @@ class Billing:
                 return f"this request needs {cost}; the daily budget has ${left:.4f} left", tomorrow
         return f"this request needs {cost}; the monthly budget does not cover it", tomorrow
 
-    @staticmethod
-    async def _ledger(
-        conn: AsyncConnection,
-        key_id: str,
-        kind: str,
-        amount: Decimal,
-        reservation_id: str | None = None,
-        request_id: str | None = None,
-        *,
-        note: str | None = None,
-        now: float,
-    ) -> None:
-        await conn.execute(
-            ledger.insert().values(
-                key_id=key_id,
-                kind=kind,
-                amount_usd=amount,
-                reservation_id=reservation_id,
-                request_id=request_id,
-                note=note,
-                created_at=now,
-            )
-        )
+
+def _entry(
+    key_id: str,
+    kind: str,
+    amount: Decimal,
+    reservation_id: str | None = None,
+    request_id: str | None = None,
+    *,
+    note: str | None = None,
+    now: float,
+) -> dict[str, Any]:
+    """One ledger row."""
+    return {
+        "key_id": key_id,
+        "kind": kind,
+        "amount_usd": amount,
+        "reservation_id": reservation_id,
+        "request_id": request_id,
+        "note": note,
+        "created_at": now,
+    }
 
 
 def _spent(column: sa.Column[Any], period_column: sa.Column[Any], period: str) -> Any:
@@ -341,6 +425,25 @@ def _credit(key_id: str, amount: Decimal, now: float) -> sa.Update:
             updated_at=now,
         )
     )
+
+
+async def _add_spending(conn: AsyncConnection, spent: dict[Any, Decimal]) -> None:
+    """Count unheld charges into each key's daily and monthly spending (the tally writer)."""
+    now = time.time()
+    day, month = _day(now), _month(now)
+    c = key_limits.c
+    for key_id, amount in spent.items():
+        await conn.execute(
+            key_limits.update()
+            .where(c.key_id == key_id)
+            .values(
+                day=day,
+                day_spent_usd=_spent(c.day_spent_usd, c.day, day) + amount,
+                month=month,
+                month_spent_usd=_spent(c.month_spent_usd, c.month, month) + amount,
+                updated_at=now,
+            )
+        )
 
 
 async def _has_limits(conn: AsyncConnection, key_id: str) -> bool:

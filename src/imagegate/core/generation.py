@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-import httpx
-
 from imagegate.core.access import AccessControl
 from imagegate.core.assets import Asset, AssetService, NewAsset
 from imagegate.core.billing import Billing, Reservation
@@ -39,7 +37,10 @@ from imagegate.errors import (
     Unavailable,
 )
 from imagegate.providers.base import ImageProvider
+from imagegate.providers.downloads import ResultDownloader
 from imagegate.providers.registry import ProviderRegistry
+from imagegate.providers.upstream_client import UpstreamClient
+from imagegate.storage.group_commit import Batch, GroupCommit
 
 log = logging.getLogger("imagegate.generation")
 
@@ -82,7 +83,9 @@ class ImageService:
         usage: UsageRecorder,
         billing: Billing,
         access: AccessControl,
-        http: httpx.AsyncClient | None,
+        writer: GroupCommit,
+        http: UpstreamClient | None,
+        downloader: ResultDownloader | None = None,
         default_model: str | None,
     ) -> None:
         self.catalog = catalog
@@ -92,9 +95,10 @@ class ImageService:
         self._billing = billing
         self._access = access
         self._usage = usage
+        self._writer = writer
         self._http = http
         self._default_model = default_model
-        self.router = Router(registry, http)
+        self.router = Router(registry, http, downloader=downloader)
         """Retries, failover, cooldowns and concurrency caps around the adapters."""
 
     def resolve_model(self, key: ApiKey, name: str | None) -> CatalogEntry:
@@ -120,9 +124,19 @@ class ImageService:
         return entry
 
     async def prepare(
-        self, key: ApiKey, params: GenerationParams, *, request_id: str, route: str
+        self,
+        key: ApiKey,
+        params: GenerationParams,
+        *,
+        request_id: str,
+        route: str,
+        for_task: bool = True,
     ) -> Prepared:
-        """Validate everything (inputs included) and pick a deployment; nothing is called yet."""
+        """Validate everything (inputs included) and pick a deployment; nothing is called yet.
+
+        ``for_task=False`` (a request answered before it ends) lets a key that caps no spending
+        skip the hold in the database; a task may finish after a restart, so it always holds.
+        """
         started = time.perf_counter()
         try:
             entry = self.resolve_model(key, params.model)
@@ -137,7 +151,7 @@ class ImageService:
             if dropped:
                 ignored = tuple(sorted({*validated.ignored, *dropped}))
                 validated = replace(validated, ignored=ignored)
-            reservation = await self._admit(key, entry, validated.request, request_id)
+            reservation = await self._admit(key, entry, validated.request, request_id, for_task)
         except ImagegateError as exc:
             self.record_rejection(
                 key, exc, route=route, request_id=request_id, started=started, params=params
@@ -148,13 +162,20 @@ class ImageService:
         )
 
     async def _admit(
-        self, key: ApiKey, entry: CatalogEntry, request: ImageRequest, request_id: str
+        self,
+        key: ApiKey,
+        entry: CatalogEntry,
+        request: ImageRequest,
+        request_id: str,
+        for_task: bool,
     ) -> Reservation:
         """Count the images against the key's rate limits, then hold the quote."""
         images = 0 if request.operation == "describe" else request.n
         megapixels = images * request.width * request.height / 1_000_000
         await self._access.check_images(key, images, megapixels)
         estimate = quote(entry.spec.pricing, request)
+        if not for_task and not (await self._access.limits(key)).caps_spending:
+            return self._billing.reserve_unheld(key.id, estimate.amount, request_id)
         return await self._billing.reserve(key.id, estimate.amount, request_id)
 
     def estimate(
@@ -250,13 +271,18 @@ class ImageService:
 
     async def _deliver(self, prepared: Prepared, result: ImageResult) -> Delivery:
         request = prepared.validated.request
-        stored = await self._assets.store(
+        stored = await self._assets.write_blobs(
             [NewAsset(i.data, i.mime_type, i.width, i.height) for i in result.images],
             owner_key_id=prepared.key.id,
-            request_id=prepared.request_id,
         )
         cost = self.cost(prepared.entry.spec.id, request, result)
-        charged = await self._billing.settle(prepared.reservation.id, cost)
+
+        async def commit(batch: Batch) -> Decimal | None:
+            self._assets.add_rows(batch, stored, request_id=prepared.request_id)
+            return await self._billing.settle_in_batch(batch, prepared.reservation, cost)
+
+        charged = await self._writer.run(commit)
+        self._billing.forget_unheld(prepared.reservation)
         cost = charged if charged is not None else cost
         usage = result.usage
         self._usage.record(
@@ -281,7 +307,7 @@ class ImageService:
 
     async def _fail(self, prepared: Prepared, exc: BaseException) -> None:
         """Refund the hold (once: a settled reservation stays settled) and log the failure."""
-        await asyncio.shield(self._billing.release(prepared.reservation.id))
+        await asyncio.shield(self._billing.release(prepared.reservation))
         error = exc if isinstance(exc, ImagegateError) else ServerError("internal error")
         if isinstance(exc, Exception) and not isinstance(exc, ImagegateError):
             log.exception("request %s failed", prepared.request_id)

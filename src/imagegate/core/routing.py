@@ -40,8 +40,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import cast
 
-import httpx
-
 from imagegate.core.catalog import CatalogEntry
 from imagegate.core.requests import ImageRequest, ImageResult, PartialImage, StreamEvent
 from imagegate.core.routing_jobs import TaskRunner, merge, split
@@ -64,6 +62,7 @@ from imagegate.providers.downloads import ResultDownloader
 from imagegate.providers.errors import UpstreamRejected
 from imagegate.providers.output import conform
 from imagegate.providers.registry import ProviderRegistry
+from imagegate.providers.upstream_client import UpstreamClient
 
 __all__ = ["Router", "RouterSettings"]
 
@@ -90,7 +89,7 @@ class Router:
     def __init__(
         self,
         registry: ProviderRegistry,
-        http: httpx.AsyncClient | None,
+        http: UpstreamClient | None,
         *,
         settings: RouterSettings | None = None,
         downloader: ResultDownloader | None = None,

@@ -21,8 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
-
 from imagegate.core.catalog import DeploymentSpec
 from imagegate.providers.base import (
     Capabilities,
@@ -32,6 +30,7 @@ from imagegate.providers.base import (
     TaskProvider,
 )
 from imagegate.providers.registry import read_credentials
+from imagegate.providers.upstream_client import UpstreamClient
 
 __all__ = ["Breaker", "Deployment", "RateBucket", "RouterSettings"]
 
@@ -211,7 +210,7 @@ class Deployment:
 
     def context(
         self,
-        http: httpx.AsyncClient | None,
+        http: UpstreamClient | None,
         request_id: str,
         deadline: float | None,
         fetch: ResultFetch | None = None,

@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-import httpx
 import orjson
 from pydantic import BaseModel, ValidationError
 
@@ -24,6 +23,14 @@ from imagegate import __version__
 from imagegate.errors import ServerError, Unavailable, UpstreamError, UpstreamTimeout
 from imagegate.providers.base import ProviderContext
 from imagegate.providers.errors import bad_response
+from imagegate.providers.upstream_client import (
+    BadUrl,
+    ConnectFailed,
+    TimedOut,
+    TransportError,
+    UpstreamClient,
+    UpstreamResponse,
+)
 
 __all__ = ["MAX_RESPONSE_BYTES", "Answer", "json_body", "open_stream", "parse", "send"]
 
@@ -42,7 +49,7 @@ class Answer:
     """An upstream's complete answer."""
 
     status: int
-    headers: httpx.Headers
+    headers: Mapping[str, str]
     body: bytes
 
     @property
@@ -57,15 +64,10 @@ def json_body(payload: Any) -> bytes:
     return orjson.dumps(payload)
 
 
-def _client(ctx: ProviderContext) -> httpx.AsyncClient:
+def _client(ctx: ProviderContext) -> UpstreamClient:
     if ctx.http is None:
         raise ServerError("no HTTP client was given to the provider adapter")
     return ctx.http
-
-
-def _timeout(ctx: ProviderContext) -> httpx.Timeout:
-    remaining = ctx.remaining()
-    return httpx.Timeout(remaining, connect=min(_CONNECT_TIMEOUT, remaining))
 
 
 def _headers(headers: Mapping[str, str] | None) -> dict[str, str]:
@@ -113,41 +115,33 @@ async def open_stream(
     files: Any = None,
     data: Mapping[str, Any] | None = None,
     params: Mapping[str, str] | None = None,
-) -> AsyncIterator[httpx.Response]:
+) -> AsyncIterator[UpstreamResponse]:
     """An open streamed response (any status); read it inside the ``async with``. Transport
-    failures while reading are mapped by :func:`transport_error` (call it on ``httpx`` errors)."""
-    client = _client(ctx)
-    request = client.build_request(
-        method,
-        url,
-        headers=_headers(headers),
-        content=content,
-        files=files,
-        data=data,
-        params=params,
-        timeout=_timeout(ctx),
-    )
+    failures, while connecting or reading, become domain errors (:func:`transport_error`)."""
+    remaining = ctx.remaining()
     try:
-        response = await client.send(request, stream=True)
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, provider) from None
-    try:
-        yield response
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, provider) from None
-    finally:
-        await response.aclose()
-
-
-async def read_capped(response: httpx.Response, provider: str, max_bytes: int) -> bytes:
-    """The rest of ``response``'s body; transport failures mapped."""
-    try:
-        return await _read(response, provider, max_bytes)
-    except httpx.HTTPError as exc:
+        async with _client(ctx).open(
+            method,
+            url,
+            seconds=remaining,
+            connect_seconds=min(_CONNECT_TIMEOUT, remaining),
+            headers=_headers(headers),
+            content=content,
+            files=files,
+            data=data,
+            params=params,
+        ) as response:
+            yield response
+    except TransportError as exc:
         raise transport_error(exc, provider) from None
 
 
-async def _read(response: httpx.Response, provider: str, max_bytes: int) -> bytes:
+async def read_capped(response: UpstreamResponse, provider: str, max_bytes: int) -> bytes:
+    """The rest of ``response``'s body."""
+    return await _read(response, provider, max_bytes)
+
+
+async def _read(response: UpstreamResponse, provider: str, max_bytes: int) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(provider, max_bytes)
@@ -167,13 +161,13 @@ def _too_large(provider: str, max_bytes: int) -> UpstreamError:
     )
 
 
-def transport_error(exc: httpx.HTTPError, provider: str) -> UpstreamError:
+def transport_error(exc: TransportError, provider: str) -> UpstreamError:
     """The domain error for a failure below HTTP (the message names no URL: it may hold ids)."""
-    if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
+    if isinstance(exc, ConnectFailed):
         return Unavailable(f"cannot connect to {provider}", code="upstream_unreachable")
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TimedOut):
         return UpstreamTimeout(f"{provider} did not answer in time", code="upstream_timeout")
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+    if isinstance(exc, BadUrl):
         return UpstreamError(f"{provider}'s URL is invalid", code="upstream_misconfigured")
     return UpstreamError(
         f"the connection to {provider} broke before the answer was complete",

@@ -13,9 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-import httpx
-
 from imagegate.core.requests import ImageRequest, ImageResult, StreamEvent
+from imagegate.providers.upstream_client import UpstreamClient
 
 ResultFetch = Callable[[str], Awaitable[bytes]]
 """Downloads an upstream's result URL (or data URI) at once, with the gateway's byte cap."""
@@ -31,7 +30,7 @@ class ProviderContext:
     time; ``fetch`` downloads result URLs safely.
     """
 
-    http: httpx.AsyncClient | None
+    http: UpstreamClient | None
     request_id: str
     upstream_model: str
     deadline: float | None = None

@@ -26,6 +26,7 @@ from imagegate.errors import ImagegateError, UpstreamError
 from imagegate.outbound import OutboundGuard
 from imagegate.providers._http import USER_AGENT
 from imagegate.providers.base import ResultFetch
+from imagegate.providers.upstream_client import TransportError, UpstreamClient
 
 __all__ = ["DEFAULT_MAX_RESULT_BYTES", "ResultDownloader"]
 
@@ -45,13 +46,16 @@ class ResultDownloader:
 
     def __init__(
         self,
-        http: httpx.AsyncClient | None,
+        http: UpstreamClient | None,
         guard: OutboundGuard | None = None,
         *,
+        outbound: httpx.AsyncClient | None = None,
         max_bytes: int = DEFAULT_MAX_RESULT_BYTES,
     ) -> None:
         self._http = http
         self._guard = guard or OutboundGuard()
+        self._outbound = outbound
+        """The guarded client for other hosts' URLs (the guard pins each resolved address)."""
         self.max_bytes = max_bytes
         self._origins: dict[str, tuple[str, str, int | None]] = {}
 
@@ -104,8 +108,12 @@ class ResultDownloader:
         if self._http is None:
             raise _failed("no HTTP client to download the result with")
         try:
-            async with self._http.stream(
-                "GET", url, headers={"user-agent": USER_AGENT}, timeout=seconds
+            async with self._http.open(
+                "GET",
+                str(url),
+                seconds=seconds,
+                connect_seconds=seconds,
+                headers={"user-agent": USER_AGENT},
             ) as response:
                 if response.status_code != 200:
                     raise _failed(f"the result URL answered {response.status_code}")
@@ -117,15 +125,15 @@ class ResultDownloader:
                         raise _too_large(self.max_bytes)
                     chunks.append(chunk)
                 return b"".join(chunks)
-        except httpx.HTTPError:
+        except TransportError:
             raise _failed("the connection broke while downloading the result") from None
 
     async def _guarded(self, url: str, seconds: float) -> bytes:
-        if self._http is None:
+        if self._outbound is None:
             raise _failed("no HTTP client to download the result with")
         try:
             return await self._guard.get(
-                self._http,
+                self._outbound,
                 url,
                 param="the upstream's result URL",
                 max_bytes=self.max_bytes,
