@@ -1,122 +1,172 @@
-"""Group commit: many requests' small writes committed in one transaction.
+"""Group commit: many requests' small writes share one transaction and one commit.
 
-RECONSTRUCTED by the tasks-benchmark session after it overwrote this (then uncommitted) module
-by mistake; the API is rebuilt from its callers (``Billing``, ``ImageService``,
-``AssetService``, ``Services``). Its author should check it against the original.
+A request hands :meth:`GroupCommit.run` an operation; a single writer task runs every queued
+operation in one transaction, appends their rows with one ``executemany`` per table, adds their
+tallies with one statement per key, commits, and only then wakes each caller with its result.
+Each caller therefore sees its writes durable, exactly as with its own transaction, while the
+database sees one commit per batch.
 
-An *operation* is an ``async`` function of a :class:`Batch`: it reads and writes through
-``batch.conn`` and may buffer rows (:meth:`Batch.insert`) and running sums
-(:meth:`Batch.tally`), which are written once for the whole transaction. :meth:`GroupCommit.run`
-queues an operation and returns its result once its transaction committed. If an operation
-raises, the transaction is rolled back and each of its operations is run again alone, so only
-the one that failed sees its error and the others commit as they would have alone.
+An operation that raises a domain error (:class:`~imagegate.errors.ImagegateError`, e.g. a
+refused quota) must not have written anything (check first, then write): its error goes to its
+caller alone and its deferred rows are dropped. If the batch fails otherwise (a deadlock, a
+constraint), every operation is retried in a transaction of its own, so only the guilty one
+fails.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from imagegate.errors import ImagegateError
+
+log = logging.getLogger("imagegate.storage")
+
 T = TypeVar("T")
-Operation = Callable[["Batch"], Awaitable[T]]
-TallyWriter = Callable[[AsyncConnection, dict[Any, Decimal]], Awaitable[None]]
-
-MAX_BATCH = 500
+TallyWriter = Callable[[AsyncConnection, dict[Hashable, Decimal]], Awaitable[None]]
 
 
+@dataclass(slots=True)
 class Batch:
-    """One transaction's buffered rows and sums, over its connection."""
+    """What one operation sees: the shared connection and its deferred writes."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-        self.rows: dict[sa.Table, list[dict[str, Any]]] = {}
-        self.sums: dict[str, dict[Any, Decimal]] = {}
+    conn: AsyncConnection
+    rows: dict[sa.Table, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    tallies: dict[str, dict[Hashable, Decimal]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(Decimal))
+    )
 
     def insert(self, table: sa.Table, *rows: dict[str, Any]) -> None:
-        """Insert ``rows`` into ``table`` with the transaction (one statement per table)."""
-        self.rows.setdefault(table, []).extend(rows)
+        """Insert ``rows`` at the end of the batch, merged with other operations' rows."""
+        self.rows[table].extend(rows)
 
-    def tally(self, name: str, key: Any, amount: Decimal) -> None:
-        """Add ``amount`` to the running sum ``name`` of ``key`` (written by its tally writer)."""
-        sums = self.sums.setdefault(name, {})
-        sums[key] = sums.get(key, Decimal(0)) + amount
+    def tally(self, name: str, key: Hashable, amount: Decimal) -> None:
+        """Add ``amount`` to counter ``name`` for ``key``, summed over the batch and written by
+        the writer registered with :meth:`GroupCommit.register_tally`."""
+        self.tallies[name][key] += amount
+
+    def merge(self, other: Batch) -> None:
+        for table, rows in other.rows.items():
+            self.rows[table].extend(rows)
+        for name, counts in other.tallies.items():
+            for key, amount in counts.items():
+                self.tallies[name][key] += amount
+
+
+Operation = Callable[[Batch], Awaitable[T]]
+
+
+@dataclass(slots=True)
+class _Queued(Generic[T]):
+    operation: Operation[T]
+    future: asyncio.Future[T]
 
 
 class GroupCommit:
-    """Queues operations and commits them many to a transaction (see the module)."""
+    """Runs queued write operations in shared transactions; see the module docstring."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
         self._engine = engine
         self._max_batch = max_batch
-        self._tallies: dict[str, TallyWriter] = {}
-        self._queue: list[tuple[Operation[Any], asyncio.Future[Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._queue: list[_Queued[Any]] = []
+        self._wake = asyncio.Event()
+        self._tally_writers: dict[str, TallyWriter] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     def register_tally(self, name: str, writer: TallyWriter) -> None:
-        self._tallies[name] = writer
-
-    def start(self) -> None:
-        """Nothing to start ahead: a flusher runs whenever operations are queued."""
-
-    async def close(self) -> None:
-        """Wait for what is queued to commit."""
-        if self._flusher is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._flusher)
+        self._tally_writers[name] = writer
 
     async def run(self, operation: Operation[T]) -> T:
+        """Run ``operation`` in the next batch; returns once that batch has committed (before
+        :meth:`start` and after :meth:`close`, in a transaction of its own)."""
+        if self._task is None or self._closing:
+            return await self._alone(operation)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append((operation, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="group-commit")
-        return await future
+        self._queue.append(_Queued(operation, future))
+        self._wake.set()
+        # Shielded: a caller that goes away does not undo writes it already queued.
+        return await asyncio.shield(future)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="group-commit")
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
 
     async def apply(self, batch: Batch) -> None:
-        """Write ``batch``'s buffered rows and sums on its connection (its caller commits)."""
+        """Write ``batch``'s deferred rows and tallies on its connection (for callers that
+        built a :class:`Batch` in a transaction of their own)."""
         for table, rows in batch.rows.items():
             if rows:
                 await batch.conn.execute(table.insert(), rows)
-        for name, sums in batch.sums.items():
-            if sums:
-                await self._tallies[name](batch.conn, sums)
-        batch.rows, batch.sums = {}, {}
+        for name, counts in batch.tallies.items():
+            if counts:
+                await self._tally_writers[name](batch.conn, dict(counts))
+
+    async def _loop(self) -> None:
+        while self._queue or not self._closing:
+            if not self._queue:
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            try:
+                await self._flush()
+            except Exception:  # pragma: no cover - _flush hands every error to a caller
+                log.exception("group commit failed")
 
     async def _flush(self) -> None:
-        while self._queue:
-            queued = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
-            queued = [(op, future) for op, future in queued if not future.cancelled()]
-            if not queued:
-                continue
-            try:
-                results = await asyncio.shield(self._transaction([op for op, _ in queued]))
-            except Exception:
-                await self._one_by_one(queued)
-                continue
-            for (_, future), result in zip(queued, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+        batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+        try:
+            await self._together(batch)
+        except Exception:
+            log.warning("a group commit of %d operations failed; retrying each", len(batch))
+            for queued in batch:
+                if not queued.future.done():
+                    await self._settle(queued, self._alone(queued.operation))
 
-    async def _one_by_one(self, queued: list[tuple[Operation[Any], asyncio.Future[Any]]]) -> None:
-        for op, future in queued:
-            try:
-                (result,) = await asyncio.shield(self._transaction([op]))
-            except Exception as exc:
-                if not future.done():
-                    future.set_exception(exc)
+    async def _together(self, queued: list[_Queued[Any]]) -> None:
+        outcomes: list[tuple[_Queued[Any], Any, BaseException | None]] = []
+        async with self._engine.begin() as conn:
+            shared = Batch(conn)
+            for item in queued:
+                own = Batch(conn)
+                try:
+                    result = await item.operation(own)
+                except ImagegateError as exc:
+                    outcomes.append((item, None, exc))
+                    continue
+                shared.merge(own)
+                outcomes.append((item, result, None))
+            await self.apply(shared)
+        for item, result, error in outcomes:
+            if error is not None:
+                item.future.set_exception(error)
             else:
-                if not future.done():
-                    future.set_result(result)
+                item.future.set_result(result)
 
-    async def _transaction(self, operations: list[Operation[Any]]) -> list[Any]:
+    async def _alone(self, operation: Operation[T]) -> T:
         async with self._engine.begin() as conn:
             batch = Batch(conn)
-            results = [await op(batch) for op in operations]
+            result = await operation(batch)
             await self.apply(batch)
-        return results
+        return result
+
+    @staticmethod
+    async def _settle(queued: _Queued[T], outcome: Awaitable[T]) -> None:
+        try:
+            queued.future.set_result(await outcome)
+        except Exception as exc:
+            queued.future.set_exception(exc)
