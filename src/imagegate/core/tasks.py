@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -176,12 +177,15 @@ class TaskEngine:
             return task
         now = time.time()
         values = {"status": "canceled", "finished_at": now, "updated_at": now}
-        async with self._engine.begin() as conn:
-            cancelled_waiting = await self._store.finish(conn, task_id, None, values)
-            if cancelled_waiting:
-                await self._release(conn, task)
-                await self._notify(conn, await self._store.fetch(conn, task_id), now)
-        if cancelled_waiting:
+
+        async def job(conn: AsyncConnection) -> bool:
+            if not await self._store.finish(conn, task_id, None, values):
+                return False
+            await self._release(conn, task)
+            await self._notify(conn, task, now)
+            return True
+
+        if await self._store.write(job):
             self._wake_webhooks()
             return await self.get(task_id, owner_key_id)
         await self._store.request_cancel(task_id, now)
@@ -205,6 +209,7 @@ class TaskEngine:
         for running in list(self._running.values()):
             running.cancel()
         await asyncio.gather(*self._loops, *self._running.values(), return_exceptions=True)
+        await self._store.close()
 
     async def _claim_loop(self) -> None:
         while True:
@@ -289,21 +294,32 @@ class TaskEngine:
             "finished_at": now,
             "updated_at": now,
         }
-        async with self._engine.begin() as conn:
+        reservation_id = task.reservation_id
+
+        async def job(conn: AsyncConnection) -> Decimal | None:
             if not await self._store.finish(conn, task.id, self.worker_id, values):
-                await conn.rollback()
-                log.warning("task %s was taken over before it completed here", task.id)
-                return False
+                return None
             await self._assets.insert_rows(conn, stored, request_id=task.id)
-            if task.reservation_id is not None:
-                charged = await self._billing.settle_in(conn, task.reservation_id, output.cost)
-                output.cost = charged if charged is not None else output.cost
-            await conn.execute(usage.insert().values(**asdict(self._usage_row(task, output, now))))
-            await self._notify(conn, await self._store.fetch(conn, task.id), now)
+            charged = None
+            if reservation_id is not None:
+                charged = await self._billing.settle_in(conn, reservation_id, output.cost)
+            cost = output.cost if charged is None else charged
+            row = self._usage_row(task, output, cost, now)
+            await conn.execute(usage.insert(), [asdict(row)])
+            await self._notify(conn, task, now)
+            return cost
+
+        cost = await self._store.write(job)
+        if cost is None:
+            log.warning("task %s was taken over before it completed here", task.id)
+            return False
+        output.cost = cost
         self._wake_webhooks()
         return True
 
-    def _usage_row(self, task: TaskRecord, output: TaskOutput, now: float) -> UsageRow:
+    def _usage_row(
+        self, task: TaskRecord, output: TaskOutput, cost: Decimal, now: float
+    ) -> UsageRow:
         return UsageRow(
             request_id=task.id,
             key_id=task.owner_key_id,
@@ -315,7 +331,7 @@ class TaskEngine:
             images=len(output.images),
             input_tokens=output.usage.input_tokens if output.usage else 0,
             output_tokens=output.usage.output_tokens if output.usage else 0,
-            cost_usd=output.cost,
+            cost_usd=cost,
             created_at=now,
         )
 
@@ -340,10 +356,13 @@ class TaskEngine:
 
     async def _finish(self, task: TaskRecord, values: dict[str, Any], now: float) -> None:
         """Fail or cancel a task we hold, giving its reservation back in the same transaction."""
-        async with self._engine.begin() as conn:
+
+        async def job(conn: AsyncConnection) -> None:
             if await self._store.finish(conn, task.id, self.worker_id, values):
                 await self._release(conn, task)
-                await self._notify(conn, await self._store.fetch(conn, task.id), now)
+                await self._notify(conn, task, now)
+
+        await self._store.write(job)
         self._wake_webhooks()
 
     async def _release(self, conn: AsyncConnection, task: TaskRecord) -> None:
@@ -353,8 +372,12 @@ class TaskEngine:
     async def _notify_started(self, task: TaskRecord) -> None:
         """Tell the client's webhook that its task started (once, not on a re-claim)."""
         if task.webhook_url and task.attempts == 1:
-            async with self._engine.begin() as conn:
-                await self._notify(conn, await self._store.fetch(conn, task.id), time.time())
+            now = time.time()
+
+            async def job(conn: AsyncConnection) -> None:
+                await self._notify(conn, task, now)
+
+            await self._store.write(job)
             self._wake_webhooks()
 
     async def set_progress(self, task: TaskRecord, percent: int) -> None:
@@ -363,8 +386,12 @@ class TaskEngine:
         )
 
     async def _notify(self, conn: AsyncConnection, task: TaskRecord, now: float) -> None:
-        """Queue the task's webhook; ``meta["webhook_statuses"]``, when a front end sets it,
-        lists the statuses its clients want to hear about (e.g. only terminal ones)."""
+        """Queue the webhook of ``task`` as it is now in ``conn`` (read only when it has a
+        webhook); ``meta["webhook_statuses"]``, when a front end sets it, lists the statuses
+        its clients want to hear about (e.g. only terminal ones)."""
+        if not task.webhook_url:
+            return
+        task = await self._store.fetch(conn, task.id)
         wanted = task.meta.get("webhook_statuses")
         if not task.webhook_url or (wanted is not None and task.status not in wanted):
             return

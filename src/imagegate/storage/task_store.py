@@ -1,9 +1,12 @@
-"""SQL for tasks: insert, claim with leases (SKIP LOCKED on PostgreSQL), heartbeat, finish."""
+"""SQL for tasks: insert, claim with leases (SKIP LOCKED on PostgreSQL), heartbeat, finish.
+
+Writes on the hot path (insert, claim, progress, and the engine's completing transactions
+through :meth:`TaskStore.write`) are group-committed by :class:`~.task_commits.TaskCommits`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -11,10 +14,33 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from imagegate.core.task_model import CLAIMABLE, TaskRecord
 from imagegate.storage.claims import claim_update
 from imagegate.storage.tables import tasks
+from imagegate.storage.task_commits import TaskCommits
+
+T = TypeVar("T")
+_DEFAULTS: dict[str, Any] = {
+    "progress": 0,
+    "result": None,
+    "error": None,
+    "parent_id": None,
+    "webhook_url": None,
+    "webhook_secret": None,
+    "reservation_id": None,
+    "attempts": 0,
+    "cancel_requested": False,
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "started_at": None,
+    "finished_at": None,
+}
+"""What a freshly inserted row holds in the columns its insert leaves out."""
 
 
 def to_record(row: sa.RowMapping) -> TaskRecord:
     return TaskRecord(**{column.name: row[column.name] for column in tasks.columns})
+
+
+def to_record_of(values: dict[str, Any]) -> TaskRecord:
+    return TaskRecord(**{column.name: values[column.name] for column in tasks.columns})
 
 
 class TaskStore:
@@ -23,11 +49,23 @@ class TaskStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self._commits = TaskCommits(engine)
+
+    async def write(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``job`` (database work only) in the next group-committed transaction."""
+        return await self._commits.run(job)
+
+    async def close(self) -> None:
+        await self._commits.close()
 
     async def insert(self, values: dict[str, Any]) -> TaskRecord:
-        async with self._engine.begin() as conn:
-            await conn.execute(tasks.insert().values(**values))
-            return await self.fetch(conn, values["id"])
+        """Store a new task; the record is built from ``values`` (no read back)."""
+
+        async def job(conn: AsyncConnection) -> None:
+            await conn.execute(tasks.insert(), [values])
+
+        await self.write(job)
+        return to_record_of({**_DEFAULTS, **values})
 
     @staticmethod
     async def fetch(conn: AsyncConnection, task_id: str) -> TaskRecord:
@@ -89,9 +127,13 @@ class TaskStore:
             postgres=self._postgres,
             still_claimable=claimable,
         )
-        async with self._engine.begin() as conn:
+
+        async def job(conn: AsyncConnection) -> list[TaskRecord]:
             rows = (await conn.execute(statement)).mappings().all()
-        return sorted((to_record(row) for row in rows), key=lambda task: task.created_at)
+            return [to_record(row) for row in rows]
+
+        claimed = await self.write(job)
+        return sorted(claimed, key=lambda task: task.created_at)
 
     async def heartbeat(
         self, worker: str, task_ids: Sequence[str], now: float, lease: float
@@ -112,16 +154,18 @@ class TaskStore:
             return set(cancelled.scalars())
 
     async def set_progress(self, task_id: str, worker: str, progress: int, now: float) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                tasks.update()
-                .where(
-                    tasks.c.id == task_id,
-                    tasks.c.lease_owner == worker,
-                    tasks.c.status == "running",
-                )
-                .values(progress=progress, updated_at=now)
+        statement = (
+            tasks.update()
+            .where(
+                tasks.c.id == task_id, tasks.c.lease_owner == worker, tasks.c.status == "running"
             )
+            .values(progress=progress, updated_at=now)
+        )
+
+        async def job(conn: AsyncConnection) -> None:
+            await conn.execute(statement)
+
+        await self.write(job)
 
     @staticmethod
     async def finish(
