@@ -6,6 +6,7 @@ import io
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import pybase64
 import pytest
 from PIL import Image
 
@@ -107,6 +108,18 @@ async def test_dall_e_3_takes_style_answers_b64_and_revised_prompt(
     conformed = await conform(result, req, "openai")  # the gateway converts PNG → JPEG
     assert conformed.images[0].output_format == "jpeg"
     assert Image.open(io.BytesIO(conformed.images[0].data)).format == "JPEG"
+    # The upstream's base64 was of the PNG: the JPEG is encoded afresh.
+    assert pybase64.b64decode(conformed.images[0].base64()) == conformed.images[0].data
+
+
+async def test_an_unchanged_image_passes_the_upstreams_base64_on(
+    http: UpstreamClient, base: str
+) -> None:
+    req = request(output_format="png")
+    result = await OpenAIProvider().generate(req, ctx(http, base))
+    (image,) = (await conform(result, req, "openai")).images
+    assert image.b64 is not None and image.base64() is image.b64
+    assert pybase64.b64decode(image.base64()) == image.data
 
 
 async def test_url_results_are_downloaded_at_once(http: UpstreamClient, base: str) -> None:

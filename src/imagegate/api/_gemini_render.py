@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
-import pybase64
 
 from imagegate.api._errors import gemini_error_body
 from imagegate.core.catalog import CatalogEntry
@@ -87,7 +86,7 @@ def predict_response(delivery: Delivery) -> dict[str, Any]:
     """Imagen's ``{"predictions": [{"bytesBase64Encoded", "mimeType"}]}``."""
     predictions = []
     for image in delivery.result.images:
-        item = {"bytesBase64Encoded": _b64(image.data), "mimeType": image.mime_type}
+        item = {"bytesBase64Encoded": image.base64(), "mimeType": image.mime_type}
         if image.revised_prompt:
             item["prompt"] = image.revised_prompt
         predictions.append(item)
@@ -145,13 +144,9 @@ def _parts(delivery: Delivery, image: GeneratedImage, *, with_text: bool) -> lis
 
 
 def _image_part(image: GeneratedImage) -> dict[str, Any]:
-    return {"inlineData": {"mimeType": image.mime_type, "data": _b64(image.data)}}
+    return {"inlineData": {"mimeType": image.mime_type, "data": image.base64()}}
 
 
 def _by_modality(text: int, image: int) -> list[dict[str, Any]]:
     counts = [("TEXT", text), ("IMAGE", image)]
     return [{"modality": modality, "tokenCount": count} for modality, count in counts if count]
-
-
-def _b64(data: bytes) -> str:
-    return pybase64.b64encode(data).decode("ascii")

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
-import pybase64
 
 from imagegate.api._errors import openai_error_body
 from imagegate.core.generation import Delivery, Prepared
@@ -22,7 +21,7 @@ def render_images(delivery: Delivery, url_for: Callable[[str], str]) -> dict[str
     data: list[dict[str, Any]] = []
     for image, asset in zip(delivery.result.images, delivery.assets, strict=True):
         item: dict[str, Any] = (
-            {"url": url_for(asset.id)} if as_url else {"b64_json": _b64(image.data)}
+            {"url": url_for(asset.id)} if as_url else {"b64_json": image.base64()}
         )
         if image.revised_prompt:
             item["revised_prompt"] = image.revised_prompt
@@ -66,10 +65,6 @@ def usage_body(usage: Usage) -> dict[str, Any]:
     }
 
 
-def _b64(data: bytes) -> str:
-    return pybase64.b64encode(data).decode("ascii")
-
-
 async def sse_events(
     events: AsyncIterator[PartialImage | Delivery], prepared: Prepared, *, prefix: str
 ) -> AsyncIterator[bytes]:
@@ -101,7 +96,7 @@ async def sse_events(
 
 def _image_event(image: GeneratedImage, common: dict[str, Any], background: str) -> dict[str, Any]:
     return {
-        "b64_json": _b64(image.data),
+        "b64_json": image.base64(),
         "created_at": int(time.time()),
         "background": background,
         **common,

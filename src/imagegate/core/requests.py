@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import pybase64
+
 Operation = Literal[
     "generate",
     "edit",
@@ -151,10 +153,16 @@ class GeneratedImage:
     width: int
     height: int
     revised_prompt: str | None = None
+    b64: str | None = field(default=None, compare=False, repr=False)
+    """``data`` in base64 when an upstream sent it so, passed on instead of encoded again;
+    whatever changes ``data`` must drop it."""
 
     @property
     def mime_type(self) -> str:
         return MIME_TYPES[self.output_format]
+
+    def base64(self) -> str:
+        return self.b64 if self.b64 is not None else pybase64.b64encode(self.data).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)

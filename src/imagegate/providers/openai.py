@@ -227,10 +227,10 @@ class OpenAIImagesAdapter:
     async def _image(self, item: wire.ImageData, ctx: ProviderContext) -> GeneratedImage:
         if item.b64_json:
             data = decode_b64(item.b64_json, self.name)
-        else:
-            if ctx.fetch is None or item.url is None:
-                raise ServerError("no result downloader was given to the provider adapter")
-            data = await ctx.fetch(item.url)
+            return upstream_image(data, revised_prompt=item.revised_prompt, b64=item.b64_json)
+        if ctx.fetch is None or item.url is None:
+            raise ServerError("no result downloader was given to the provider adapter")
+        data = await ctx.fetch(item.url)
         return upstream_image(data, revised_prompt=item.revised_prompt)
 
     def _error(self, answer: Answer, ctx: ProviderContext) -> ImagegateError:

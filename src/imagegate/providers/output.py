@@ -35,10 +35,13 @@ MAX_PIXELS: Final = 100_000_000
 MAX_SIDE: Final = 16384
 
 
-def upstream_image(data: bytes, *, revised_prompt: str | None = None) -> GeneratedImage:
-    """An image as an upstream sent it; :func:`conform` checks and fixes it later."""
+def upstream_image(
+    data: bytes, *, revised_prompt: str | None = None, b64: str | None = None
+) -> GeneratedImage:
+    """An image as an upstream sent it (``b64``: the same bytes in base64, if it sent that);
+    :func:`conform` checks and fixes it later."""
     fmt = _AS_OUTPUT.get(sniff_format(data[:4096]) or "", "png")
-    return GeneratedImage(data, fmt, 0, 0, revised_prompt)
+    return GeneratedImage(data, fmt, 0, 0, revised_prompt, b64)
 
 
 def decode_b64(text: str, provider: str) -> bytes:
@@ -126,5 +129,10 @@ def _convert(
             raise bad_response(provider, f"an image that cannot become {wanted}")
         data = encode_image(pixels, wanted, request.output_compression)
         return replace(
-            image, data=data, output_format=wanted, width=opened.width, height=opened.height
+            image,
+            data=data,
+            b64=None,
+            output_format=wanted,
+            width=opened.width,
+            height=opened.height,
         )
