@@ -17,6 +17,13 @@ shorten`` runs text-only tasks instead, to measure the task machinery without re
 requests-per-minute limit is lifted (``IMAGEGATE_DEFAULT_RPM``) so the figure measures the task
 path, not the limiter; the per-key queue limit (``mj_queue_limit``, 200 waiting tasks) stays,
 and submitters back off on code 23 as a client would. The target is ≥ 300 tasks/s.
+
+``--route flux`` submits Flux-style tasks instead (``POST /flux/v1/sketch``, one 256×256 PNG,
+the smallest size the sketch model declares) and polls each unfinished one with ``GET
+/flux/v1/get_result`` every ``--flux-poll`` seconds (0.5 s, as BFL's own examples do).
+
+The client is aiohttp (a fraction of httpx's CPU per request): it shares the machine with the
+server, and its cost is not the gateway's.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import httpx
 
 ADMIN = "bench-admin-key-0123456789abcdef"
@@ -89,58 +98,98 @@ def start_server(data_dir: Path, port: int, args: argparse.Namespace) -> subproc
         time.sleep(0.05)
 
 
+Client = aiohttp.ClientSession
+
+
+async def post_json(client: Client, path: str, body: object) -> Any:
+    async with client.post(path, json=body) as response:
+        return await response.json(content_type=None)
+
+
+async def submit_one(client: Client, args: argparse.Namespace) -> str:
+    """Submit one task (backing off on a full queue as a client would); its id."""
+    if args.route == "flux":
+        body = {"prompt": args.prompt, "width": 256, "height": 256, "output_format": "png"}
+        return str((await post_json(client, "/flux/v1/sketch", body))["id"])
+    while True:
+        answer = await post_json(client, f"/mj/submit/{args.route}", {"prompt": args.prompt})
+        if answer["code"] in (1, 22):
+            return str(answer["result"])
+        if answer["code"] != 23:
+            raise RuntimeError(f"submit refused: {answer}")
+        await asyncio.sleep(1.0)  # queue full (code 23): back off as a client would
+
+
 async def submit_all(
-    client: httpx.AsyncClient, count: int, args: argparse.Namespace, submitted: dict[str, float]
+    client: Client, count: int, args: argparse.Namespace, submitted: dict[str, float]
 ) -> None:
     """Submit ``count`` tasks from ``clients`` coroutines, noting each id's submit time."""
     queue = iter(range(count))
-    route, prompt = args.route, args.prompt
 
     async def one_client() -> None:
         for _ in queue:
-            while True:
-                body = {"prompt": prompt}
-                answer = (await client.post(f"/mj/submit/{route}", json=body)).json()
-                if answer["code"] in (1, 22):
-                    break
-                if answer["code"] != 23:
-                    raise RuntimeError(f"submit refused: {answer}")
-                await asyncio.sleep(1.0)  # queue full (code 23): back off as a client would
-            submitted[answer["result"]] = time.perf_counter()
+            submitted[await submit_one(client, args)] = time.perf_counter()
 
     await asyncio.gather(*(one_client() for _ in range(args.clients)))
 
 
+async def poll_mj(client: Client, pending: list[str]) -> list[tuple[str, str]]:
+    """One ``list-by-condition`` per 1000 ids: (id, status) of each."""
+    seen: list[tuple[str, str]] = []
+    for start in range(0, len(pending), 1000):
+        batch = {"ids": pending[start : start + 1000]}
+        tasks = await post_json(client, "/mj/task/list-by-condition", batch)
+        seen += [(task["id"], MJ_STATUS.get(task["status"], "pending")) for task in tasks]
+    return seen
+
+
+async def poll_flux(client: Client, pending: list[str]) -> list[tuple[str, str]]:
+    """One ``get_result`` per id, 32 at a time: (id, status) of each."""
+    gate = asyncio.Semaphore(32)
+
+    async def one(task_id: str) -> tuple[str, str]:
+        async with gate, client.get("/flux/v1/get_result", params={"id": task_id}) as response:
+            body = await response.json(content_type=None)
+        return task_id, FLUX_STATUS.get(body["status"], "pending")
+
+    return list(await asyncio.gather(*(one(task_id) for task_id in pending)))
+
+
+MJ_STATUS = {"SUCCESS": "done", "FAILURE": "failed", "CANCEL": "failed"}
+FLUX_STATUS = {"Ready": "done", "Error": "failed", "Task not found": "failed"}
+
+
 async def poll_until_done(
-    client: httpx.AsyncClient, submitted: dict[str, float], count: int
+    client: Client, submitted: dict[str, float], count: int, args: argparse.Namespace
 ) -> dict[str, float]:
     """Poll every known, unfinished id until ``count`` tasks succeeded; id → time seen done."""
     finished: dict[str, float] = {}
+    poll, interval = (
+        (poll_flux, args.flux_poll) if args.route == "flux" else (poll_mj, POLL_SECONDS)
+    )
     while len(finished) < count:
         pending = [task_id for task_id in list(submitted) if task_id not in finished]
-        for start in range(0, len(pending), 1000):
-            batch = {"ids": pending[start : start + 1000]}
-            tasks = (await client.post("/mj/task/list-by-condition", json=batch)).json()
-            now = time.perf_counter()
-            for task in tasks:
-                if task["status"] == "SUCCESS":
-                    finished[task["id"]] = now
-                elif task["status"] in ("FAILURE", "CANCEL"):
-                    raise RuntimeError(f"task {task['id']} ended {task['status']}: {task}")
-        await asyncio.sleep(POLL_SECONDS)
+        for task_id, status in await poll(client, pending):
+            if status == "done":
+                finished[task_id] = time.perf_counter()
+            elif status == "failed":
+                raise RuntimeError(f"task {task_id} failed")
+        await asyncio.sleep(interval)
     return finished
 
 
 async def run(base_url: str, key: str, count: int, args: argparse.Namespace) -> dict[str, object]:
-    limits = httpx.Limits(max_connections=args.clients + 4, max_keepalive_connections=args.clients)
+    connector = aiohttp.TCPConnector(limit=args.clients + 32)
     headers = {"Authorization": f"Bearer {key}"}
     submitted: dict[str, float] = {}
-    async with httpx.AsyncClient(
-        base_url=base_url, headers=headers, limits=limits, timeout=120
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(
+        base_url=base_url, headers=headers, connector=connector, timeout=timeout
     ) as client:
         started = time.perf_counter()
         submitting = submit_all(client, count, args, submitted)
-        _, finished = await asyncio.gather(submitting, poll_until_done(client, submitted, count))
+        polling = poll_until_done(client, submitted, count, args)
+        _, finished = await asyncio.gather(submitting, polling)
         elapsed = time.perf_counter() - started
     latencies = sorted((finished[t] - submitted[t]) * 1000 for t in submitted)
     return {
@@ -154,10 +203,11 @@ async def run(base_url: str, key: str, count: int, args: argparse.Namespace) -> 
     }
 
 
-def audit(db_path: Path, ids: list[str], images: int) -> dict[str, object]:
+def audit(db_path: Path, ids: list[str], kind: str, images: int) -> dict[str, object]:
     """None lost, none run twice, ``images`` stored images and one usage row each."""
     with sqlite3.connect(db_path) as db:
-        rows = db.execute("SELECT id, status, attempts FROM tasks WHERE kind = 'mj'").fetchall()
+        query = "SELECT id, status, attempts FROM tasks WHERE kind = ?"
+        rows = db.execute(query, (kind,)).fetchall()
         assets = Counter(r[0] for r in db.execute("SELECT request_id FROM assets"))
         usage = Counter(r[0] for r in db.execute("SELECT request_id FROM usage"))
     by_id = {row[0]: row for row in rows}
@@ -179,10 +229,12 @@ def main() -> int:
     parser.add_argument("--prompt", default=PROMPT)
     parser.add_argument(
         "--route",
-        choices=["imagine", "shorten"],
+        choices=["imagine", "shorten", "flux"],
         default="imagine",
-        help="shorten renders nothing: it measures the task machinery alone",
+        help="shorten renders nothing: it measures the task machinery alone; flux renders "
+        "one 256x256 picture per task",
     )
+    parser.add_argument("--flux-poll", type=float, default=0.5, help="seconds between polls")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     args = parser.parse_args()
     info = machine()
@@ -205,7 +257,9 @@ def main() -> int:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
         ids = result.pop("ids")
-        checks = audit(data_dir / "imagegate.db", ids, 1 if args.route == "imagine" else 0)  # type: ignore[arg-type]
+        kind = "image" if args.route == "flux" else "mj"
+        images = 0 if args.route == "shorten" else 1
+        checks = audit(data_dir / "imagegate.db", ids, kind, images)  # type: ignore[arg-type]
     report = {"machine": info, "settings": vars(args) | {"json": None}, **result, **checks}
     print(
         f"\n{args.tasks} {args.route} tasks, {args.clients} clients, {args.workers} worker(s) × "
