@@ -197,19 +197,31 @@ class QueueGauge:
         self._concurrency = concurrency
         self._limit = limit
         self._seen: dict[str, tuple[float, int, int]] = {}
+        self._reading: dict[str, asyncio.Future[None]] = {}
 
     async def read(self, key_id: str) -> tuple[int, int]:
         now = time.monotonic()
         seen = self._seen.get(key_id)
         if seen is not None and now - seen[0] < GAUGE_SECONDS:
             return seen[1], seen[2]
+        # One query per key at a time: a burst of submits shares it instead of each asking.
+        reading = self._reading.get(key_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._query(key_id, now))
+            self._reading[key_id] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(key_id, None))
+        await asyncio.shield(reading)
+        # What was read, plus what the callers that resumed first have counted since.
+        _, waiting, own = self._seen[key_id]
+        return waiting, own
+
+    async def _query(self, key_id: str, now: float) -> None:
         queued = tasks_table.c.status == "queued"
         mine = queued & (tasks_table.c.owner_key_id == key_id)
         query = sa.select(_bounded(queued, self._concurrency), _bounded(mine, self._limit))
         async with self._engine.connect() as conn:
             waiting, own = (await conn.execute(query)).one()
         self._seen[key_id] = (now, int(waiting), int(own))
-        return int(waiting), int(own)
 
     def count(self, key_id: str) -> None:
         """One more task of ``key_id`` is waiting."""
