@@ -176,3 +176,15 @@ async def test_unheld_reservations_write_only_their_charge_once(engine: AsyncEng
     assert await ledger_sum(engine, key_id) == D("-0.20")
     limits = await billing.limits(key_id)
     assert limits.day_spent_usd == D("0.20") and limits.month_spent_usd == D("0.20")
+
+
+async def test_spending_of_several_keys_in_one_batch(engine: AsyncEngine) -> None:
+    writer = GroupCommit(engine)
+    billing = Billing(engine, writer)
+    writer.start()
+    keys = [await new_key(engine) for _ in range(3)]
+    unheld = [billing.reserve_unheld(k, D("1"), f"req_{i}") for i, k in enumerate(keys * 2)]
+    await asyncio.gather(*(billing.settle(r, D("0.25")) for r in unheld))
+    await writer.close()
+    for key_id in keys:
+        assert (await billing.limits(key_id)).day_spent_usd == D("0.50")

@@ -215,8 +215,7 @@ async def _serve(
     delivery = await service.run(prepared)
     request.state.log.update(images=len(delivery.assets), cost=str(delivery.cost))
     link = services_of(request).assets.signed_path
-    base_url = public_base_url(request)
-    body = render_images(delivery, lambda asset_id: base_url + link(asset_id))
+    body = render_images(delivery, lambda asset_id: public_base_url(request) + link(asset_id))
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 

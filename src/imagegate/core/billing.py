@@ -379,7 +379,9 @@ def _entry(
     }
 
 
-def _spent(column: sa.Column[Any], period_column: sa.Column[Any], period: str) -> Any:
+def _spent(
+    column: sa.Column[Any], period_column: sa.Column[Any], period: str | sa.BindParameter[str]
+) -> Any:
     return sa.case((period_column == period, column), else_=0)
 
 
@@ -427,23 +429,39 @@ def _credit(key_id: str, amount: Decimal, now: float) -> sa.Update:
     )
 
 
+def _add_spending_statement() -> sa.Update:
+    c = key_limits.c
+    day: sa.BindParameter[str] = sa.bindparam("p_day")
+    month: sa.BindParameter[str] = sa.bindparam("p_month")
+    amount = sa.bindparam("p_amount", type_=c.day_spent_usd.type)
+    return (
+        key_limits.update()
+        .where(c.key_id == sa.bindparam("p_key"))
+        .values(
+            day=day,
+            day_spent_usd=_spent(c.day_spent_usd, c.day, day) + amount,
+            month=month,
+            month_spent_usd=_spent(c.month_spent_usd, c.month, month) + amount,
+            updated_at=sa.bindparam("p_now"),
+        )
+    )
+
+
+_ADD_SPENDING = _add_spending_statement()
+
+
 async def _add_spending(conn: AsyncConnection, spent: dict[Any, Decimal]) -> None:
-    """Count unheld charges into each key's daily and monthly spending (the tally writer)."""
+    """Count unheld charges into each key's daily and monthly spending (the tally writer):
+    one statement for every key of the batch."""
     now = time.time()
     day, month = _day(now), _month(now)
-    c = key_limits.c
-    for key_id, amount in spent.items():
-        await conn.execute(
-            key_limits.update()
-            .where(c.key_id == key_id)
-            .values(
-                day=day,
-                day_spent_usd=_spent(c.day_spent_usd, c.day, day) + amount,
-                month=month,
-                month_spent_usd=_spent(c.month_spent_usd, c.month, month) + amount,
-                updated_at=now,
-            )
-        )
+    await conn.execute(
+        _ADD_SPENDING,
+        [
+            {"p_key": key_id, "p_amount": amount, "p_day": day, "p_month": month, "p_now": now}
+            for key_id, amount in spent.items()
+        ],
+    )
 
 
 async def _has_limits(conn: AsyncConnection, key_id: str) -> bool:
