@@ -188,3 +188,13 @@ async def test_spending_of_several_keys_in_one_batch(engine: AsyncEngine) -> Non
     await writer.close()
     for key_id in keys:
         assert (await billing.limits(key_id)).day_spent_usd == D("0.50")
+
+
+async def test_an_unheld_charge_still_reduces_a_balance_set_meanwhile(engine: AsyncEngine) -> None:
+    billing = Billing(engine)
+    key_id = await new_key(engine)
+    reservation = billing.reserve_unheld(key_id, D("1"), "req_1")
+    await billing.top_up(key_id, D("2"))  # e.g. on another replica, after this one checked
+    await billing.settle(reservation, D("0.5"))
+    assert (await billing.limits(key_id)).balance_usd == D("1.5")
+    assert await ledger_sum(engine, key_id) == D("1.5")

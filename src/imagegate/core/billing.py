@@ -438,6 +438,8 @@ def _add_spending_statement() -> sa.Update:
         key_limits.update()
         .where(c.key_id == sa.bindparam("p_key"))
         .values(
+            # NULL stays NULL; a balance set meanwhile (by another replica) is charged too.
+            balance_usd=c.balance_usd - amount,
             day=day,
             day_spent_usd=_spent(c.day_spent_usd, c.day, day) + amount,
             month=month,
