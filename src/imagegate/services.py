@@ -140,6 +140,7 @@ class Services:
                 retention_seconds=settings.asset_retention_days * 86400,
             ),
             billing,
+            writer,
         )
         tasks.register(task_images.KIND, task_images.ImageTaskHandler(images, assets))
         return cls(
@@ -164,9 +165,7 @@ class Services:
         )
 
     def run_background(self) -> None:
-        """Start the group commit, the usage flusher, the task workers, the webhook sender and
-        the sweeper."""
-        self.writer.start()
+        """Start the usage flusher, the task workers, the webhook sender and the sweeper."""
         self.usage.start()
         self.tasks.start()
         self.webhooks.start()

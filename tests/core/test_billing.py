@@ -136,7 +136,6 @@ async def test_stale_holds_are_released(engine: AsyncEngine) -> None:
 async def test_group_committed_reservations_never_overdraw(engine: AsyncEngine) -> None:
     writer = GroupCommit(engine)
     billing = Billing(engine, writer)
-    writer.start()
     key_id = await new_key(engine, balance_usd=D("1.00"))
 
     async def attempt(index: int) -> Reservation | None:
@@ -158,7 +157,6 @@ async def test_group_committed_reservations_never_overdraw(engine: AsyncEngine) 
 async def test_unheld_reservations_write_only_their_charge_once(engine: AsyncEngine) -> None:
     writer = GroupCommit(engine)
     billing = Billing(engine, writer)
-    writer.start()
     key_id = await new_key(engine)
     first = billing.reserve_unheld(key_id, D("0.50"), "req_1")
     second = billing.reserve_unheld(key_id, D("0.50"), "req_2")
@@ -181,7 +179,6 @@ async def test_unheld_reservations_write_only_their_charge_once(engine: AsyncEng
 async def test_spending_of_several_keys_in_one_batch(engine: AsyncEngine) -> None:
     writer = GroupCommit(engine)
     billing = Billing(engine, writer)
-    writer.start()
     keys = [await new_key(engine) for _ in range(3)]
     unheld = [billing.reserve_unheld(k, D("1"), f"req_{i}") for i, k in enumerate(keys * 2)]
     await asyncio.gather(*(billing.settle(r, D("0.25")) for r in unheld))

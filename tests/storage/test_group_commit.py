@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,10 +45,20 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def commits(engine: AsyncEngine) -> list[int]:
+@contextmanager
+def counting_commits() -> Iterator[list[int]]:
+    """Commits of every engine (a SQLite file's batches run on a synchronous engine of their
+    own)."""
     seen = [0]
-    sa.event.listen(engine.sync_engine, "commit", lambda _conn: seen.__setitem__(0, seen[0] + 1))
-    return seen
+
+    def count(_conn: object) -> None:
+        seen[0] += 1
+
+    sa.event.listen(sa.engine.Engine, "commit", count)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sa.engine.Engine, "commit", count)
 
 
 async def add_to_counters(conn: AsyncConnection, counts: dict[Hashable, Decimal]) -> None:
@@ -81,11 +93,10 @@ async def test_concurrent_operations_share_commits_and_each_gets_its_result(
 ) -> None:
     writer = GroupCommit(engine)
     writer.register_tally("counters", add_to_counters)
-    seen = commits(engine)
-    writer.start()
-    results = await asyncio.gather(
-        *(writer.run(insert(f"i{n}", n, tally="ab"[n % 2])) for n in range(100))
-    )
+    with counting_commits() as seen:
+        results = await asyncio.gather(
+            *(writer.run(insert(f"i{n}", n, tally="ab"[n % 2])) for n in range(100))
+        )
     await writer.close()
     assert results == [f"i{n}" for n in range(100)]
     assert await rows(engine) == {f"i{n}": n for n in range(100)}
@@ -95,7 +106,6 @@ async def test_concurrent_operations_share_commits_and_each_gets_its_result(
 
 async def test_a_refusal_fails_only_its_caller_and_drops_its_rows(engine: AsyncEngine) -> None:
     writer = GroupCommit(engine)
-    writer.start()
 
     async def refuse(batch: Batch) -> None:
         batch.insert(items, {"id": "refused", "value": 0})
@@ -115,7 +125,6 @@ async def test_a_failing_batch_is_retried_one_operation_at_a_time(engine: AsyncE
     async with engine.begin() as conn:
         await conn.execute(items.insert().values(id="taken", value=0))
     writer = GroupCommit(engine)
-    writer.start()
     outcomes = await asyncio.gather(
         writer.run(insert("p", 1)), writer.run(insert("taken", 9)), writer.run(insert("q", 2)),
         return_exceptions=True,
@@ -130,10 +139,43 @@ async def test_close_finishes_queued_work_and_later_calls_still_commit(
     engine: AsyncEngine,
 ) -> None:
     writer = GroupCommit(engine)
-    writer.start()
     pending = [asyncio.ensure_future(writer.run(insert(f"c{n}", n))) for n in range(10)]
     await asyncio.sleep(0)
     await writer.close()
     assert [await p for p in pending] == [f"c{n}" for n in range(10)]
     assert await writer.run(insert("after", 1)) == "after"
     assert len(await rows(engine)) == 11
+
+
+async def test_an_operation_whose_caller_left_before_its_batch_is_dropped(
+    engine: AsyncEngine,
+) -> None:
+    writer = GroupCommit(engine)
+    left = asyncio.ensure_future(writer.run(insert("gone", 1)))
+    stays = asyncio.ensure_future(writer.run(insert("kept", 2)))
+    await asyncio.sleep(0)  # both queued; the flusher has not run yet
+    left.cancel()
+    assert await stays == "kept"
+    await writer.close()
+    assert await rows(engine) == {"kept": 2}
+
+
+async def test_on_a_sqlite_file_operations_may_await_only_their_connection(
+    tmp_path: Path,
+) -> None:
+    from imagegate.storage import db
+
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'one.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    writer = GroupCommit(engine)
+
+    async def wanders(batch: Batch) -> None:
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="awaited something other than its connection"):
+        await writer.run(wanders)
+    assert await writer.run(insert("fine", 1)) == "fine"
+    await writer.close()
+    assert await rows(engine) == {"fine": 1}
+    await engine.dispose()

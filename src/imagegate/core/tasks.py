@@ -27,6 +27,7 @@ from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.usage import UsageRow
 from imagegate.core.webhooks import WebhookSender, enqueue
 from imagegate.errors import ImagegateError, InvalidRequest, NotFound, RateLimited, ServerError
+from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.tables import usage
 from imagegate.storage.task_store import TaskStore
 
@@ -64,10 +65,11 @@ class TaskEngine:
         webhooks: WebhookSender | None,
         settings: EngineSettings,
         billing: Billing | None = None,
+        writer: GroupCommit | None = None,
     ) -> None:
         self._engine = engine
-        self._billing = billing or Billing(engine)
-        self._store = TaskStore(engine)
+        self._billing = billing or Billing(engine, writer)
+        self._store = TaskStore(engine, writer)
         self._assets = assets
         self._webhooks = webhooks
         self.settings = settings

@@ -1,7 +1,7 @@
 """SQL for tasks: insert, claim with leases (SKIP LOCKED on PostgreSQL), heartbeat, finish.
 
 Writes on the hot path (insert, claim, progress, and the engine's completing transactions
-through :meth:`TaskStore.write`) are group-committed by :class:`~.task_commits.TaskCommits`."""
+through :meth:`TaskStore.write`) are group-committed by :class:`~.group_commit.GroupCommit`."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.core.task_model import CLAIMABLE, TaskRecord
 from imagegate.storage.claims import claim_update
+from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.tables import tasks
-from imagegate.storage.task_commits import TaskCommits
 
 T = TypeVar("T")
 _DEFAULTS: dict[str, Any] = {
@@ -46,14 +46,14 @@ def to_record_of(values: dict[str, Any]) -> TaskRecord:
 class TaskStore:
     """Every query the task engine makes; callers pass times so tests can move the clock."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writer: GroupCommit | None = None) -> None:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
-        self._commits = TaskCommits(engine)
+        self._commits = writer or GroupCommit(engine)
 
     async def write(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``job`` (database work only) in the next group-committed transaction."""
-        return await self._commits.run(job)
+        return await self._commits.run(lambda batch: job(batch.conn))
 
     async def close(self) -> None:
         await self._commits.close()
