@@ -113,9 +113,9 @@ async def test_upload_over_the_limit_is_413(gateway: Gateway) -> None:
 
 
 def test_openai_sdk_files_round_trip(live_server: LiveServer) -> None:
-    client = openai.OpenAI(base_url=f"{live_server.base_url}/v1", api_key=live_server.key)
     data = png_bytes((8, 8))
-    created = client.files.create(file=("tiny.png", data, "image/png"), purpose="vision")
-    assert client.files.retrieve(created.id).bytes == len(data)
-    assert client.files.content(created.id).read() == data
-    assert client.files.delete(created.id).deleted is True
+    with openai.OpenAI(base_url=f"{live_server.base_url}/v1", api_key=live_server.key) as client:
+        created = client.files.create(file=("tiny.png", data, "image/png"), purpose="vision")
+        assert client.files.retrieve(created.id).bytes == len(data)
+        assert client.files.content(created.id).read() == data
+        assert client.files.delete(created.id).deleted is True

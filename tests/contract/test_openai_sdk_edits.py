@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterator
 
 import openai
 import pytest
@@ -14,10 +15,11 @@ from tests.conftest import LiveServer
 
 
 @pytest.fixture
-def client(live_server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(
+def client(live_server: LiveServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(
         base_url=f"{live_server.base_url}/v1", api_key=live_server.key, max_retries=0
-    )
+    ) as sdk:
+        yield sdk
 
 
 def decode(b64: str | None) -> Image.Image:

@@ -9,6 +9,7 @@ Redirects are never followed (credentials stay with the host the operator config
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Final
@@ -130,6 +131,9 @@ class UpstreamClient:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+            # Transports finish closing on the next loop iteration; without it a loop that
+            # stops right after leaves their sockets to the garbage collector (aiohttp's advice).
+            await asyncio.sleep(0)
 
     async def __aenter__(self) -> UpstreamClient:
         return self
