@@ -23,6 +23,10 @@ from imagegate.services import Services
 from imagegate.settings import Settings
 
 ADMIN_KEY = "test-admin-key-0123456789"
+# The test process keeps Python's default collector: a frozen heap and rarer collections would
+# move where leaked sockets are reported (tests/api/test_platform.py checks the tuning itself).
+os.environ.setdefault("IMAGEGATE_GC_TUNING", "false")
+
 POSTGRES_URL = os.environ.get(
     "IMAGEGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )

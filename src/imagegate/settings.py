@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     """Requests per minute for keys without their own limit."""
     concurrency_queue_seconds: float = Field(default=2.0, ge=0)
     """How long a request waits for a concurrency slot before its 429."""
+    gc_tuning: bool = True
+    """After start-up, freeze what it built and collect the young generation every 10,000
+    allocations (see ``imagegate.app.tune_garbage_collector``)."""
     upstream_max_connections: int = Field(default=1000, ge=1)
     """Connections the shared upstream client keeps open at most, all providers together."""
     task_concurrency: int = Field(default=8, ge=1)

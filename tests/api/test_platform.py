@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+from imagegate.app import GC_GEN0_THRESHOLD, create_app
+from imagegate.settings import Settings
 from imagegate.storage import db
 from tests.conftest import Gateway
 
@@ -72,3 +76,17 @@ async def test_oversize_chunked_body_is_413(gateway: Gateway) -> None:
         "/v1/images/generations", content=chunks(), headers=gateway.auth
     )
     assert response.status_code == 413
+
+
+async def test_start_up_freezes_what_it_built_and_collects_the_young_generation_less_often(
+    tmp_path: Path,
+) -> None:
+    threshold = gc.get_threshold()
+    app = create_app(Settings(data_dir=tmp_path, gc_tuning=True))
+    try:
+        async with app.router.lifespan_context(app):
+            assert gc.get_freeze_count() > 0
+            assert gc.get_threshold()[0] == GC_GEN0_THRESHOLD
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
