@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from PIL import Image
@@ -28,12 +28,6 @@ def base() -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def clean() -> None:
     fake.reset()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[UpstreamClient]:
-    async with UpstreamClient() as client:
-        yield client
 
 
 async def test_imagine_adds_the_aspect_ratio_and_returns_the_grid(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pybase64
@@ -52,12 +52,6 @@ def base() -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def clean() -> None:
     fake.reset()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[UpstreamClient]:
-    async with UpstreamClient() as client:
-        yield client
 
 
 def ctx(http: UpstreamClient, base: str, model: str = "gpt-image-1", **kw: Any) -> ProviderContext:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -43,12 +43,6 @@ def clean() -> None:
     for fake in (bfl, replicate, fal):
         fake.reset()
     bfl.pending_polls, replicate.pending_polls, fal.pending_polls = 1, 0, 2
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[UpstreamClient]:
-    async with UpstreamClient() as client:
-        yield client
 
 
 def size_of(result: ImageResult) -> tuple[int, int]:

@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.errors import ImagegateError
+from imagegate.storage.db import sqlite_pragmas
 from imagegate.storage.sqlite_writes import exclusive
 
 log = logging.getLogger("imagegate.storage")
@@ -211,16 +212,8 @@ def _sync_engine(engine: AsyncEngine) -> sa.Engine | None:
     sync = sa.create_engine(
         url.set(drivername="sqlite"), connect_args={"timeout": 30}, pool_size=1, max_overflow=0
     )
-    sa.event.listen(sync, "connect", _pragmas)
+    sa.event.listen(sync, "connect", sqlite_pragmas)
     return sync
-
-
-def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
 
 
 def _run_sync(
