@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from types import ModuleType
+from typing import cast
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +30,7 @@ from imagegate.api import (
     openai_images,
     replicate,
 )
+from imagegate.api._direct import DirectRoutes, Endpoint
 from imagegate.api._errors import error_response_for_path
 from imagegate.api._idempotency import IdempotencyMiddleware
 from imagegate.api._middleware import GatewayMiddleware
@@ -59,8 +61,9 @@ FRONT_ENDS: tuple[ModuleType, ...] = (
     billing,
     health,
 )
-"""API modules: each has a ``router`` and may have ``install(services)``, called before the
-workers start, to register its task kinds and webhook renderers."""
+"""API modules: each has a ``router``, may have ``install(services)``, called before the
+workers start, to register its task kinds and webhook renderers, and may have
+``DIRECT_ROUTES``, ``{(method, path): endpoint}`` for its hot routes (see ``api._direct``)."""
 
 
 GC_GEN0_THRESHOLD = 10_000
@@ -104,42 +107,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in FRONT_ENDS:
         app.include_router(module.router)
     _install_error_handlers(app)
+    direct = {route: endpoint for module in FRONT_ENDS for route, endpoint in _direct_of(module)}
+    app.add_middleware(DirectRoutes, routes=direct, on_error=render_error, handles=HANDLED)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 
 
-def _install_error_handlers(app: FastAPI) -> None:
-    async def on_domain_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ImagegateError)
-        return error_response_for_path(request.url.path, exc, request.state.request_id)
+def _direct_of(module: ModuleType) -> Iterable[tuple[tuple[str, str], Endpoint]]:
+    return cast(dict[tuple[str, str], Endpoint], getattr(module, "DIRECT_ROUTES", {})).items()
 
-    async def on_http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        error: ImagegateError
+
+HANDLED = (ImagegateError, HTTPException, RequestValidationError)
+"""What a route may raise as an answer; anything else is a crash (500, logged)."""
+
+
+def render_error(request: Request, exc: Exception) -> Response:
+    """Any exception a route raised, as an error in the envelope of the route's wire format."""
+    path = request.scope["path"]
+    error: ImagegateError
+    if isinstance(exc, ImagegateError):
+        error = exc
+    elif isinstance(exc, HTTPException):
         if exc.status_code == 404:
-            error = NotFound(f"no route for {request.method} {request.url.path}")
+            error = NotFound(f"no route for {request.method} {path}")
         else:
             error = InvalidRequest(str(exc.detail))
             error.status = exc.status_code
-        return error_response_for_path(request.url.path, error, request.state.request_id)
-
-    async def on_validation_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
+    elif isinstance(exc, RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         location = [str(part) for part in first.get("loc", ())[1:]]
         error = InvalidRequest(
             f"invalid value for {'.'.join(location) or 'the request'}: {first.get('msg', '')}",
             param=".".join(location) or None,
         )
-        return error_response_for_path(request.url.path, error, request.state.request_id)
-
-    async def on_crash(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s", request.url.path)
+    else:
+        log.exception("unhandled error on %s", path)
         error = ServerError("internal error")
-        return error_response_for_path(request.url.path, error, request.state.request_id)
+    return error_response_for_path(path, error, request.state.request_id)
 
-    app.add_exception_handler(ImagegateError, on_domain_error)
-    app.add_exception_handler(HTTPException, on_http_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(Exception, on_crash)
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def handler(request: Request, exc: Exception) -> Response:
+        return render_error(request, exc)
+
+    for kind in (*HANDLED, Exception):
+        app.add_exception_handler(kind, handler)

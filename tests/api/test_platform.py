@@ -6,6 +6,9 @@ import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
+import pytest
+
 from imagegate.app import GC_GEN0_THRESHOLD, create_app
 from imagegate.settings import Settings
 from imagegate.storage import db
@@ -90,3 +93,39 @@ async def test_start_up_freezes_what_it_built_and_collects_the_young_generation_
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+def test_direct_routes_are_declared_to_fastapi_with_the_same_endpoints() -> None:
+    """The routes answered without FastAPI's router still appear in OpenAPI, unchanged."""
+    from fastapi.routing import APIRoute
+
+    from imagegate.app import FRONT_ENDS
+
+    declared = {
+        (method, route.path): route.endpoint
+        for module in FRONT_ENDS
+        for route in module.router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+    direct = [route for module in FRONT_ENDS for route in getattr(module, "DIRECT_ROUTES", {})]
+    assert ("POST", "/v1/images/generations") in direct
+    for route in direct:
+        assert route in declared, route
+
+
+async def test_a_crash_in_a_direct_route_is_a_500_in_its_envelope(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def crash(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(gateway.services.images, "prepare", crash)
+    transport = httpx.ASGITransport(app=gateway.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        response = await client.post(
+            "/v1/images/generations", json={"prompt": "a cat"}, headers=gateway.auth
+        )
+    assert response.status_code == 500
+    assert response.json()["error"]["type"] == "server_error"
+    assert "boom" not in response.text

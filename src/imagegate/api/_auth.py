@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from imagegate.api._deps import services_of
 from imagegate.core.keys import ApiKey
 from imagegate.errors import AuthenticationFailed, PermissionDenied
 
 bearer = HTTPBearer(auto_error=False, description="An imagegate API key")
+BEARER_HOW = "'Authorization: Bearer <key>'"
 
 
 async def require_key(
@@ -17,7 +19,14 @@ async def require_key(
 ) -> ApiKey:
     """The caller's key from ``Authorization: Bearer <key>``; 401 when missing or unknown."""
     presented = credentials.credentials if credentials else None
-    return await key_from(request, presented, how="'Authorization: Bearer <key>'")
+    return await key_from(request, presented, how=BEARER_HOW)
+
+
+async def bearer_key(request: Request) -> ApiKey:
+    """:func:`require_key` for routes called without dependency injection (``api._direct``):
+    the secret is found exactly as :data:`bearer` finds it."""
+    scheme, secret = get_authorization_scheme_param(request.headers.get("authorization"))
+    return await key_from(request, secret if scheme.lower() == "bearer" else None, how=BEARER_HOW)
 
 
 async def key_from(request: Request, presented: str | None, *, how: str) -> ApiKey:
@@ -30,7 +39,7 @@ async def key_from(request: Request, presented: str | None, *, how: str) -> ApiK
     if key is None:
         raise AuthenticationFailed("invalid or revoked API key")
     request.state.log = {"key_id": key.id}
-    admission = await services.access.admit(key, request.url.path)
+    admission = await services.access.admit(key, request.scope["path"])
     request.state.response_headers = admission.headers
     request.state.release = admission.release
     return key

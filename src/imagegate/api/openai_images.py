@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response, StreamingResponse
 
-from imagegate.api._auth import require_key
+from imagegate.api._auth import bearer_key, require_key
 from imagegate.api._body import invalid_request_from, parse_json_body
 from imagegate.api._deps import public_base_url, request_id_of, services_of
+from imagegate.api._direct import Endpoint
 from imagegate.api._multipart import read_form, read_upload
 from imagegate.api._openai_render import render_images, sse_events
 from imagegate.core.keys import ApiKey
@@ -217,6 +218,20 @@ async def _serve(
     link = services_of(request).assets.signed_path
     body = render_images(delivery, lambda asset_id: public_base_url(request) + link(asset_id))
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
+def _direct(endpoint: Callable[[Request, ApiKey], Awaitable[Response]]) -> Endpoint:
+    async def serve(request: Request) -> Response:
+        return await endpoint(request, await bearer_key(request))
+
+    return serve
+
+
+DIRECT_ROUTES = {
+    ("POST", GENERATIONS): _direct(create_image),
+    ("POST", EDITS): _direct(edit_image),
+    ("POST", VARIATIONS): _direct(create_variation),
+}
 
 
 def _form_fields(form: FormData, model: type[FieldsT]) -> FieldsT:

@@ -1,0 +1,68 @@
+"""The shared upstream client honours HTTP_PROXY and NO_PROXY as operators expect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from imagegate.providers.upstream_client import UpstreamClient
+
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[tuple[str, list[str]]]:
+    """A loopback HTTP proxy that records each request line and answers ``ok``."""
+    lines: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines.append(head.split(b"\r\n", 1)[0].decode())
+        writer.write(ANSWER)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield f"http://127.0.0.1:{port}", lines
+
+
+async def _get(url: str) -> int:
+    async with (
+        UpstreamClient() as client,
+        client.open("GET", url, seconds=5, connect_seconds=5) as response,
+    ):
+        return response.status_code
+
+
+async def test_http_proxy_from_the_environment_carries_upstream_calls(
+    proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address, lines = proxy
+    monkeypatch.setenv("HTTP_PROXY", address)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    assert await _get("http://upstream.example/v1/models") == 200
+    assert await _get("http://upstream.example/v1/images") == 200
+
+    assert lines == [
+        "GET http://upstream.example/v1/models HTTP/1.1",
+        "GET http://upstream.example/v1/images HTTP/1.1",
+    ]
+
+
+async def test_no_proxy_hosts_are_called_directly(
+    proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address, lines = proxy
+    direct = address.replace("127.0.0.1", "localhost")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens: must not be used
+    monkeypatch.setenv("NO_PROXY", "localhost")
+
+    assert await _get(f"{direct}/v1/models") == 200
+
+    assert lines == ["GET /v1/models HTTP/1.1"]
