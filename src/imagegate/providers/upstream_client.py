@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
-from urllib.request import proxy_bypass_environment
+from urllib.request import proxy_bypass
 
 if TYPE_CHECKING:
     import aiohttp
@@ -180,7 +180,7 @@ class _EnvProxies:
         found = self._by_host.get(key)
         if found is None:
             info = self._proxies.get(parts.scheme)
-            bypass = not parts.hostname or proxy_bypass_environment(parts.hostname)
+            bypass = not parts.hostname or proxy_bypass(parts.hostname)
             found = (None, None) if info is None or bypass else (info.proxy, info.proxy_auth)
             if len(self._by_host) < 1024:
                 self._by_host[key] = found
