@@ -4,7 +4,8 @@ Configured entirely by the environment (``IMAGEGATE_*`` and the provider variabl
 ``imagegate serve`` with one worker (uvloop, httptools, no access log). Extra, for the bench:
 
 * ``BENCH_LAG_FILE``: every second, one JSON line ``{"t", "n", "p50_ms", "p99_ms",
-  "max_ms"}`` with how late a 10 ms ``asyncio.sleep`` woke up during that second;
+  "max_ms", "samples_ms"}`` with how late a 10 ms ``asyncio.sleep`` woke up during that
+  second;
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ async def _probe(path: str) -> None:
                     "p50_ms": statistics.median(ordered),
                     "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
                     "max_ms": ordered[-1],
+                    "samples_ms": [round(lag, 2) for lag in window],
                 }
                 out.write(orjson.dumps(line).decode() + "\n")
                 out.flush()

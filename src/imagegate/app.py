@@ -40,6 +40,7 @@ from imagegate.errors import (
     NotFound,
     ServerError,
 )
+from imagegate.pacing import Pacer
 from imagegate.services import Services
 from imagegate.settings import Settings
 
@@ -84,10 +85,11 @@ def tune_garbage_collector() -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The gateway; with no settings they are read from the ``IMAGEGATE_*`` environment."""
     settings = settings if settings is not None else Settings()
+    pacer = Pacer()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await Services.start(settings)
+        services = await Services.start(settings, pacer)
         for module in FRONT_ENDS:
             install = getattr(module, "install", None)
             if install is not None:
@@ -108,7 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     _install_error_handlers(app)
     direct = {route: endpoint for module in FRONT_ENDS for route, endpoint in _direct_of(module)}
-    app.add_middleware(DirectRoutes, routes=direct, on_error=render_error, handles=HANDLED)
+    app.add_middleware(
+        DirectRoutes, routes=direct, on_error=render_error, handles=HANDLED, pacer=pacer
+    )
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -31,6 +31,7 @@ from imagegate.core.usage_report import UsageReport
 from imagegate.core.webhooks import WebhookSender
 from imagegate.imaging.fetch import ImageFetcher
 from imagegate.outbound import OutboundGuard
+from imagegate.pacing import Pacer
 from imagegate.providers.downloads import ResultDownloader
 from imagegate.providers.registry import ProviderRegistry
 from imagegate.providers.upstream_client import UpstreamClient
@@ -71,9 +72,11 @@ class Services:
     _stopping: asyncio.Event | None = None
 
     @classmethod
-    async def start(cls, settings: Settings) -> Services:
+    async def start(cls, settings: Settings, pacer: Pacer | None = None) -> Services:
         """Everything the gateway needs, built but idle: front ends register their task kinds,
-        then :meth:`run_background` starts the workers."""
+        then :meth:`run_background` starts the workers. ``pacer``: the process's (see
+        :mod:`imagegate.pacing`); a new one by default."""
+        pacer = pacer if pacer is not None else Pacer()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = db.create_engine(settings.resolved_database_url)
         if settings.auto_migrate:
@@ -85,7 +88,7 @@ class Services:
         )
         registry = ProviderRegistry()
         catalog = load_catalog(registry, settings.config)
-        http = UpstreamClient(max_connections=settings.upstream_max_connections)
+        http = UpstreamClient(max_connections=settings.upstream_max_connections, pacer=pacer)
         blobs = LocalBlobStore(settings.assets_dir)
         assets = AssetService(
             engine,
@@ -100,7 +103,7 @@ class Services:
         inputs = InputLoader(files, ImageFetcher(outbound_http, guard))
         usage = UsageRecorder(engine)
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
-        writer = GroupCommit(engine)
+        writer = GroupCommit(engine, pacer=pacer)
         billing = Billing(engine, writer)
         rate: RateLimiter = (
             RedisRateLimiter(Redis.from_url(settings.redis_url))

@@ -66,3 +66,29 @@ async def test_no_proxy_hosts_are_called_directly(
     assert await _get(f"{direct}/v1/models") == 200
 
     assert lines == ["GET /v1/models HTTP/1.1"]
+
+
+async def test_answers_are_handed_to_callers_a_few_per_loop_iteration() -> None:
+    from imagegate.pacing import Pacer
+    from tests.test_pacing import iteration_counter
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(ANSWER)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    received: list[int] = []
+
+    async def call(client: UpstreamClient) -> None:
+        async with client.open("GET", url, seconds=5, connect_seconds=5):
+            received.append(now())
+
+    now = iteration_counter()
+    async with server, UpstreamClient(pacer=Pacer(per_tick=2)) as client:
+        await asyncio.gather(*(call(client) for _ in range(20)))
+
+    assert len(received) == 20
+    assert max(received.count(iteration) for iteration in received) <= 2

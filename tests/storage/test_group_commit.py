@@ -179,3 +179,27 @@ async def test_on_a_sqlite_file_operations_may_await_only_their_connection(
     await writer.close()
     assert await rows(engine) == {"fine": 1}
     await engine.dispose()
+
+
+async def test_a_committed_batch_s_callers_resume_a_few_per_loop_iteration(
+    engine: AsyncEngine,
+) -> None:
+    from imagegate.pacing import Pacer
+    from tests.test_pacing import iteration_counter
+
+    writer = GroupCommit(engine, pacer=Pacer(per_tick=3))
+    resumed: list[int] = []
+
+    async def caller(number: int) -> None:
+        async def write(batch: Batch) -> None:
+            batch.insert(items, {"id": f"p{number}", "value": number})
+
+        await writer.run(write)
+        resumed.append(now())
+
+    now = iteration_counter()
+    await asyncio.gather(*(caller(i) for i in range(30)))
+    await writer.close()
+
+    assert len(resumed) == 30
+    assert max(resumed.count(iteration) for iteration in resumed) <= 3

@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from imagegate.pacing import Pacer
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 ErrorRenderer = Callable[[Request, Exception], Response]
 
@@ -21,6 +23,7 @@ ErrorRenderer = Callable[[Request, Exception], Response]
 class DirectRoutes:
     """ASGI middleware: ``(method, path)`` in ``routes`` → that endpoint; else the app.
 
+    Each request waits for its turn on ``pacer`` first (see :mod:`imagegate.pacing`).
     Exceptions of the ``handles`` types become ``on_error``'s response, as FastAPI's exception
     middleware would make them; others propagate to the outer middleware, as they would there.
     """
@@ -32,8 +35,10 @@ class DirectRoutes:
         routes: Mapping[tuple[str, str], Endpoint],
         on_error: ErrorRenderer,
         handles: tuple[type[Exception], ...],
+        pacer: Pacer,
     ) -> None:
         self.app = app
+        self.pacer = pacer
         self.routes = dict(routes)
         self.on_error = on_error
         self.handles = handles
@@ -46,6 +51,7 @@ class DirectRoutes:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
+        await self.pacer.turn()
         try:
             response = await endpoint(request)
         except self.handles as exc:

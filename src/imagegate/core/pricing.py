@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -94,5 +95,7 @@ def quote(
     return result
 
 
+@functools.lru_cache(maxsize=4096)
 def _d(value: float | None) -> Decimal:
+    # Cached: a catalogue holds few distinct prices, and the conversion runs on every request.
     return Decimal(str(value)) if value is not None else Decimal(0)

@@ -19,6 +19,8 @@ from urllib.request import proxy_bypass
 if TYPE_CHECKING:
     import aiohttp
 
+    from imagegate.pacing import Pacer
+
 __all__ = [
     "BadUrl",
     "ConnectFailed",
@@ -88,8 +90,13 @@ class UpstreamResponse:
 class UpstreamClient:
     """One per process; its connection pool is shared by every upstream call."""
 
-    def __init__(self, *, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+    def __init__(
+        self, *, max_connections: int = DEFAULT_MAX_CONNECTIONS, pacer: Pacer | None = None
+    ) -> None:
+        """``pacer``: each answer waits for its turn before its caller reads it (see
+        :mod:`imagegate.pacing`)."""
         self._max_connections = max_connections
+        self._pacer = pacer
         self._session: aiohttp.ClientSession | None = None
         self._proxies: _EnvProxies | None = None
 
@@ -138,6 +145,8 @@ class UpstreamClient:
                 proxy=proxy,
                 proxy_auth=proxy_auth,
             )
+        if self._pacer is not None:
+            await self._pacer.turn()
         try:
             yield UpstreamResponse(response)
         finally:

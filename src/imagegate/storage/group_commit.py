@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.errors import ImagegateError
+from imagegate.pacing import Pacer
 from imagegate.storage.db import sqlite_pragmas
 from imagegate.storage.sqlite_writes import exclusive
 
@@ -91,8 +92,13 @@ class _Queued(Generic[T]):
 class GroupCommit:
     """Queues write operations and commits them many to a transaction (see the module)."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, max_batch: int = MAX_BATCH, pacer: Pacer | None = None
+    ) -> None:
+        """``pacer``: a committed batch's callers resume a few per loop iteration, not all in
+        one (see :mod:`imagegate.pacing`)."""
         self._engine = engine
+        self._pacer = pacer
         self._max_batch = max_batch
         self._queue: list[_Queued[Any]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -145,6 +151,8 @@ class GroupCommit:
                     await self._alone(queued)
                 continue
             for queued, (result, error) in zip(batch, outcomes, strict=True):
+                if self._pacer is not None:
+                    await self._pacer.turn()
                 _resolve(queued.future, result, error)
 
     async def _alone(self, queued: _Queued[Any]) -> None:
