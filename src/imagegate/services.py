@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from imagegate.aio import wait_set
 from imagegate.core import task_images
 from imagegate.core.access import AccessControl
 from imagegate.core.assets import AssetService
@@ -180,7 +180,7 @@ class Services:
         stop only between sweeps, never in the middle of a database call."""
         assert self._stopping is not None
         delay = min(FIRST_SWEEP_SECONDS, self.settings.retention_sweep_seconds)
-        while not await _wait(self._stopping, delay):
+        while not await wait_set(self._stopping, delay):
             delay = self.settings.retention_sweep_seconds
             try:
                 removed = await self.assets.sweep()
@@ -205,10 +205,3 @@ class Services:
         await self.http.aclose()
         await self.outbound_http.aclose()
         await self.engine.dispose()
-
-
-async def _wait(event: asyncio.Event, seconds: float) -> bool:
-    """Whether ``event`` was set within ``seconds``."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
-    return event.is_set()

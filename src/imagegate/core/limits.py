@@ -89,7 +89,8 @@ class ConcurrencyLimiter:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         slots.waiters.append(waiter)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), self._queue_seconds)
+            async with asyncio.timeout(self._queue_seconds):
+                await asyncio.shield(waiter)
         except TimeoutError:
             if waiter.done():  # a slot arrived just as the wait ended: take it
                 return

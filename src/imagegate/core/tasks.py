@@ -9,7 +9,6 @@ Front ends register a handler per task ``kind`` and, optionally, a webhook rende
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from imagegate.aio import wait_set
 from imagegate.core.assets import AssetService, NewAsset
 from imagegate.core.billing import Billing
 from imagegate.core.task_model import TaskOutput, TaskRecord
@@ -219,8 +219,7 @@ class TaskEngine:
                 await self.claim_and_start()
             except Exception:
                 log.exception("claiming tasks failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+            await wait_set(self._wake, self.settings.poll_interval)
             self._wake.clear()
 
     async def claim_and_start(self) -> int:

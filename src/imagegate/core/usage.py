@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from imagegate.aio import wait_set
 from imagegate.storage.tables import usage
 
 log = logging.getLogger("imagegate.usage")
@@ -60,8 +61,7 @@ class UsageRecorder:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+            await wait_set(self._wake, self._interval)
             self._wake.clear()
             try:
                 await self.flush()

@@ -18,6 +18,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from imagegate.aio import wait_set
 from imagegate.errors import ImagegateError
 from imagegate.outbound import OutboundGuard
 from imagegate.storage.claims import claim_update
@@ -121,8 +122,7 @@ class WebhookSender:
                     pass
             except Exception:
                 log.exception("webhook delivery loop failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            await wait_set(self._wake, self._poll_interval)
             self._wake.clear()
 
     async def deliver_due(self, now: float | None = None, limit: int = 20) -> int:
