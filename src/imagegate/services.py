@@ -144,6 +144,7 @@ class Services:
             ),
             billing,
             writer,
+            limits=access.limits_of,
         )
         tasks.register(task_images.KIND, task_images.ImageTaskHandler(images, assets))
         return cls(

@@ -212,6 +212,10 @@ async def test_unknown_and_foreign_ids_are_task_not_found(gateway: Gateway) -> N
         }
     missing = await gateway.client.get("/flux/v1/get_result", headers=gateway.auth)
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "id"
+    too_long = await gateway.client.get(
+        "/flux/v1/get_result", params={"id": "x" * 65}, headers=gateway.auth
+    )
+    assert too_long.status_code == 400 and "64 characters" in too_long.json()["error"]["message"]
 
 
 async def test_get_result_answers_for_replicate_ids(gateway: Gateway) -> None:

@@ -14,10 +14,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from imagegate.core.keys import ApiKey
 from imagegate.pacing import Pacer
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 ErrorRenderer = Callable[[Request, Exception], Response]
+
+
+def keyed(
+    endpoint: Callable[[Request, ApiKey], Awaitable[Response]],
+    key_of: Callable[[Request], Awaitable[ApiKey]],
+) -> Endpoint:
+    """``endpoint(request, key)`` as a direct endpoint, the key found by ``key_of`` (what its
+    FastAPI dependency does)."""
+
+    async def serve(request: Request) -> Response:
+        return await endpoint(request, await key_of(request))
+
+    return serve
 
 
 class DirectRoutes:

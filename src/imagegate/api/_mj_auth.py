@@ -37,6 +37,12 @@ async def require_mj_key(
     return await key_from(request, presented(header, secret), how=HOW)
 
 
+async def mj_key(request: Request) -> ApiKey:
+    """:func:`require_mj_key` for routes called without dependency injection."""
+    header, secret = request.headers.get("authorization"), request.headers.get("mj-api-secret")
+    return await key_from(request, presented(header, secret), how=HOW)
+
+
 async def optional_mj_key(
     request: Request,
     header: str | None = Depends(authorization),

@@ -13,14 +13,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from imagegate.api import _task_front as front
-from imagegate.api._auth import require_key
+from imagegate.api._auth import bearer_key, require_key
 from imagegate.api._body import parse_json_body
 from imagegate.api._deps import public_base_url, services_of
+from imagegate.api._direct import keyed
 from imagegate.api._flux_wire import FluxBody, flux_params
 from imagegate.api._responses import json_response
 from imagegate.core.keys import ApiKey
 from imagegate.core.task_model import TaskRecord
-from imagegate.errors import NotFound
+from imagegate.errors import InvalidRequest, NotFound
 from imagegate.services import Services
 
 router = APIRouter(tags=["Flux"])
@@ -38,10 +39,15 @@ def install(services: Services) -> None:
     services.tasks.register_webhook_renderer(FRONT, lambda task: result_body(services, task))
 
 
+MAX_ID_LENGTH = 64
+
+
 @router.get(GET_RESULT, summary="Poll a Flux (or Replicate) task")
 async def get_result(
     request: Request,
-    task_id: str = Query(..., alias="id", max_length=64, description="The id create answered"),
+    task_id: str = Query(
+        ..., alias="id", max_length=MAX_ID_LENGTH, description="The id create answered"
+    ),
     key: ApiKey = Depends(require_key),
 ) -> Response:
     services = services_of(request)
@@ -52,6 +58,18 @@ async def get_result(
     if task.meta.get("front") not in ANSWERS_FOR:
         return json_response(_not_found(task_id))
     return json_response(result_body(services, task))
+
+
+async def _get_result_direct(request: Request, key: ApiKey) -> Response:
+    """:func:`get_result` without dependency injection (polls are most of a task's requests)."""
+    task_id = request.query_params.get("id")
+    if task_id is None or len(task_id) > MAX_ID_LENGTH:
+        problem = "required" if task_id is None else f"at most {MAX_ID_LENGTH} characters"
+        raise InvalidRequest(f"invalid value for id: {problem}", param="id")
+    return await get_result(request, task_id, key)
+
+
+DIRECT_ROUTES = {("GET", GET_RESULT): keyed(_get_result_direct, bearer_key)}
 
 
 @router.post(

@@ -16,7 +16,8 @@ from starlette.responses import FileResponse, Response
 
 from imagegate.api._body import parse_json_body
 from imagegate.api._deps import public_base_url, request_id_of, services_of
-from imagegate.api._mj_auth import optional_mj_key, require_mj_key
+from imagegate.api._direct import keyed
+from imagegate.api._mj_auth import mj_key, optional_mj_key, require_mj_key
 from imagegate.api._mj_render import ImageLinks, task_object
 from imagegate.api._mj_wire import (
     ActionBody,
@@ -90,7 +91,7 @@ def _service(request: Request) -> MidjourneyService:
 def tier_of(request: Request, modes: list[str] | None = None) -> str:
     """The speed tier: the path's prefix; without one, the only mode ``accountFilter`` allows;
     else fast."""
-    prefix = request.url.path.split("/", 2)[1]
+    prefix = request.scope["path"].split("/", 2)[1]
     if prefix in TIERS:
         return TIERS[prefix]
     return modes[0].lower() if modes and len(modes) == 1 else "fast"
@@ -305,3 +306,11 @@ for _prefix in PREFIXES:
             name=f"{_endpoint.__name__}{_prefix.replace('/', '_').replace('-', '_')}",
             openapi_extra=_body_schema(_model),
         )
+
+DIRECT_ROUTES = {
+    (method, prefix + path): keyed(endpoint, mj_key)
+    for prefix in PREFIXES
+    for method, path, endpoint, _model, _summary in _ROUTES
+    if "{" not in path
+}
+"""Every route without a path parameter (the submits and ``list-by-condition``)."""

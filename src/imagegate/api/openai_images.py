@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from imagegate.api._auth import bearer_key, require_key
 from imagegate.api._body import invalid_request_from, parse_json_body
 from imagegate.api._deps import public_base_url, request_id_of, services_of
-from imagegate.api._direct import Endpoint
+from imagegate.api._direct import keyed
 from imagegate.api._multipart import read_form, read_upload
 from imagegate.api._openai_render import render_images, sse_events
 from imagegate.core.keys import ApiKey
@@ -220,17 +220,10 @@ async def _serve(
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
-def _direct(endpoint: Callable[[Request, ApiKey], Awaitable[Response]]) -> Endpoint:
-    async def serve(request: Request) -> Response:
-        return await endpoint(request, await bearer_key(request))
-
-    return serve
-
-
 DIRECT_ROUTES = {
-    ("POST", GENERATIONS): _direct(create_image),
-    ("POST", EDITS): _direct(edit_image),
-    ("POST", VARIATIONS): _direct(create_variation),
+    ("POST", GENERATIONS): keyed(create_image, bearer_key),
+    ("POST", EDITS): keyed(edit_image, bearer_key),
+    ("POST", VARIATIONS): keyed(create_variation, bearer_key),
 }
 
 

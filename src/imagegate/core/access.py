@@ -52,12 +52,15 @@ class AccessControl:
         self._cache: dict[str, tuple[KeyLimits, float]] = {}
 
     async def limits(self, key: ApiKey) -> KeyLimits:
-        cached = self._cache.get(key.id)
+        return await self.limits_of(key.id)
+
+    async def limits_of(self, key_id: str) -> KeyLimits:
+        cached = self._cache.get(key_id)
         now = time.monotonic()
         if cached is not None and now - cached[1] < CACHE_SECONDS:
             return cached[0]
-        limits = await self._billing.limits(key.id)
-        self._cache[key.id] = (limits, now)
+        limits = await self._billing.limits(key_id)
+        self._cache[key_id] = (limits, now)
         return limits
 
     def forget(self, key_id: str) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.aio import wait_set
 from imagegate.core.assets import AssetService, NewAsset
-from imagegate.core.billing import Billing
+from imagegate.core.billing import Billing, KeyLimits
 from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.usage import UsageRow
 from imagegate.core.webhooks import WebhookSender, enqueue
@@ -66,9 +66,13 @@ class TaskEngine:
         settings: EngineSettings,
         billing: Billing | None = None,
         writer: GroupCommit | None = None,
+        limits: Callable[[str], Awaitable[KeyLimits]] | None = None,
     ) -> None:
+        """``limits``: a key's limits, e.g. :meth:`AccessControl.limits_of` (cached); by
+        default read from ``billing`` each time."""
         self._engine = engine
         self._billing = billing or Billing(engine, writer)
+        self._limits = limits or self._billing.limits
         self._store = TaskStore(engine, writer)
         self._assets = assets
         self._webhooks = webhooks
@@ -134,7 +138,7 @@ class TaskEngine:
         return task
 
     async def _check_active(self, owner_key_id: str) -> None:
-        limit = (await self._billing.limits(owner_key_id)).max_concurrent
+        limit = (await self._limits(owner_key_id)).max_concurrent
         if limit is not None and await self._store.count_active(owner_key_id) >= limit:
             raise RateLimited(
                 f"this key already has {limit} unfinished tasks (its limit)", retry_after=5

@@ -35,6 +35,23 @@ _DEFAULTS: dict[str, Any] = {
 """What a freshly inserted row holds in the columns its insert leaves out."""
 
 
+# Built once: polls run these many times a second, and building a statement (and its cache
+# key) cost more than running it.
+_GET = tasks.select().where(tasks.c.id == sa.bindparam("id"))
+_GET_MANY = tasks.select().where(
+    tasks.c.id.in_(sa.bindparam("ids", expanding=True)),
+    tasks.c.owner_key_id == sa.bindparam("owner"),
+)
+_COUNT_ACTIVE = (
+    sa.select(sa.func.count())
+    .select_from(tasks)
+    .where(
+        tasks.c.owner_key_id == sa.bindparam("owner"),
+        tasks.c.status.in_(("queued", "modal", "running")),
+    )
+)
+
+
 def to_record(row: sa.RowMapping) -> TaskRecord:
     return TaskRecord(**{column.name: row[column.name] for column in tasks.columns})
 
@@ -74,30 +91,19 @@ class TaskStore:
 
     async def get(self, task_id: str) -> TaskRecord | None:
         async with self._engine.connect() as conn:
-            query = tasks.select().where(tasks.c.id == task_id)
-            row = (await conn.execute(query)).mappings().first()
+            row = (await conn.execute(_GET, {"id": task_id})).mappings().first()
         return to_record(row) if row else None
 
     async def get_many(self, ids: Sequence[str], owner_key_id: str) -> list[TaskRecord]:
-        query = tasks.select().where(
-            tasks.c.id.in_(list(ids)), tasks.c.owner_key_id == owner_key_id
-        )
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+            parameters = {"ids": list(ids), "owner": owner_key_id}
+            rows = (await conn.execute(_GET_MANY, parameters)).mappings().all()
         found = {row["id"]: to_record(row) for row in rows}
         return [found[task_id] for task_id in ids if task_id in found]
 
     async def count_active(self, owner_key_id: str) -> int:
-        query = (
-            sa.select(sa.func.count())
-            .select_from(tasks)
-            .where(
-                tasks.c.owner_key_id == owner_key_id,
-                tasks.c.status.in_(("queued", "modal", "running")),
-            )
-        )
         async with self._engine.connect() as conn:
-            return int((await conn.execute(query)).scalar_one())
+            return int((await conn.execute(_COUNT_ACTIVE, {"owner": owner_key_id})).scalar_one())
 
     async def claim(self, worker: str, limit: int, now: float, lease: float) -> list[TaskRecord]:
         """Take up to ``limit`` queued tasks, or running ones whose lease has run out."""
