@@ -2,7 +2,8 @@
 against a live ``imagegate serve`` on SQLite; tasks per second end to end.
 
 Usage: ``.venv/bin/python bench/tasks.py [--tasks N] [--clients C] [--workers W]
-[--task-concurrency T] [--prompt TEXT] [--json PATH]``
+[--task-concurrency T] [--prompt TEXT] [--route R] [--postgres URL [--replicas N] [--redis URL]]
+[--json PATH]``
 
 A fresh server (temp data dir, SQLite) is started; ``--warmup`` tasks are run and discarded;
 then ``--tasks`` imagine tasks are submitted by ``--clients`` concurrent clients while one
@@ -22,6 +23,12 @@ and submitters back off on code 23 as a client would. The target is ≥ 300 task
 the smallest size the sketch model declares) and polls each unfinished one with ``GET
 /flux/v1/get_result`` every ``--flux-poll`` seconds (0.5 s, as BFL's own examples do).
 
+``--postgres URL`` (a server's admin URL, e.g. ``postgresql://postgres@127.0.0.1:5432/test``)
+runs the scale-out shape instead: a fresh database is created (and dropped afterwards), and
+``--replicas`` separate ``imagegate serve`` processes share it, the data directory and, with
+``--redis``, the rate limiter; clients and polls are spread over the replicas round-robin, as a
+load balancer would. The target there is ≥ 1,000 tasks/s with 3 replicas.
+
 The client is aiohttp (a fraction of httpx's CPU per request): it shares the machine with the
 server, and its cost is not the gateway's.
 """
@@ -30,26 +37,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import platform
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import httpx
+import sqlalchemy as sa
+
+from imagegate.storage import db
 
 ADMIN = "bench-admin-key-0123456789abcdef"
 TARGET = 300.0
+SCALE_OUT_TARGET = 1000.0
 POLL_SECONDS = 0.2
 PROMPT = "a red house under a yellow sun by the blue sea --ar 1:1 --q .25"
 
@@ -69,8 +83,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(data_dir: Path, port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+def start_server(
+    data_dir: Path, port: int, args: argparse.Namespace, database_url: str | None
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEGATE_")}
+    if database_url:
+        env["IMAGEGATE_DATABASE_URL"] = database_url
+    if args.redis:
+        env["IMAGEGATE_REDIS_URL"] = args.redis
     env |= {
         "IMAGEGATE_ADMIN_KEY": ADMIN,
         "IMAGEGATE_DEFAULT_RPM": "100000000",
@@ -121,34 +141,40 @@ async def submit_one(client: Client, args: argparse.Namespace) -> str:
 
 
 async def submit_all(
-    client: Client, count: int, args: argparse.Namespace, submitted: dict[str, float]
+    replicas: list[Client], count: int, args: argparse.Namespace, submitted: dict[str, float]
 ) -> None:
-    """Submit ``count`` tasks from ``clients`` coroutines, noting each id's submit time."""
+    """Submit ``count`` tasks from ``clients`` coroutines (each talking to one replica, in
+    turn), noting each id's submit time."""
     queue = iter(range(count))
 
-    async def one_client() -> None:
+    async def one_client(client: Client) -> None:
         for _ in queue:
             submitted[await submit_one(client, args)] = time.perf_counter()
 
-    await asyncio.gather(*(one_client() for _ in range(args.clients)))
+    clients = (replicas[n % len(replicas)] for n in range(args.clients))
+    await asyncio.gather(*(one_client(client) for client in clients))
 
 
-async def poll_mj(client: Client, pending: list[str]) -> list[tuple[str, str]]:
+Pick = Callable[[], Client]
+"""The replica the next request goes to (round-robin, as a load balancer would)."""
+
+
+async def poll_mj(pick: Pick, pending: list[str]) -> list[tuple[str, str]]:
     """One ``list-by-condition`` per 1000 ids: (id, status) of each."""
     seen: list[tuple[str, str]] = []
     for start in range(0, len(pending), 1000):
         batch = {"ids": pending[start : start + 1000]}
-        tasks = await post_json(client, "/mj/task/list-by-condition", batch)
+        tasks = await post_json(pick(), "/mj/task/list-by-condition", batch)
         seen += [(task["id"], MJ_STATUS.get(task["status"], "pending")) for task in tasks]
     return seen
 
 
-async def poll_flux(client: Client, pending: list[str]) -> list[tuple[str, str]]:
+async def poll_flux(pick: Pick, pending: list[str]) -> list[tuple[str, str]]:
     """One ``get_result`` per id, 32 at a time: (id, status) of each."""
     gate = asyncio.Semaphore(32)
 
     async def one(task_id: str) -> tuple[str, str]:
-        async with gate, client.get("/flux/v1/get_result", params={"id": task_id}) as response:
+        async with gate, pick().get("/flux/v1/get_result", params={"id": task_id}) as response:
             body = await response.json(content_type=None)
         return task_id, FLUX_STATUS.get(body["status"], "pending")
 
@@ -160,7 +186,7 @@ FLUX_STATUS = {"Ready": "done", "Error": "failed", "Task not found": "failed"}
 
 
 async def poll_until_done(
-    client: Client, submitted: dict[str, float], count: int, args: argparse.Namespace
+    pick: Pick, submitted: dict[str, float], count: int, args: argparse.Namespace
 ) -> dict[str, float]:
     """Poll every known, unfinished id until ``count`` tasks succeeded; id → time seen done."""
     finished: dict[str, float] = {}
@@ -169,7 +195,7 @@ async def poll_until_done(
     )
     while len(finished) < count:
         pending = [task_id for task_id in list(submitted) if task_id not in finished]
-        for task_id, status in await poll(client, pending):
+        for task_id, status in await poll(pick, pending):
             if status == "done":
                 finished[task_id] = time.perf_counter()
             elif status == "failed":
@@ -178,17 +204,28 @@ async def poll_until_done(
     return finished
 
 
-async def run(base_url: str, key: str, count: int, args: argparse.Namespace) -> dict[str, object]:
-    connector = aiohttp.TCPConnector(limit=args.clients + 32)
+async def run(
+    base_urls: list[str], key: str, count: int, args: argparse.Namespace
+) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {key}"}
     submitted: dict[str, float] = {}
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(
-        base_url=base_url, headers=headers, connector=connector, timeout=timeout
-    ) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        replicas = [
+            await stack.enter_async_context(
+                aiohttp.ClientSession(
+                    base_url=base_url,
+                    headers=headers,
+                    connector=aiohttp.TCPConnector(limit=args.clients + 32),
+                    timeout=timeout,
+                )
+            )
+            for base_url in base_urls
+        ]
+        pick = itertools.cycle(replicas).__next__
         started = time.perf_counter()
-        submitting = submit_all(client, count, args, submitted)
-        polling = poll_until_done(client, submitted, count, args)
+        submitting = submit_all(replicas, count, args, submitted)
+        polling = poll_until_done(pick, submitted, count, args)
         _, finished = await asyncio.gather(submitting, polling)
         elapsed = time.perf_counter() - started
     latencies = sorted((finished[t] - submitted[t]) * 1000 for t in submitted)
@@ -203,13 +240,17 @@ async def run(base_url: str, key: str, count: int, args: argparse.Namespace) -> 
     }
 
 
-def audit(db_path: Path, ids: list[str], kind: str, images: int) -> dict[str, object]:
+async def audit(database_url: str, ids: list[str], kind: str, images: int) -> dict[str, object]:
     """None lost, none run twice, ``images`` stored images and one usage row each."""
-    with sqlite3.connect(db_path) as db:
-        query = "SELECT id, status, attempts FROM tasks WHERE kind = ?"
-        rows = db.execute(query, (kind,)).fetchall()
-        assets = Counter(r[0] for r in db.execute("SELECT request_id FROM assets"))
-        usage = Counter(r[0] for r in db.execute("SELECT request_id FROM usage"))
+    engine = db.create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            query = sa.text("SELECT id, status, attempts FROM tasks WHERE kind = :kind")
+            rows = (await conn.execute(query, {"kind": kind})).all()
+            assets = Counter(await conn.scalars(sa.text("SELECT request_id FROM assets")))
+            usage = Counter(await conn.scalars(sa.text("SELECT request_id FROM usage")))
+    finally:
+        await engine.dispose()
     by_id = {row[0]: row for row in rows}
     return {
         "lost": sum(1 for t in ids if by_id.get(t, (t, "missing"))[1] != "succeeded"),
@@ -217,6 +258,61 @@ def audit(db_path: Path, ids: list[str], kind: str, images: int) -> dict[str, ob
         "wrong_image_count": sum(1 for t in ids if assets[t] != images),
         "charges_not_one": sum(1 for t in ids if usage[t] != 1),
     }
+
+
+def serve_and_measure(
+    data_dir: Path, database_url: str | None, args: argparse.Namespace
+) -> tuple[dict[str, object], dict[str, object]]:
+    """Start the replicas (one at a time: the first migrates), run warm-up and measured tasks,
+    stop them, audit the database."""
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        base_urls = []
+        for _ in range(args.replicas):
+            port = free_port()
+            servers.append(start_server(data_dir, port, args, database_url))
+            base_urls.append(f"http://127.0.0.1:{port}")
+        created = httpx.post(
+            f"{base_urls[0]}/admin/keys",
+            json={"name": "bench"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        key = created.json()["key"]
+        asyncio.run(run(base_urls, key, args.warmup, args))
+        result = asyncio.run(run(base_urls, key, args.tasks, args))
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+        for server in servers:
+            server.wait(30)
+    ids: list[str] = result.pop("ids")  # type: ignore[assignment]
+    kind = "image" if args.route == "flux" else "mj"
+    images = 0 if args.route == "shorten" else 1
+    url = database_url or f"sqlite+aiosqlite:///{data_dir / 'imagegate.db'}"
+    return result, asyncio.run(audit(url, ids, kind, images))
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str | None) -> Iterator[str | None]:
+    """A fresh PostgreSQL database's SQLAlchemy URL, dropped afterwards; None without one."""
+    if admin_url is None:
+        yield None
+        return
+    name = f"imagegate_bench_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> int:
@@ -236,34 +332,26 @@ def main() -> int:
     )
     parser.add_argument("--flux-poll", type=float, default=0.5, help="seconds between polls")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
+    parser.add_argument("--postgres", help="a PostgreSQL admin URL: run on a fresh database there")
+    parser.add_argument("--replicas", type=int, default=1, help="separate servers (--postgres)")
+    parser.add_argument("--redis", help="a Redis URL the replicas share (--postgres)")
     args = parser.parse_args()
+    if args.replicas > 1 and not args.postgres:
+        parser.error("--replicas needs --postgres (replicas share one database server)")
     info = machine()
     for name, value in info.items():
         print(f"{name:>10}: {value}")
-    with tempfile.TemporaryDirectory(prefix="imagegate-bench-") as tmp:
-        data_dir, port = Path(tmp) / "data", free_port()
-        server = start_server(data_dir, port, args)
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            created = httpx.post(
-                f"{base_url}/admin/keys",
-                json={"name": "bench"},
-                headers={"Authorization": f"Bearer {ADMIN}"},
-            )
-            key = created.json()["key"]
-            asyncio.run(run(base_url, key, args.warmup, args))
-            result = asyncio.run(run(base_url, key, args.tasks, args))
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(30)
-        ids = result.pop("ids")
-        kind = "image" if args.route == "flux" else "mj"
-        images = 0 if args.route == "shorten" else 1
-        checks = audit(data_dir / "imagegate.db", ids, kind, images)  # type: ignore[arg-type]
+    with (
+        tempfile.TemporaryDirectory(prefix="imagegate-bench-") as tmp,
+        scratch_database(args.postgres) as database_url,
+    ):
+        data_dir = Path(tmp) / "data"
+        result, checks = serve_and_measure(data_dir, database_url, args)
     report = {"machine": info, "settings": vars(args) | {"json": None}, **result, **checks}
+    where = f"PostgreSQL, {args.replicas} replica(s)" if args.postgres else "SQLite"
     print(
-        f"\n{args.tasks} {args.route} tasks, {args.clients} clients, {args.workers} worker(s) × "
-        f"{args.task_concurrency} tasks, prompt {args.prompt!r}\n"
+        f"\n{args.tasks} {args.route} tasks on {where}, {args.clients} clients, {args.workers} "
+        f"worker(s) × {args.task_concurrency} tasks, prompt {args.prompt!r}\n"
     )
     print(f"{'tasks/s':>10}{'seconds':>10}{'p50 ms':>10}{'p99 ms':>10}  lost  twice")
     print(
@@ -273,7 +361,8 @@ def main() -> int:
     )
     ok = not any(checks.values())
     rate = float(result["tasks_per_second"])  # type: ignore[arg-type]
-    print(f"\n{'OK' if rate >= TARGET else 'UNDER'} vs target {TARGET:.0f} tasks/s; audit {ok}")
+    target = SCALE_OUT_TARGET if args.postgres else TARGET
+    print(f"\n{'OK' if rate >= target else 'UNDER'} vs target {target:.0f} tasks/s; audit {ok}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0 if ok else 1
