@@ -57,3 +57,33 @@ async def test_only_the_wanted_statuses_are_sent(
     finally:
         await tasks.close()
     assert await _statuses(engine) == expected
+
+
+class CountingSender:
+    """Stands in for the webhook sender: counts how often the engine wakes it."""
+
+    def __init__(self) -> None:
+        self.wakes = 0
+
+    def wake(self) -> None:
+        self.wakes += 1
+
+
+@pytest.mark.parametrize(
+    ("webhook_url", "woken"), [(None, False), ("https://hooks.example/x", True)]
+)
+async def test_the_sender_is_woken_only_for_tasks_with_a_webhook(
+    engine: AsyncEngine, tmp_path: Path, webhook_url: str | None, woken: bool
+) -> None:
+    sender = CountingSender()
+    tasks = make_engine(engine, tmp_path, webhooks=sender)
+    tasks.register("test", Recorder())
+    tasks.start()
+    try:
+        task = await tasks.submit(
+            kind="test", owner_key_id="key_a", request={}, meta={}, webhook_url=webhook_url
+        )
+        await wait_for(tasks, task.id, "succeeded")
+    finally:
+        await tasks.close()
+    assert (sender.wakes > 0) == woken

@@ -59,11 +59,13 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def make_engine(engine: AsyncEngine, tmp_path: Path, **settings: float) -> TaskEngine:
+def make_engine(
+    engine: AsyncEngine, tmp_path: Path, webhooks: object = None, **settings: float
+) -> TaskEngine:
     assets = AssetService(
         engine, LocalBlobStore(tmp_path / "blobs"), b"k" * 32, link_ttl=60, retention_seconds=60
     )
-    return TaskEngine(engine, assets, None, EngineSettings(poll_interval=0.05, **settings))  # type: ignore[arg-type]
+    return TaskEngine(engine, assets, webhooks, EngineSettings(poll_interval=0.05, **settings))  # type: ignore[arg-type]
 
 
 async def wait_for(engine: TaskEngine, task_id: str, *statuses: str) -> TaskRecord:

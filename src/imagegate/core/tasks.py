@@ -192,7 +192,7 @@ class TaskEngine:
             return True
 
         if await self._store.write(job):
-            self._wake_webhooks()
+            self._wake_webhooks(task)
             return await self.get(task_id, owner_key_id)
         await self._store.request_cancel(task_id, now)
         running = self._running.get(task_id)
@@ -319,7 +319,7 @@ class TaskEngine:
             log.warning("task %s was taken over before it completed here", task.id)
             return False
         output.cost = cost
-        self._wake_webhooks()
+        self._wake_webhooks(task)
         return True
 
     def _usage_row(
@@ -368,7 +368,7 @@ class TaskEngine:
                 await self._notify(conn, task, now)
 
         await self._store.write(job)
-        self._wake_webhooks()
+        self._wake_webhooks(task)
 
     async def _release(self, conn: AsyncConnection, task: TaskRecord) -> None:
         if task.reservation_id is not None:
@@ -383,7 +383,7 @@ class TaskEngine:
                 await self._notify(conn, task, now)
 
             await self._store.write(job)
-            self._wake_webhooks()
+            self._wake_webhooks(task)
 
     async def set_progress(self, task: TaskRecord, percent: int) -> None:
         await self._store.set_progress(
@@ -411,8 +411,9 @@ class TaskEngine:
             now=now,
         )
 
-    def _wake_webhooks(self) -> None:
-        if self._webhooks is not None:
+    def _wake_webhooks(self, task: TaskRecord) -> None:
+        """Have the sender look for deliveries now, when ``task`` may have queued one."""
+        if self._webhooks is not None and task.webhook_url:
             self._webhooks.wake()
 
     async def sweep(self, now: float | None = None) -> int:

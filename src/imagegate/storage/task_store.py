@@ -42,6 +42,15 @@ _GET_MANY = tasks.select().where(
     tasks.c.id.in_(sa.bindparam("ids", expanding=True)),
     tasks.c.owner_key_id == sa.bindparam("owner"),
 )
+# Executed with the new column values as parameters (SQLAlchemy SETs the columns it is given).
+_FINISH_HELD = tasks.update().where(
+    tasks.c.id == sa.bindparam("b_id"),
+    tasks.c.lease_owner == sa.bindparam("b_worker"),
+    tasks.c.status == "running",
+)
+_FINISH_WAITING = tasks.update().where(
+    tasks.c.id == sa.bindparam("b_id"), tasks.c.status.in_(("queued", "modal"))
+)
 _COUNT_ACTIVE = (
     sa.select(sa.func.count())
     .select_from(tasks)
@@ -50,6 +59,35 @@ _COUNT_ACTIVE = (
         tasks.c.status.in_(("queued", "modal", "running")),
     )
 )
+
+
+def _claim_statement(*, postgres: bool) -> sa.Update:
+    """Claim up to ``b_limit`` queued tasks, or running ones whose lease ran out by ``b_now``,
+    for ``b_worker`` until ``b_until`` (built once: the claim loop runs it many times a second)."""
+    now = sa.bindparam("b_now", type_=sa.Float)
+    claimable = sa.or_(
+        tasks.c.status == CLAIMABLE,
+        sa.and_(tasks.c.status == "running", tasks.c.lease_expires_at < now),
+    )
+    candidates = (
+        sa.select(tasks.c.id)
+        .where(claimable)
+        .order_by(tasks.c.created_at)
+        .limit(sa.bindparam("b_limit", type_=sa.Integer))
+    )
+    values = {
+        "status": "running",
+        "lease_owner": sa.bindparam("b_worker", type_=sa.String),
+        "lease_expires_at": sa.bindparam("b_until", type_=sa.Float),
+        "attempts": tasks.c.attempts + 1,
+        # A task committed while this claim's clock was read must not start before it was
+        # created.
+        "started_at": sa.func.coalesce(
+            tasks.c.started_at, sa.case((tasks.c.created_at > now, tasks.c.created_at), else_=now)
+        ),
+        "updated_at": now,
+    }
+    return claim_update(tasks, candidates, values, postgres=postgres, still_claimable=claimable)
 
 
 def to_record(row: sa.RowMapping) -> TaskRecord:
@@ -67,6 +105,7 @@ class TaskStore:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
         self._commits = writer or GroupCommit(engine)
+        self._claim = _claim_statement(postgres=self._postgres)
 
     async def write(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``job`` (database work only) in the next group-committed transaction."""
@@ -107,35 +146,10 @@ class TaskStore:
 
     async def claim(self, worker: str, limit: int, now: float, lease: float) -> list[TaskRecord]:
         """Take up to ``limit`` queued tasks, or running ones whose lease has run out."""
-        claimable = sa.or_(
-            tasks.c.status == CLAIMABLE,
-            sa.and_(tasks.c.status == "running", tasks.c.lease_expires_at < now),
-        )
-        candidates = (
-            sa.select(tasks.c.id).where(claimable).order_by(tasks.c.created_at).limit(limit)
-        )
-        statement = claim_update(
-            tasks,
-            candidates,
-            {
-                "status": "running",
-                "lease_owner": worker,
-                "lease_expires_at": now + lease,
-                "attempts": tasks.c.attempts + 1,
-                # A task committed while this claim's clock was read must not start before
-                # it was created.
-                "started_at": sa.func.coalesce(
-                    tasks.c.started_at,
-                    sa.case((tasks.c.created_at > now, tasks.c.created_at), else_=now),
-                ),
-                "updated_at": now,
-            },
-            postgres=self._postgres,
-            still_claimable=claimable,
-        )
+        parameters = {"b_worker": worker, "b_limit": limit, "b_now": now, "b_until": now + lease}
 
         async def job(conn: AsyncConnection) -> list[TaskRecord]:
-            rows = (await conn.execute(statement)).mappings().all()
+            rows = (await conn.execute(self._claim, parameters)).mappings().all()
             return [to_record(row) for row in rows]
 
         claimed = await self.write(job)
@@ -179,16 +193,11 @@ class TaskStore:
     ) -> bool:
         """Move a task to a terminal state if ``worker`` still holds it (``None``: a task nobody
         runs, e.g. a queued one being cancelled). False when someone else owns it now."""
-        condition = [tasks.c.id == task_id]
+        parameters = {**values, "lease_owner": None, "lease_expires_at": None, "b_id": task_id}
         if worker is None:
-            condition.append(tasks.c.status.in_(("queued", "modal")))
+            result = await conn.execute(_FINISH_WAITING, parameters)
         else:
-            condition += [tasks.c.lease_owner == worker, tasks.c.status == "running"]
-        result = await conn.execute(
-            tasks.update()
-            .where(*condition)
-            .values(lease_owner=None, lease_expires_at=None, **values)
-        )
+            result = await conn.execute(_FINISH_HELD, parameters | {"b_worker": worker})
         return bool(result.rowcount)
 
     async def request_cancel(self, task_id: str, now: float) -> None:
