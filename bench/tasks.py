@@ -15,9 +15,11 @@ stored exactly one image and have exactly one usage row (none charged twice).
 Default prompt ``... --ar 1:1 --q .25``: each task renders four 256×256 pictures (the smallest
 size the sketch model declares) and composes them into one 512×512 PNG grid; ``--route
 shorten`` runs text-only tasks instead, to measure the task machinery without rendering. The
-requests-per-minute limit is lifted (``IMAGEGATE_DEFAULT_RPM``) so the figure measures the task
-path, not the limiter; the per-key queue limit (``mj_queue_limit``, 200 waiting tasks) stays,
-and submitters back off on code 23 as a client would. The target is ≥ 300 tasks/s.
+requests-per-minute limit and the per-key queue limit (``IMAGEGATE_DEFAULT_RPM``,
+``IMAGEGATE_MJ_QUEUE_LIMIT``) are lifted so the figure measures the task path, not one key's
+policy: with the default queue of 200 waiting tasks, 32 submitters backing off a second on code
+23 (as a client would; they still do) cap a single key near 200 tasks/s whatever the engine
+can do. The target is ≥ 300 tasks/s.
 
 ``--route flux`` submits Flux-style tasks instead (``POST /flux/v1/sketch``, one 256×256 PNG,
 the smallest size the sketch model declares) and polls each unfinished one with ``GET
@@ -94,6 +96,7 @@ def start_server(
     env |= {
         "IMAGEGATE_ADMIN_KEY": ADMIN,
         "IMAGEGATE_DEFAULT_RPM": "100000000",
+        "IMAGEGATE_MJ_QUEUE_LIMIT": "100000000",
         "IMAGEGATE_TASK_CONCURRENCY": str(args.task_concurrency),
         "IMAGEGATE_TASK_POLL_SECONDS": "0.05",
         "IMAGEGATE_LOG_LEVEL": "warning",
