@@ -112,24 +112,32 @@ def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[b
             proc.wait()
 
 
-def fresh_database(admin_url: str) -> str:
-    """A new, empty PostgreSQL database for one run (``admin_url``: any database there)."""
+@contextlib.contextmanager
+def scratch_database(admin_url: str | None) -> Iterator[str | None]:
+    """A new, empty PostgreSQL database's SQLAlchemy URL for one run, dropped afterwards
+    (``admin_url``: any database on that server); None without one."""
+    if admin_url is None:
+        yield None
+        return
     import asyncio
 
     import asyncpg
 
     name = "imagegate_bench_" + secrets.token_hex(4)
 
-    async def create() -> None:
+    async def admin(sql: str) -> None:
         conn = await asyncpg.connect(admin_url)
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(create())
-    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{name}"
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def wait_ready(url: str, seconds: float = 30) -> None:
@@ -239,12 +247,13 @@ def stack(
     }
     if pool:
         gw_env["IMAGEGATE_UPSTREAM_MAX_CONNECTIONS"] = str(pool)
-    database = fresh_database(postgres) if postgres else None
-    if database:
-        gw_env["IMAGEGATE_DATABASE_URL"] = database
     with (
+        scratch_database(postgres) as database,
         process(fake_args, env) as fake,
-        process([PYTHON, str(ROOT / "bench/_gateway_server.py")], gw_env) as gw,
+        process(
+            [PYTHON, str(ROOT / "bench/_gateway_server.py")],
+            gw_env | ({"IMAGEGATE_DATABASE_URL": database} if database else {}),
+        ) as gw,
     ):
         direct, gateway = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{gw_port}"
         wait_ready(f"{direct}/v1/models/x")

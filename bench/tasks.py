@@ -45,22 +45,21 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import httpx
 import sqlalchemy as sa
 
+from gateway import free_port, scratch_database
 from imagegate.storage import db
 
 ADMIN = "bench-admin-key-0123456789abcdef"
@@ -77,12 +76,6 @@ def machine() -> dict[str, object]:
         "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(
@@ -293,29 +286,6 @@ def serve_and_measure(
     images = 0 if args.route == "shorten" else 1
     url = database_url or f"sqlite+aiosqlite:///{data_dir / 'imagegate.db'}"
     return result, asyncio.run(audit(url, ids, kind, images))
-
-
-@contextlib.contextmanager
-def scratch_database(admin_url: str | None) -> Iterator[str | None]:
-    """A fresh PostgreSQL database's SQLAlchemy URL, dropped afterwards; None without one."""
-    if admin_url is None:
-        yield None
-        return
-    name = f"imagegate_bench_{os.getpid()}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-        yield f"{base}/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> int:
