@@ -334,7 +334,7 @@ def main() -> int:
     )
     ok = not any(checks.values())
     rate = float(result["tasks_per_second"])  # type: ignore[arg-type]
-    target = SCALE_OUT_TARGET if args.postgres else TARGET
+    target = SCALE_OUT_TARGET if args.replicas > 1 else TARGET
     print(f"\n{'OK' if rate >= target else 'UNDER'} vs target {target:.0f} tasks/s; audit {ok}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def within(awaitable: Awaitable[T], seconds: float) -> T:
+    """``await awaitable``, or :class:`TimeoutError` after ``seconds`` (``wait_for`` without
+    its lost cancellations)."""
+    async with asyncio.timeout(seconds):
+        return await awaitable
 
 
 async def wait_set(event: asyncio.Event, seconds: float) -> bool:
     """Whether ``event`` was set within ``seconds``; a cancellation always propagates."""
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await event.wait()
+        await within(event.wait(), seconds)
     return event.is_set()

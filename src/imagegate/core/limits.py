@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from imagegate.aio import within
 from imagegate.errors import RateLimited
 
 
@@ -89,8 +90,7 @@ class ConcurrencyLimiter:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         slots.waiters.append(waiter)
         try:
-            async with asyncio.timeout(self._queue_seconds):
-                await asyncio.shield(waiter)
+            await within(asyncio.shield(waiter), self._queue_seconds)
         except TimeoutError:
             if waiter.done():  # a slot arrived just as the wait ended: take it
                 return

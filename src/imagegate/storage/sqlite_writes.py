@@ -30,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolResetState
 from sqlalchemy.util import await_only
 
+from imagegate.aio import within
+
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|WITH)\b", re.IGNORECASE)
 
 
@@ -52,7 +54,7 @@ class _WriteLocks:
             await_only(lock.acquire())  # free: returns at once
         else:
             try:
-                await_only(_acquire_within(lock, self._timeout))
+                await_only(within(lock.acquire(), self._timeout))
             except TimeoutError:
                 raise sqlite3.OperationalError("database is locked") from None
         self._held[key] = lock
@@ -125,8 +127,3 @@ def serialize_writes(engine: AsyncEngine, *, timeout: float = 30.0) -> None:
     sa.event.listen(sync_engine.pool, "reset", reset)
     for name in ("invalidate", "soft_invalidate", "close", "close_detached"):
         sa.event.listen(sync_engine.pool, name, dropped)
-
-
-async def _acquire_within(lock: asyncio.Lock, seconds: float) -> None:
-    async with asyncio.timeout(seconds):  # not wait_for: see imagegate.aio
-        await lock.acquire()

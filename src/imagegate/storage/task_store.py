@@ -125,7 +125,7 @@ class TaskStore:
 
     @staticmethod
     async def fetch(conn: AsyncConnection, task_id: str) -> TaskRecord:
-        row = (await conn.execute(tasks.select().where(tasks.c.id == task_id))).mappings().one()
+        row = (await conn.execute(_GET, {"id": task_id})).mappings().one()
         return to_record(row)
 
     async def get(self, task_id: str) -> TaskRecord | None:
