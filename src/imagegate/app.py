@@ -12,7 +12,7 @@ from typing import cast
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from imagegate import __version__
@@ -122,7 +122,7 @@ def _direct_of(module: ModuleType) -> Iterable[tuple[tuple[str, str], Endpoint]]
     return cast(dict[tuple[str, str], Endpoint], getattr(module, "DIRECT_ROUTES", {})).items()
 
 
-HANDLED = (ImagegateError, HTTPException, RequestValidationError)
+HANDLED = (ImagegateError, HTTPException, RequestValidationError, ClientDisconnect)
 """What a route may raise as an answer; anything else is a crash (500, logged)."""
 
 
@@ -138,6 +138,9 @@ def render_error(request: Request, exc: Exception) -> Response:
         else:
             error = InvalidRequest(str(exc.detail))
             error.status = exc.status_code
+    elif isinstance(exc, ClientDisconnect):
+        log.debug("client disconnected before its body arrived on %s", path)
+        error = InvalidRequest("the client disconnected before its request body arrived")
     elif isinstance(exc, RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         location = [str(part) for part in first.get("loc", ())[1:]]

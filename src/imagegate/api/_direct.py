@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -40,6 +40,8 @@ class DirectRoutes:
     Each request waits for its turn on ``pacer`` first (see :mod:`imagegate.pacing`).
     Exceptions of the ``handles`` types become ``on_error``'s response, as FastAPI's exception
     middleware would make them; others propagate to the outer middleware, as they would there.
+    A client that disconnects before its body has arrived gets nothing: there is no one to
+    answer, and nothing was done.
     """
 
     def __init__(
@@ -68,6 +70,8 @@ class DirectRoutes:
         await self.pacer.turn()
         try:
             response = await endpoint(request)
+        except ClientDisconnect:
+            return
         except self.handles as exc:
             response = self.on_error(request, exc)
         await response(scope, receive, send)

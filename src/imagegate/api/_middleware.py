@@ -15,6 +15,10 @@ from imagegate.errors import PayloadTooLarge
 
 log = logging.getLogger("imagegate.access")
 
+CLIENT_CLOSED_REQUEST = 499
+"""The access log's status for a request that got no answer because its client went away
+(nginx's convention)."""
+
 
 class GatewayMiddleware:
     """Gives each request an id (``x-request-id``), refuses oversize bodies, logs one line."""
@@ -31,7 +35,7 @@ class GatewayMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()
-        status = 500
+        status = CLIENT_CLOSED_REQUEST
         header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
@@ -51,6 +55,9 @@ class GatewayMiddleware:
             await self.app(scope, self._limited(receive), send_with_id)
         except _BodyTooLarge:
             await self._refuse(scope, receive, send_with_id, request_id)
+        except Exception:
+            status = 500
+            raise
         finally:
             release = state.get("release")
             if release is not None:
