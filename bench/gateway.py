@@ -11,8 +11,11 @@ storage on, the built-in ``gpt-image-1`` deployment pointed at the fake through
 Direct-to-fake and through-imagegate runs are interleaved round by round after a discarded
 warm-up; overhead = through − direct, per round; medians and spreads are reported.
 
-* **small**: ~1 KB upstream body, ``wrk -t1 -c16``: req/s, added p50/p99.
-* **large**: ~1.5 MB ``b64_json`` body, every image stored: req/s, MB/s, added p50/p99.
+* **small**: ~1 KB upstream body, ``wrk -t1 -c16``: req/s, added p50/p99; then, one
+  connection alone (``-c1``), direct and through: ``alone_added_p50_ms``/``p99``, what one
+  request costs with no queue in front of it.
+* **large**: ~1.5 MB ``b64_json`` body, every image stored: req/s, MB/s, added p50/p99, and the
+  same ``-c1`` figures.
 * **hold**: upstream answers after 2 s, 1,000 connections: RSS per in-flight request (peak −
   idle), event-loop lag (a 10 ms probe inside the worker: p99 of all its samples, the worst
   one-second window's p99 and the maximum) and ``/healthz`` p99 from a separate client
@@ -39,7 +42,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -290,6 +293,14 @@ def interleaved(
     for _ in range(rounds):
         result.direct.append(run_wrk(direct_url, direct_lua, scenario, seconds))
         result.gateway.append(run_wrk(gateway_url, gateway_lua, scenario, seconds))
+    # With 16 connections a request's latency is mostly its wait behind the other 15
+    # (Little's law: p50 ≈ 16 / throughput), so what one request costs is measured alone too.
+    alone = replace(scenario, connections=1)
+    direct_alone = run_wrk(direct_url, direct_lua, alone, seconds)
+    gateway_alone = run_wrk(gateway_url, gateway_lua, alone, seconds)
+    result.extra["alone_gateway_rps"] = gateway_alone.rps
+    result.extra["alone_added_p50_ms"] = round(gateway_alone.p50_ms - direct_alone.p50_ms, 3)
+    result.extra["alone_added_p99_ms"] = round(gateway_alone.p99_ms - direct_alone.p99_ms, 3)
     sample = httpx.post(
         gateway_url,
         content=BODY,
@@ -435,13 +446,18 @@ def main() -> None:
     report = {"machine": machine(), "results": rows}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    header = ("scenario", "direct r/s", "gw r/s", "added p50", "added p99", "gw MB/s")
-    print("\n{:<8} {:>10} {:>8} {:>10} {:>10} {:>8}".format(*header))
+    header = ("scenario", "direct r/s", "gw r/s", "added p50", "added p99", "gw MB/s", "alone")
+    print("\n{:<8} {:>10} {:>8} {:>10} {:>10} {:>8}  {}".format(*header))
     for row in rows:
+        alone = (
+            f"+{row['alone_added_p50_ms']:.2f}/+{row['alone_added_p99_ms']:.2f}ms"
+            if "alone_added_p50_ms" in row
+            else ""
+        )
         print(
             f"{row['scenario']:<8} {row['direct_rps']:>10.0f} {row['gateway_rps']:>8.0f} "
             f"{row['added_p50_ms']:>8.2f}ms {row['added_p99_ms']:>8.2f}ms "
-            f"{row['gateway_mb_s']:>8.1f}"
+            f"{row['gateway_mb_s']:>8.1f}  {alone}"
         )
     print(json.dumps(report["machine"]))
 
