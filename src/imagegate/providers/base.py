@@ -11,13 +11,19 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ValidationError
 
 from imagegate.core.requests import ImageRequest, ImageResult, StreamEvent
+from imagegate.errors import ServerError
 from imagegate.providers.upstream_client import UpstreamClient
 
 ResultFetch = Callable[[str], Awaitable[bytes]]
 """Downloads an upstream's result URL (or data URI) at once, with the gateway's byte cap."""
+
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,14 @@ class ProviderContext:
     base_url: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     fetch: ResultFetch | None = None
+
+    def options_as(self, model: type[OptionsT], provider: str) -> OptionsT:
+        """``options`` validated by the adapter's ``model``; invalid options are the operator's
+        mistake in the configuration, a 500 naming the provider."""
+        try:
+            return model.model_validate(dict(self.options))
+        except ValidationError as exc:
+            raise ServerError(f"invalid options for a {provider} deployment: {exc}") from None
 
     def remaining(self, default: float = 300.0) -> float:
         """Seconds left before the deadline (``default`` without one), never below 1 ms."""

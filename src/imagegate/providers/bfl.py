@@ -26,7 +26,6 @@ from imagegate.errors import (
     ContentPolicyViolation,
     ImagegateError,
     InvalidRequest,
-    ServerError,
     UpstreamError,
 )
 from imagegate.providers._common import aspect_ratio_text, same_site, snap
@@ -89,10 +88,7 @@ class BFLProvider:
         return bool(credentials.get("api_key"))
 
     def _options(self, ctx: ProviderContext) -> BFLOptions:
-        try:
-            return BFLOptions.model_validate(dict(ctx.options))
-        except ValidationError as exc:
-            raise ServerError(f"invalid options for a bfl deployment: {exc}") from None
+        return ctx.options_as(BFLOptions, self.name)
 
     def images_per_call(self, request: ImageRequest, ctx: ProviderContext) -> int:
         return 1

@@ -28,7 +28,6 @@ from imagegate.errors import (
     ContentPolicyViolation,
     ImagegateError,
     InvalidRequest,
-    ServerError,
     UpstreamError,
 )
 from imagegate.providers._common import same_site
@@ -104,10 +103,7 @@ class FalProvider:
         return bool(credentials.get("api_key"))
 
     def _options(self, ctx: ProviderContext) -> FalOptions:
-        try:
-            return FalOptions.model_validate(dict(ctx.options))
-        except ValidationError as exc:
-            raise ServerError(f"invalid options for a fal deployment: {exc}") from None
+        return ctx.options_as(FalOptions, self.name)
 
     def images_per_call(self, request: ImageRequest, ctx: ProviderContext) -> int:
         return self._options(ctx).max_n

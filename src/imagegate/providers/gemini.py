@@ -30,7 +30,6 @@ from imagegate.errors import (
     ImagegateError,
     InvalidRequest,
     RateLimited,
-    ServerError,
 )
 from imagegate.providers import gemini_wire as wire
 from imagegate.providers._http import Answer, join, json_body, parse, send
@@ -72,10 +71,7 @@ class GeminiProvider:
         return bool(credentials.get("api_key"))
 
     def _options(self, ctx: ProviderContext) -> GeminiOptions:
-        try:
-            return GeminiOptions.model_validate(dict(ctx.options))
-        except ValidationError as exc:
-            raise ServerError(f"invalid options for a gemini deployment: {exc}") from None
+        return ctx.options_as(GeminiOptions, self.name)
 
     def _method(self, ctx: ProviderContext) -> str:
         method = self._options(ctx).method

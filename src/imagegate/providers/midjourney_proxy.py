@@ -100,10 +100,7 @@ class MidjourneyProxyProvider:
         return bool(credentials.get("api_key"))
 
     def _options(self, ctx: ProviderContext) -> ProxyOptions:
-        try:
-            return ProxyOptions.model_validate(dict(ctx.options))
-        except ValidationError as exc:
-            raise ServerError(f"invalid options for a midjourney-proxy deployment: {exc}") from None
+        return ctx.options_as(ProxyOptions, self.name)
 
     def images_per_call(self, request: ImageRequest, ctx: ProviderContext) -> int:
         return 1

@@ -28,7 +28,6 @@ from imagegate.errors import (
     ContentPolicyViolation,
     ImagegateError,
     InvalidRequest,
-    ServerError,
     UpstreamError,
 )
 from imagegate.providers._common import nearest_aspect_ratio, same_site
@@ -96,10 +95,7 @@ class ReplicateProvider:
         return bool(_token(credentials))
 
     def _options(self, ctx: ProviderContext) -> ReplicateOptions:
-        try:
-            return ReplicateOptions.model_validate(dict(ctx.options))
-        except ValidationError as exc:
-            raise ServerError(f"invalid options for a replicate deployment: {exc}") from None
+        return ctx.options_as(ReplicateOptions, self.name)
 
     def images_per_call(self, request: ImageRequest, ctx: ProviderContext) -> int:
         return self._options(ctx).max_n
