@@ -24,6 +24,7 @@ from imagegate.core.inputs import InputLoader
 from imagegate.core.keys import KeyService
 from imagegate.core.limits import ConcurrencyLimiter, MemoryRateLimiter, RateLimiter
 from imagegate.core.redis_limits import RedisRateLimiter
+from imagegate.core.routing import RouterSettings
 from imagegate.core.secret import load_or_create_secret
 from imagegate.core.tasks import EngineSettings, TaskEngine
 from imagegate.core.usage import UsageRecorder
@@ -127,6 +128,12 @@ class Services:
             writer=writer,
             http=http,
             downloader=ResultDownloader(http, guard, outbound=outbound_http),
+            router_settings=RouterSettings(
+                max_attempts=settings.upstream_attempts,
+                deadline=settings.upstream_deadline_seconds,
+                max_wait=settings.upstream_max_wait_seconds,
+                cooldown=settings.upstream_cooldown_seconds,
+            ),
             default_model=settings.default_model or None,
         )
         webhooks = WebhookSender(

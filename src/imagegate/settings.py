@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     allocations (see ``imagegate.app.tune_garbage_collector``)."""
     upstream_max_connections: int = Field(default=1000, ge=1)
     """Connections the shared upstream client keeps open at most, all providers together."""
+    upstream_attempts: int = Field(default=3, ge=1, le=10)
+    """Upstream calls per image (per fanned-out part), retries and failovers included."""
+    upstream_deadline_seconds: float = Field(default=600.0, gt=0)
+    """The whole upstream side of a request: every call, wait and poll."""
+    upstream_max_wait_seconds: float = Field(default=30.0, ge=0)
+    """The longest single wait the router sits out (an upstream's ``retry-after``, an rpm
+    slot, a retry's backoff); when the next try needs longer, the client gets the error (a
+    429 or 503 with ``Retry-After``) instead."""
+    upstream_cooldown_seconds: float = Field(default=10.0, gt=0)
+    """How long a deployment that failed 3 times in a row is skipped before a probe; doubles
+    while probes fail, up to 300 s."""
     task_concurrency: int = Field(default=8, ge=1)
     """Tasks one server process runs at once."""
     task_lease_seconds: float = Field(default=30.0, gt=0)

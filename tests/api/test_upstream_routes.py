@@ -48,11 +48,13 @@ def clean() -> None:
         fake.reset()
 
 
-async def start(settings: Settings) -> AsyncIterator[Gateway]:
+async def start(settings: Settings, router: RouterSettings | None = FAST) -> AsyncIterator[Gateway]:
+    """The gateway, its router sped up with ``router`` (None: as ``settings`` configure it)."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         services = app.state.services
-        services.images.router.settings = FAST
+        if router is not None:
+            services.images.router.settings = router
         _, secret = await services.keys.create(name="upstream tests")
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
@@ -259,3 +261,21 @@ credentials = {{ api_key = ["SECONDARY_KEY"] }}
         assert openai_b.calls[0].headers["authorization"] == "Bearer sk-second"
         second = await generate(gw)  # the primary is still blocked by its retry-after
         assert second.status_code == 200 and len(openai_a.calls_to("generate")) == 1
+
+
+async def test_the_router_is_configured_by_the_operators_settings(
+    tmp_path: Path, bases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{bases['a']}/v1")
+    monkeypatch.setenv("IMAGEGATE_UPSTREAM_ATTEMPTS", "1")
+    monkeypatch.setenv("IMAGEGATE_UPSTREAM_MAX_WAIT_SECONDS", "0")
+    settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY)  # type: ignore[arg-type]
+    async for gw in start(settings, router=None):
+        openai_a.script("generate", Fail(500))
+        failed = await generate(gw)  # the default (3 attempts) would have tried again
+        openai_a.script("generate", RateLimit(0.2))
+        limited = await generate(gw)  # the default (30 s) would have waited 0.2 s
+    assert failed.status_code == 502
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert len(openai_a.calls_to("generate")) == 2

@@ -26,7 +26,7 @@ from imagegate.core.params import (
 )
 from imagegate.core.pricing import Price, price, quote
 from imagegate.core.requests import ImageRequest, ImageResult, PartialImage
-from imagegate.core.routing import Router
+from imagegate.core.routing import Router, RouterSettings
 from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.errors import (
     ImagegateError,
@@ -86,6 +86,7 @@ class ImageService:
         writer: GroupCommit,
         http: UpstreamClient | None,
         downloader: ResultDownloader | None = None,
+        router_settings: RouterSettings | None = None,
         default_model: str | None,
     ) -> None:
         self.catalog = catalog
@@ -98,7 +99,7 @@ class ImageService:
         self._writer = writer
         self._http = http
         self._default_model = default_model
-        self.router = Router(registry, http, downloader=downloader)
+        self.router = Router(registry, http, settings=router_settings, downloader=downloader)
         """Retries, failover, cooldowns and concurrency caps around the adapters."""
 
     def resolve_model(self, key: ApiKey, name: str | None) -> CatalogEntry:
