@@ -137,6 +137,28 @@ async def test_expired_lease_is_taken_over_and_only_one_completion_counts(
     await second.close()
 
 
+async def test_a_stopping_server_hands_its_running_tasks_on_at_once(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A graceful stop (a rolling deploy) neither cancels nor half-completes a running task:
+    its lease ends, and the next worker's first claim runs it again."""
+    first = make_engine(engine, tmp_path, lease_seconds=60)
+    second = make_engine(engine, tmp_path, lease_seconds=60)
+    interrupted, finisher = Recorder(gate=asyncio.Event()), Recorder()
+    first.register("test", interrupted)
+    second.register("test", finisher)
+    task = await first.submit(kind="test", owner_key_id="key_a", request={}, meta={})
+    assert await first.claim_and_start() == 1
+    await wait_for(first, task.id, "running")
+    await first.close()
+    assert (await second.get(task.id, None)).status == "running"  # not cancelled
+    assert await second.claim_and_start() == 1  # no wait for the 60 s lease
+    done = await wait_for(second, task.id, "succeeded")
+    await second.close()
+    assert interrupted.runs == finisher.runs == [task.id]
+    assert done.attempts == 2 and await count(engine, usage) == 1
+
+
 async def test_two_engines_never_run_a_task_twice(engine: AsyncEngine, tmp_path: Path) -> None:
     engines = [make_engine(engine, tmp_path, concurrency=4) for _ in range(2)]
     handlers = [Recorder(), Recorder()]

@@ -81,6 +81,7 @@ class TaskEngine:
         self._handlers: dict[str, TaskHandler] = {}
         self._renderers: dict[str, WebhookRenderer] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
 
@@ -208,13 +209,17 @@ class TaskEngine:
         ]
 
     async def close(self) -> None:
-        """Stop claiming; running tasks are abandoned to their leases (another worker, or this
-        one after a restart, picks them up), never half-completed."""
+        """Stop claiming; running tasks are abandoned, never half-completed nor cancelled:
+        their leases end now, so another worker (or this one after a restart) runs them
+        again at its next claim."""
+        self._closing = True
         for loop in self._loops:
             loop.cancel()
+        abandoned = list(self._running)
         for running in list(self._running.values()):
             running.cancel()
         await asyncio.gather(*self._loops, *self._running.values(), return_exceptions=True)
+        await self._store.abandon(self.worker_id, abandoned, time.time())
         await self._store.close()
 
     async def _claim_loop(self) -> None:
@@ -272,7 +277,8 @@ class TaskEngine:
         try:
             output = await handler(task, _Run(self, task))
         except asyncio.CancelledError:
-            await self._cancelled(task)
+            if not self._closing:  # cancelled by its owner, not abandoned by a stopping server
+                await self._cancelled(task)
             raise
         except ImagegateError as exc:
             await self._fail(task, exc)

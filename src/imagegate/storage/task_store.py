@@ -173,6 +173,22 @@ class TaskStore:
             )
             return set(cancelled.scalars())
 
+    async def abandon(self, worker: str, task_ids: Sequence[str], now: float) -> None:
+        """End our leases on running tasks at once (a server stopping): the next claim, on
+        any worker, picks them up instead of waiting for the leases to run out."""
+        if not task_ids:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                tasks.update()
+                .where(
+                    tasks.c.id.in_(list(task_ids)),
+                    tasks.c.lease_owner == worker,
+                    tasks.c.status == "running",
+                )
+                .values(lease_expires_at=now, updated_at=now)
+            )
+
     async def set_progress(self, task_id: str, worker: str, progress: int, now: float) -> None:
         statement = (
             tasks.update()
