@@ -29,8 +29,11 @@ class Settings(BaseSettings):
     """Used when a request names no model; empty to require one."""
     bria_model: str = "sketch"
     """The model Bria routes use when a request names none (a Bria upstream once configured)."""
-    mj_model: str = "sketch"
-    """The model that serves Midjourney tasks (``/mj/*``); each task records it."""
+    mj_model: str | None = None
+    """The model that serves Midjourney tasks (``/mj/*``); each task records it. Default: the
+    built-in ``midjourney`` when its relay is configured (``MIDJOURNEY_PROXY_URL`` and
+    ``MIDJOURNEY_PROXY_SECRET``), else ``sketch``. A model served by a midjourney-proxy relay
+    is relayed 1:1; any other draws each picture of a grid itself."""
     mj_queue_limit: int = Field(default=200, ge=1)
     """Midjourney tasks one key may have waiting; more are refused with code 23."""
     url_ttl_seconds: int = Field(default=3600, ge=1)

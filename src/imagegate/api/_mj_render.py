@@ -53,13 +53,15 @@ class ImageLinks:
 
 
 def task_object(task: TaskRecord, links: ImageLinks, base_url: str) -> dict[str, Any]:
-    """The task as Midjourney clients read it (times in ms)."""
+    """The task as Midjourney clients read it (times in ms). A task that stood for a relay's
+    shows the relay's action, prompts, description, buttons and properties once it is done;
+    its id, state, times, status and image link are imagegate's."""
     meta = task.meta
     action = str(meta.get("action", "IMAGINE"))
     done = task.status == "succeeded"
     text = str((task.result or {}).get("text") or "")
     prompt_en = text if action == "DESCRIBE" else str(meta.get("prompt_en") or "")
-    return {
+    shown = {
         "id": task.id,
         "action": action,
         "customId": meta.get("custom_id") or "",
@@ -78,6 +80,12 @@ def task_object(task: TaskRecord, links: ImageLinks, base_url: str) -> dict[str,
         "buttons": [button.wire() for button in buttons_for(action, task.id)] if done else [],
         "properties": _properties(task, action, text),
     }
+    relayed: dict[str, Any] | None = (task.result or {}).get("relay")
+    if relayed is not None:
+        kept = {name: value for name, value in relayed.items() if value is not None}
+        kept["properties"] = {**kept.get("properties", {}), **_local_properties(task)}
+        shown |= kept
+    return shown
 
 
 def _properties(task: TaskRecord, action: str, text: str) -> dict[str, Any]:
@@ -85,15 +93,20 @@ def _properties(task: TaskRecord, action: str, text: str) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "finalPrompt": meta.get("final_prompt") or "",
         "finalZhPrompt": "",
-        "speed": meta.get("tier", "fast"),
-        "model": task.model,
+        **_local_properties(task),
     }
-    if meta.get("parent_id"):
-        properties["parentId"] = meta["parent_id"]
     if action in ("DESCRIBE", "SHORTEN") and text:
         found = (suggestion(text, i) for i in range(1, len(KEYCAPS) + 1))
         properties["prompts"] = [line for line in found if line]
     return properties
+
+
+def _local_properties(task: TaskRecord) -> dict[str, Any]:
+    """What only imagegate knows: the speed tier, the model, the parent task's id."""
+    local: dict[str, Any] = {"speed": task.meta.get("tier", "fast"), "model": task.model}
+    if task.meta.get("parent_id"):
+        local["parentId"] = task.meta["parent_id"]
+    return local
 
 
 def _fail_reason(task: TaskRecord) -> str:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from starlette.responses import FileResponse, Response
@@ -39,9 +40,11 @@ from imagegate.core.keys import ApiKey
 from imagegate.core.midjourney import ParameterError
 from imagegate.core.midjourney.handler import KIND, MidjourneyTaskHandler
 from imagegate.core.midjourney.intake import Accepted, Caller, Deps
+from imagegate.core.midjourney.relay import MidjourneyRelay, default_model, relays
 from imagegate.core.midjourney.service import MidjourneyService
 from imagegate.core.params import ImageSource
 from imagegate.errors import AuthenticationFailed, ImagegateError, NotFound, PermissionDenied
+from imagegate.providers.midjourney_proxy import RelayRoute
 from imagegate.services import Services
 
 router = APIRouter(tags=["Midjourney"])
@@ -54,7 +57,10 @@ Act = Callable[[MidjourneyService, Caller, Any], Awaitable[Accepted]]
 
 def install(services: Services) -> None:
     """Register the ``mj`` task kind and the webhook renderer of ``notifyHook`` payloads."""
-    services.tasks.register(KIND, MidjourneyTaskHandler(services.images, services.assets))
+    deps = _deps(services)
+    relay = MidjourneyRelay(deps, services.settings.mj_model or default_model(deps))
+    handler = MidjourneyTaskHandler(services.images, services.assets, relayed=relay.run)
+    services.tasks.register(KIND, handler)
     links = _links(services)
     services.tasks.register_webhook_renderer(
         "mj", lambda task: task_object(task, links, str(task.meta.get("base_url", "")))
@@ -65,24 +71,30 @@ def _links(services: Services) -> ImageLinks:
     return ImageLinks(services.assets, services.settings.asset_retention_days * 86400)
 
 
+def _deps(services: Services) -> Deps:
+    return Deps(
+        images=services.images,
+        assets=services.assets,
+        tasks=services.tasks,
+        billing=services.billing,
+        inputs=input_loader(services),
+        engine=services.engine,
+    )
+
+
 def _service(request: Request) -> MidjourneyService:
     """The app's one service, built on first use (it only holds references)."""
     service: MidjourneyService | None = getattr(request.app.state, "midjourney", None)
     if service is None:
         services = services_of(request)
-        deps = Deps(
-            images=services.images,
-            assets=services.assets,
-            tasks=services.tasks,
-            billing=services.billing,
-            inputs=input_loader(services),
-            engine=services.engine,
-        )
+        deps = _deps(services)
+        model = services.settings.mj_model or default_model(deps)
         service = MidjourneyService(
             deps,
-            model=services.settings.mj_model,
+            model=model,
             queue_limit=services.settings.mj_queue_limit,
             concurrency=services.settings.task_concurrency,
+            relay=MidjourneyRelay(deps, model) if relays(deps, model) else None,
         )
         request.app.state.midjourney = service
     return service
@@ -98,19 +110,29 @@ def tier_of(request: Request, modes: list[str] | None = None) -> str:
 
 
 async def _submit(
-    request: Request, key: ApiKey, model: type[Body], act: Callable[..., Awaitable[Accepted]]
+    request: Request,
+    key: ApiKey,
+    model: type[Body],
+    act: Callable[..., Awaitable[Accepted]],
+    route: RelayRoute,
 ) -> Response:
-    """Parse the body, run ``act(service, caller, body)`` and answer with a business code;
-    request problems answer HTTP 200 with code 4/23/24, the rest are HTTP errors. Refusals
-    before validation get their usage row here (validation logs its own)."""
+    """Parse the body, run ``act(service, caller, body)`` (or relay it as ``route`` when the
+    model is served by a relay) and answer with a business code; request problems answer
+    HTTP 200 with code 4/23/24, the rest are HTTP errors. Refusals before validation get
+    their usage row here (validation logs its own)."""
     started = time.perf_counter()
     try:
         body = await parse_json_body(request, model)
         caller = _caller(request, key, body)
     except ImagegateError as exc:
         return _refused(request, key, exc, started, record=True)
+    service = _service(request)
     try:
-        accepted = await act(_service(request), caller, body)
+        if service.relay is not None:
+            raw = orjson.loads(await request.body())  # parsed above: an object with its fields
+            accepted = await service.relay.submit(caller, route, raw)
+        else:
+            accepted = await act(service, caller, body)
     except ImagegateError as exc:
         return _refused(request, key, exc, started, record=isinstance(exc, ParameterError))
     return json_response(answer(accepted.code, accepted.task.id))
@@ -154,21 +176,21 @@ async def submit_imagine(request: Request, key: ApiKey = Depends(require_mj_key)
             caller, body.prompt, _sources(body.base64_array, "base64Array")
         )
 
-    return await _submit(request, key, ImagineBody, act)
+    return await _submit(request, key, ImagineBody, act, "imagine")
 
 
 async def submit_action(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
     async def act(service: MidjourneyService, caller: Caller, body: ActionBody) -> Accepted:
         return await service.action(caller, body.task_id, body.custom_id, remix=body.enable_remix)
 
-    return await _submit(request, key, ActionBody, act)
+    return await _submit(request, key, ActionBody, act, "action")
 
 
 async def submit_modal(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
     async def act(service: MidjourneyService, caller: Caller, body: ModalBody) -> Accepted:
         return await service.modal(caller, body.task_id, body.prompt, body.mask_base64)
 
-    return await _submit(request, key, ModalBody, act)
+    return await _submit(request, key, ModalBody, act, "modal")
 
 
 async def submit_blend(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
@@ -176,7 +198,7 @@ async def submit_blend(request: Request, key: ApiKey = Depends(require_mj_key)) 
         images = _sources(body.base64_array, "base64Array")
         return await service.blend(caller, images, body.dimensions)
 
-    return await _submit(request, key, BlendBody, act)
+    return await _submit(request, key, BlendBody, act, "blend")
 
 
 async def submit_describe(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
@@ -187,14 +209,14 @@ async def submit_describe(request: Request, key: ApiKey = Depends(require_mj_key
             return await service.describe(caller, ImageSource("link", body.link))
         raise ParameterError("send the image as base64 or link", param="base64")
 
-    return await _submit(request, key, DescribeBody, act)
+    return await _submit(request, key, DescribeBody, act, "describe")
 
 
 async def submit_shorten(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
     async def act(service: MidjourneyService, caller: Caller, body: ShortenBody) -> Accepted:
         return await service.shorten(caller, body.prompt)
 
-    return await _submit(request, key, ShortenBody, act)
+    return await _submit(request, key, ShortenBody, act, "shorten")
 
 
 async def submit_edits(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
@@ -202,7 +224,7 @@ async def submit_edits(request: Request, key: ApiKey = Depends(require_mj_key)) 
         image = ImageSource("image", body.image)
         return await service.edits(caller, image, body.prompt, body.mask_base64)
 
-    return await _submit(request, key, EditsBody, act)
+    return await _submit(request, key, EditsBody, act, "edits")
 
 
 async def upload_images(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:

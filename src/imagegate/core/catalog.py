@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -261,9 +262,18 @@ def _available(spec: ModelSpec, registry: ProviderRegistry) -> list[DeploymentSp
     usable = []
     for deployment in spec.deployments:
         adapter = registry.get(deployment.provider)
-        if adapter and adapter.has_credentials(read_credentials(deployment.credentials)):
-            usable.append(deployment)
+        if adapter is None or not adapter.has_credentials(read_credentials(deployment.credentials)):
+            continue
+        if getattr(adapter, "requires_base_url", False) and not base_url_of(deployment):
+            continue
+        usable.append(deployment)
     return sorted(usable, key=lambda deployment: -deployment.priority)
+
+
+def base_url_of(deployment: DeploymentSpec) -> str | None:
+    """The deployment's base URL: its environment variable when set, else its own."""
+    from_env = os.environ.get(deployment.base_url_env) if deployment.base_url_env else None
+    return from_env or deployment.base_url or None
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

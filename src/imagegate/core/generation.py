@@ -179,6 +179,14 @@ class ImageService:
             return self._billing.reserve_unheld(key.id, estimate.amount, request_id)
         return await self._billing.reserve(key.id, estimate.amount, request_id)
 
+    async def hold(
+        self, key: ApiKey, amount: Decimal, request_id: str, *, images: int, megapixels: float
+    ) -> Reservation:
+        """For a front end that prices its tasks itself (the Midjourney relay): count
+        ``images`` against the key's image quotas, then hold ``amount``."""
+        await self._access.check_images(key, images, megapixels)
+        return await self._billing.reserve(key.id, amount, request_id)
+
     def estimate(
         self,
         key: ApiKey,

@@ -129,13 +129,23 @@ class Router:
         return found
 
     def context_for(
-        self, entry: CatalogEntry, request_id: str
+        self, entry: CatalogEntry, request_id: str, deployment_key: str | None = None
     ) -> tuple[Deployment, ProviderContext]:
-        """The first healthy deployment and a context for it, for front ends that relay an
+        """The first healthy deployment (or the one named ``deployment_key``: a relayed task
+        is polled where it was submitted) and a context for it, for front ends that relay an
         upstream's own API 1:1 (the Midjourney relay)."""
         deployments = self.deployments(entry)
         now = self._clock()
-        dep = next((d for d in deployments if d.ready(now)), deployments[0])
+        if deployment_key is None:
+            dep = next((d for d in deployments if d.ready(now)), deployments[0])
+        else:
+            found = [d for d in deployments if d.key == deployment_key]
+            if not found:
+                raise Unavailable(
+                    f"{entry.spec.id!r} no longer has the deployment that runs this task",
+                    code="model_not_available",
+                )
+            dep = found[0]
         deadline = now + dep.spec.timeout
         fetch = self._downloader.bind(dep.base_url, deadline)
         return dep, dep.context(self._http, request_id, deadline, fetch)

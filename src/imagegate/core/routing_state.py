@@ -16,12 +16,11 @@ the longest cooldown at once.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from imagegate.core.catalog import DeploymentSpec
+from imagegate.core.catalog import DeploymentSpec, base_url_of
 from imagegate.providers.base import (
     Capabilities,
     ImageProvider,
@@ -184,9 +183,8 @@ class Deployment:
         self.declares = isinstance(adapter, Capabilities)
         """Whether the adapter says how many images a call takes and what it cannot take."""
         self.credentials = read_credentials(spec.credentials)
-        env_url = os.environ.get(spec.base_url_env) if spec.base_url_env else None
         # The environment variable redirects (to a proxy, a fake): it wins over the default.
-        self.base_url = env_url or spec.base_url or None
+        self.base_url = base_url_of(spec)
         self.options: Mapping[str, Any] = dict(spec.options)
         self.breaker = Breaker(settings)
         self.bucket = RateBucket(spec.rpm, now) if spec.rpm else None

@@ -19,6 +19,7 @@ Business codes: 1 submitted, 21 exists/needs a modal, 22 queued (all accepted), 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, Final, Literal
@@ -35,16 +36,29 @@ from imagegate.errors import (
     ServerError,
     UpstreamError,
 )
-from imagegate.providers._common import aspect_ratio_text
+from imagegate.providers._common import aspect_ratio_text, nearest_aspect_ratio
 from imagegate.providers._http import Answer, join, json_body, parse, send
 from imagegate.providers.base import JobStatus, ProviderContext, UpstreamJob
 from imagegate.providers.errors import redact, retry_after, status_error
 from imagegate.providers.output import upstream_image
 
-__all__ = ["MJTask", "MidjourneyProxyProvider", "ProxyOptions", "SubmitAnswer"]
+__all__ = [
+    "ACCEPTED",
+    "QUEUE_FULL",
+    "MJTask",
+    "MidjourneyProxyProvider",
+    "ProxyOptions",
+    "SubmitAnswer",
+    "refusal",
+]
 
 RelayRoute = Literal["imagine", "action", "modal", "blend", "describe", "shorten", "edits"]
-_ACCEPTED: Final = frozenset({1, 21, 22})
+ACCEPTED: Final = frozenset({1, 21, 22})
+"""Business codes of an accepted submit: submitted, waits for a modal, queued."""
+QUEUE_FULL: Final = 23
+COMMON_RATIOS: Final = (
+    "1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "5:4", "4:5", "21:9", "9:21", "2:1", "1:2",
+)  # fmt: skip
 _ASPECT: Final = re.compile(r"(^|\s)--(ar|aspect)\s", re.IGNORECASE)
 _SAFETY_WORDS: Final = ("banned", "moderat", "blocked", "prohibited", "sensitive")
 
@@ -95,6 +109,8 @@ class MidjourneyProxyProvider:
     """``midjourney-proxy``: grids for any front end, a 1:1 relay for the Midjourney one."""
 
     name = "midjourney-proxy"
+    requires_base_url = True
+    """A relay has no public address: a deployment without a base URL is not available."""
 
     def has_credentials(self, credentials: Mapping[str, str]) -> bool:
         return bool(credentials.get("api_key"))
@@ -113,6 +129,10 @@ class MidjourneyProxyProvider:
             "mask": request.mask,
         }
         return sorted(name for name, value in set_here.items() if value is not None)
+
+    def poll_interval(self, ctx: ProviderContext) -> float:
+        """Seconds between polls of a task (``options.poll_interval``)."""
+        return self._options(ctx).poll_interval
 
     def _headers(self, ctx: ProviderContext) -> dict[str, str]:
         key = ctx.credentials.get("api_key", "")
@@ -187,7 +207,7 @@ class MidjourneyProxyProvider:
             )
         prompt = request.prompt.strip()
         if not _ASPECT.search(" " + prompt):
-            prompt += f" --ar {aspect_ratio_text(request.width, request.height)}"
+            prompt += f" --ar {_aspect(request.width, request.height)}"
         seed = request.extras.get("seed")
         if isinstance(seed, int) and not isinstance(seed, bool) and "--seed" not in prompt:
             prompt += f" --seed {seed}"
@@ -199,12 +219,17 @@ class MidjourneyProxyProvider:
     async def submit(self, request: ImageRequest, ctx: ProviderContext) -> UpstreamJob:
         route, body = self.submission(request, ctx)
         answer = await self.relay_submit(route, body, ctx)  # type: ignore[arg-type]
-        if answer.code not in _ACCEPTED or answer.result in (None, ""):
-            raise _refused(answer, ctx)
+        if answer.code not in ACCEPTED or answer.result in (None, ""):
+            raise refusal(answer, ctx)
         return UpstreamJob(str(answer.result), poll_after=self._options(ctx).poll_interval)
 
     async def poll(self, job: UpstreamJob, ctx: ProviderContext) -> JobStatus:
-        task = await self.relay_fetch(job.id, ctx)
+        return await self.outcome(await self.relay_fetch(job.id, ctx), ctx)
+
+    async def outcome(self, task: MJTask, ctx: ProviderContext) -> JobStatus:
+        """What a fetched task means: its result (the image downloaded at once, or a
+        describe's text) when it succeeded, its progress while it runs; a failure is raised
+        as its domain error."""
         interval = self._options(ctx).poll_interval
         if task.status == "SUCCESS":
             if task.action == "DESCRIBE":
@@ -249,13 +274,14 @@ class MidjourneyProxyProvider:
         )  # fmt: skip
 
 
-def _refused(answer: SubmitAnswer, ctx: ProviderContext) -> ImagegateError:
+def refusal(answer: SubmitAnswer, ctx: ProviderContext) -> ImagegateError:
+    """The domain error for a submit the relay did not accept."""
     said = redact(answer.description, ctx.credentials)
     if answer.code == 24:
         return ContentPolicyViolation(
             f"midjourney refused the prompt: {said}", stage="prompt", reason="BANNED_PROMPT"
         )
-    if answer.code == 23:
+    if answer.code == QUEUE_FULL:
         return RateLimited(
             f"midjourney-proxy queue is full: {said}", retry_after=10, code="upstream_rate_limited"
         )
@@ -264,6 +290,16 @@ def _refused(answer: SubmitAnswer, ctx: ProviderContext) -> ImagegateError:
     return UpstreamError(
         f"midjourney-proxy answered code {answer.code}: {said}", code="upstream_error"
     )
+
+
+def _aspect(width: int, height: int) -> str:
+    """``--ar`` for a size: the common ratio it is within 1% of (Midjourney's own 16:9 size is
+    1456×816), else the exact one."""
+    common = nearest_aspect_ratio(width, height, COMMON_RATIOS)
+    across, down = (int(side) for side in common.split(":"))
+    if abs(math.log(width / height) - math.log(across / down)) < 0.01:
+        return common
+    return aspect_ratio_text(width, height)
 
 
 def _percent(progress: str | None) -> int | None:

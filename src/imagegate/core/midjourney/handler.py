@@ -1,5 +1,6 @@
 """The ``mj`` task kind: runs a stored :class:`~.plans.Plan` on the model and hands the engine
-one image (a grid or a single picture) or a text, with what it cost."""
+one image (a grid or a single picture) or a text, with what it cost; a task that stands for a
+relay's is polled on the relay instead."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from imagegate.core.midjourney import pixels
 from imagegate.core.midjourney.plans import GRID_PICTURES, Plan, load_plan
 from imagegate.core.requests import GeneratedImage, ImageResult, Usage
 from imagegate.core.task_model import TaskOutput, TaskRecord
-from imagegate.core.tasks import TaskRun
+from imagegate.core.tasks import TaskHandler, TaskRun
 from imagegate.errors import UpstreamError
 
 KIND = "mj"
@@ -21,11 +22,19 @@ KIND = "mj"
 class MidjourneyTaskHandler:
     """Runs every request of a plan concurrently, then composes what they made."""
 
-    def __init__(self, images: ImageService, assets: AssetService) -> None:
+    def __init__(
+        self, images: ImageService, assets: AssetService, relayed: TaskHandler | None = None
+    ) -> None:
+        """``relayed`` runs the tasks that stand for a relay's (see :mod:`.relay`)."""
         self._images = images
         self._assets = assets
+        self._relayed = relayed
 
     async def __call__(self, task: TaskRecord, run: TaskRun) -> TaskOutput:
+        if "relay" in task.request:
+            if self._relayed is None:
+                raise UpstreamError("this task was relayed, and no relay is configured now")
+            return await self._relayed(task, run)
         plan = await load_plan(task.request, self._assets)
         if plan.mode == "text":
             return TaskOutput(images=[], model=task.model, result={"text": plan.text or ""})

@@ -8,7 +8,7 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,6 +31,9 @@ from imagegate.core.tasks import TaskEngine
 from imagegate.errors import ImagegateError, NotFound, ServerError
 from imagegate.imaging.limits import ImageLimits
 from imagegate.storage.tables import tasks as tasks_table
+
+if TYPE_CHECKING:
+    from imagegate.core.midjourney.relay import MidjourneyRelay
 
 ROUTE = "mj"
 SUBMITTED, MODAL, QUEUED = 1, 21, 22
@@ -74,9 +77,20 @@ class Intake:
     """The steps shared by every submission; :class:`~.service.MidjourneyService` adds the
     routes' own logic on top."""
 
-    def __init__(self, deps: Deps, *, model: str, queue_limit: int, concurrency: int) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        model: str,
+        queue_limit: int,
+        concurrency: int,
+        relay: MidjourneyRelay | None = None,
+    ) -> None:
+        """``relay``: the relay that serves ``model`` 1:1, if one does (the routes then send
+        their submits to it instead)."""
         self._deps = deps
         self.model = model
+        self.relay = relay
         self._queue_limit = queue_limit
         self._concurrency = concurrency
         self._gauge = QueueGauge(deps.engine, concurrency, queue_limit)

@@ -1,9 +1,11 @@
 """A fake midjourney-proxy relay.
 
 Routes: ``POST /mj/submit/{imagine|action|modal|blend|describe|shorten|edits}`` →
-``{"code": 1, "description": "Submit success", "result": "<id>", "properties": {}}``;
-``GET /mj/task/{id}/fetch`` → the task object (``SUBMITTED`` → ``IN_PROGRESS`` → ``SUCCESS``
-with ``imageUrl`` on this origin and U1–U4/V1–V4/🔄 buttons); ``POST
+``{"code": 1, "description": "Submit success", "result": "<id>", "properties": {}}`` (an
+action on Vary (Region) or Custom Zoom answers code 21 and waits in ``MODAL`` until
+``/mj/submit/modal`` gives it its prompt/mask); ``GET /mj/task/{id}/fetch`` → the task object
+(``SUBMITTED`` → ``IN_PROGRESS`` → ``SUCCESS`` with ``imageUrl`` on this origin and
+U1–U4/V1–V4/🔄 buttons, or after an upscale Vary (Subtle)/Vary (Region)/Custom Zoom); ``POST
 /mj/task/list-by-condition``. The secret must come in ``mj-api-secret``.
 :class:`~.script.Blocked` answers business code 24 (banned prompt); :class:`~.script.Fail`
 with status 200 and ``code`` set answers that business code.
@@ -34,6 +36,17 @@ _ACTIONS = {
     "shorten": "SHORTEN",
     "edits": "EDIT",
 }
+_BUTTON_ACTIONS = (
+    ("::upsample", "UPSCALE"),
+    ("variation::", "VARIATION"),
+    ("::reroll::", "REROLL"),
+    ("::Inpaint::", "INPAINT"),
+    ("::CustomZoom::", "ZOOM"),
+    ("::Outpaint::", "ZOOM"),
+    ("::pan_", "PAN"),
+)
+_MODAL_BUTTONS = ("::Inpaint::", "::CustomZoom::")
+"""Buttons that open a modal: the action answers code 21, ``/mj/submit/modal`` continues."""
 _AR = re.compile(r"--ar\s+(\d+):(\d+)")
 
 
@@ -46,6 +59,15 @@ class FakeMidjourneyProxy(FakeUpstream):
         self.tasks: dict[str, dict[str, Any]] = {}
         self._polls: dict[str, int] = {}
         super().__init__()
+
+    def reset(self) -> None:
+        super().reset()
+        self.tasks.clear()
+        self._polls.clear()
+
+    def pending(self, task_id: str, polls: int) -> None:
+        """Task ``task_id`` answers IN_PROGRESS to its next ``polls`` fetches, then finishes."""
+        self._polls[task_id] = polls
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -91,12 +113,16 @@ class FakeMidjourneyProxy(FakeUpstream):
         action = request.path_params["action"]
 
         async def success(step: Step) -> Response:
+            if action == "modal":
+                return self._modal(body)
             task_id = str(secrets.randbelow(10**16)).zfill(16)
             prompt = str(body.get("prompt", ""))
+            custom_id = str(body.get("customId", ""))
+            modal = action == "action" and any(m in custom_id for m in _MODAL_BUTTONS)
             self.tasks[task_id] = {
                 "id": task_id,
-                "action": _ACTIONS.get(action, "IMAGINE"),
-                "customId": "",
+                "action": _button_action(custom_id) if action == "action" else _ACTIONS[action],
+                "customId": custom_id,
                 "botType": body.get("botType", "MID_JOURNEY"),
                 "prompt": prompt,
                 "promptEn": prompt,
@@ -106,18 +132,29 @@ class FakeMidjourneyProxy(FakeUpstream):
                 "startTime": 0,
                 "finishTime": 0,
                 "imageUrl": "",
-                "status": "SUBMITTED",
+                "status": "MODAL" if modal else "SUBMITTED",
                 "progress": "0%",
                 "failReason": "",
                 "buttons": [],
                 "properties": {"finalPrompt": prompt},
             }
             self._polls[task_id] = self.pending_polls
+            code, said = (21, "Waiting for window confirm") if modal else (1, "Submit success")
             return json_response(
-                {"code": 1, "description": "Submit success", "result": task_id, "properties": {}}
+                {"code": code, "description": said, "result": task_id, "properties": {}}
             )
 
         return await self.play("submit", request, success)
+
+    def _modal(self, body: dict[str, Any]) -> Response:
+        task = self.tasks.get(str(body.get("taskId", "")))
+        if task is None or task["status"] != "MODAL":
+            return json_response({"code": 4, "description": "task not in MODAL", "result": None})
+        task.update(status="SUBMITTED", prompt=str(body.get("prompt") or ""))
+        task["properties"]["maskGiven"] = bool(body.get("maskBase64"))
+        return json_response(
+            {"code": 1, "description": "Submit success", "result": task["id"], "properties": {}}
+        )
 
     async def _fetch(self, request: Request) -> Response:
         denied = self._denied(request)
@@ -131,6 +168,8 @@ class FakeMidjourneyProxy(FakeUpstream):
 
         async def success(step: Step) -> Response:
             assert task is not None
+            if task["status"] == "MODAL":
+                return json_response(task)
             if self._polls.get(task_id, 0) > 0:
                 self._polls[task_id] -= 1
                 task.update(status="IN_PROGRESS", progress="45%", startTime=int(time.time() * 1000))
@@ -154,25 +193,19 @@ class FakeMidjourneyProxy(FakeUpstream):
         task["imageUrl"] = self.publish(
             request, image_bytes(width * 2, height * 2, "png"), "image/png"
         )
+        h = task["id"]
+        if task["action"] == "UPSCALE":
+            task["buttons"] = [
+                _button(f"MJ::JOB::low_variation::1::{h}::SOLO", "Vary (Subtle)", "🪄"),
+                _button(f"MJ::Inpaint::1::{h}::SOLO", "Vary (Region)", "🖌️"),
+                _button(f"MJ::CustomZoom::{h}", "Custom Zoom", "🔍"),
+            ]
+            return
         task["buttons"] = [
-            {
-                "customId": f"MJ::JOB::{kind}::{i}::{task['id']}",
-                "emoji": "",
-                "label": f"{kind[0].upper()}{i}",
-                "type": 2,
-                "style": 2,
-            }
+            _button(f"MJ::JOB::{kind}::{i}::{h}", f"{kind[0].upper()}{i}")
             for kind in ("upsample", "variation")
             for i in range(1, 5)
-        ] + [
-            {
-                "customId": f"MJ::JOB::reroll::0::{task['id']}::SOLO",
-                "emoji": "🔄",
-                "label": "",
-                "type": 2,
-                "style": 2,
-            }
-        ]
+        ] + [_button(f"MJ::JOB::reroll::0::{h}::SOLO", "", "🔄")]
 
     async def _list(self, request: Request) -> Response:
         denied = self._denied(request)
@@ -181,6 +214,17 @@ class FakeMidjourneyProxy(FakeUpstream):
             return denied
         ids = (call.json or {}).get("ids", [])
         return json_response([self.tasks[i] for i in ids if i in self.tasks])
+
+
+def _button(custom_id: str, label: str, emoji: str = "") -> dict[str, Any]:
+    return {"customId": custom_id, "emoji": emoji, "label": label, "type": 2, "style": 2}
+
+
+def _button_action(custom_id: str) -> str:
+    for marker, name in _BUTTON_ACTIONS:
+        if marker in custom_id:
+            return name
+    return "UPSCALE"
 
 
 def scripted_code(code: int, message: str = "scripted") -> Fail:
