@@ -8,6 +8,7 @@ import asyncio
 import base64
 import io
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from imagegate.providers.fakes import Blocked, FakeMidjourneyProxy
 from imagegate.providers.fakes.midjourney import scripted_code
 from imagegate.settings import Settings
 from imagegate.storage.tables import ledger
+from tests.api.fronts_kit import data_uri, encode
 from tests.api.mj_kit import button, submit, wait
 from tests.conftest import ADMIN_KEY, Gateway
 from tests.providers.upstream_kit import running
@@ -49,26 +51,38 @@ def relay_url() -> Iterator[str]:
 
 
 @pytest.fixture
-async def gateway(
-    tmp_path: Path, relay_url: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Gateway]:
+def relay_settings(tmp_path: Path, relay_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A gateway's settings with the relay configured, as an operator would (fresh relay)."""
     relay.reset()
     monkeypatch.setenv("MIDJOURNEY_PROXY_URL", relay_url)
     monkeypatch.setenv("MIDJOURNEY_PROXY_SECRET", SECRET)
     config = tmp_path / "imagegate.toml"
     config.write_text(CONFIG)
-    settings = Settings(
+    return Settings(
         data_dir=tmp_path / "data",
         admin_key=ADMIN_KEY,  # type: ignore[arg-type]
         config=config,
         task_poll_seconds=0.05,
+        task_lease_seconds=0.5,
     )
+
+
+@asynccontextmanager
+async def serving(settings: Settings, key: str | None = None) -> AsyncIterator[Gateway]:
+    """A gateway on ``settings`` with a client key (``key``, or a new one)."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        _, secret = await app.state.services.keys.create(name="relay tests")
+        if key is None:
+            _, key = await app.state.services.keys.create(name="relay tests")
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-            yield Gateway(app, client, secret)
+            yield Gateway(app, client, key)
+
+
+@pytest.fixture
+async def gateway(relay_settings: Settings) -> AsyncIterator[Gateway]:
+    async with serving(relay_settings) as gw:
+        yield gw
 
 
 def relayed(kind: str) -> list[dict[str, Any]]:
@@ -152,7 +166,7 @@ async def test_a_button_that_opens_a_modal_waits_for_its_input(gateway: Gateway)
     waiting = (await gateway.client.get(f"/mj/task/{region['result']}/fetch", headers=auth)).json()
     assert waiting["status"] == "MODAL"
 
-    mask = base64.b64encode(png_of(Image.new("L", (64, 64), 255))).decode()
+    mask = base64.b64encode(encode(Image.new("L", (64, 64), 255))).decode()
     given = await submit(
         gateway.client,
         "/mj/submit/modal",
@@ -169,14 +183,8 @@ async def test_a_button_that_opens_a_modal_waits_for_its_input(gateway: Gateway)
     assert await charges(gateway) == [Decimal("0.02"), Decimal("0.05"), Decimal("0.05")]
 
 
-def png_of(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
-
-
 async def test_describe_shows_the_relays_prompts(gateway: Gateway) -> None:
-    image = "data:image/png;base64," + base64.b64encode(png_of(Image.new("RGB", (32, 32)))).decode()
+    image = data_uri(encode(Image.new("RGB", (32, 32))))
     answer = await submit(gateway.client, "/mj/submit/describe", {"base64": image}, gateway.auth)
     task = await wait(gateway.client, answer["result"], gateway.auth)
     assert task["status"] == "SUCCESS" and task["action"] == "DESCRIBE"
@@ -225,44 +233,23 @@ async def test_buttons_and_tasks_are_checked_here_first(gateway: Gateway) -> Non
 
 
 async def test_a_relayed_task_survives_a_restart_and_is_never_submitted_twice(
-    tmp_path: Path, relay_url: str, monkeypatch: pytest.MonkeyPatch
+    relay_settings: Settings,
 ) -> None:
     """The gateway stops while the relay is still drawing; the next start polls the same relay
-    task (its lease ran out) and delivers it once."""
-    relay.reset()
-    monkeypatch.setenv("MIDJOURNEY_PROXY_URL", relay_url)
-    monkeypatch.setenv("MIDJOURNEY_PROXY_SECRET", SECRET)
-    config = tmp_path / "imagegate.toml"
-    config.write_text(CONFIG)
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
-        config=config,
-        task_poll_seconds=0.05,
-        task_lease_seconds=0.5,
-    )
-    first = create_app(settings)
-    async with first.router.lifespan_context(first):
-        _, key = await first.state.services.keys.create(name="restart")
-        auth = {"Authorization": f"Bearer {key}"}
-        transport = httpx.ASGITransport(app=first)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-            answer = await submit(client, "/mj/submit/imagine", {"prompt": "a fox"}, auth)
-            (relay_id,) = relay.tasks
-            relay.pending(relay_id, 10_000)
-            while not relay.calls_to("fetch"):
-                await asyncio.sleep(0.02)
+    task and delivers it once."""
+    async with serving(relay_settings) as first:
+        answer = await submit(first.client, "/mj/submit/imagine", {"prompt": "a fox"}, first.auth)
+        (relay_id,) = relay.tasks
+        relay.pending(relay_id, 10_000)
+        while not relay.calls_to("fetch"):
+            await asyncio.sleep(0.02)
     relay.pending(relay_id, 0)
 
-    second = create_app(settings)
-    async with second.router.lifespan_context(second):
-        transport = httpx.ASGITransport(app=second)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-            task = await wait(client, answer["result"], auth)
-        gw = Gateway(second, client, key)
+    async with serving(relay_settings, first.key) as second:
+        task = await wait(second.client, answer["result"], second.auth)
         assert task["status"] == "SUCCESS" and task["imageUrl"]
         assert len(relayed("imagine")) == 1
-        assert await charges(gw) == [Decimal("0.05")]
+        assert await charges(second) == [Decimal("0.05")]
 
 
 async def test_other_front_ends_get_the_relays_grid(gateway: Gateway) -> None:
