@@ -1,0 +1,121 @@
+"""A user's existing Gemini and Flux clients → a live imagegate → the matching upstream's fake.
+
+The gateway is configured as a user would: ``GEMINI_API_KEY`` and ``BFL_API_KEY`` set, the
+base-URL variables pointing at the fakes on loopback. ``google-genai`` draws with a Gemini
+model on the Gemini fake; a plain HTTP client follows BFL's documented create → poll →
+download flow for ``flux-pro-1.1`` on the BFL fake. (OpenAI's SDK on the OpenAI fake is in
+``test_sdks_through_upstreams``; Midjourney clients on a relay in ``tests/api``.)
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from google import genai
+from google.genai import types
+from PIL import Image
+
+from imagegate.app import create_app
+from imagegate.providers.fakes import FakeBFL, FakeGemini, serve_in_thread
+from imagegate.settings import Settings
+from tests.conftest import ADMIN_KEY
+
+GEMINI_KEY, BFL_KEY = "gemini-contract-key", "bfl-contract-key"
+gemini, bfl = FakeGemini(GEMINI_KEY), FakeBFL(BFL_KEY)
+
+
+@dataclass
+class Stack:
+    gateway: str
+    key: str
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    gemini_server, bfl_server = serve_in_thread(gemini.app), serve_in_thread(bfl.app)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GEMINI_API_KEY", GEMINI_KEY)
+        env.setenv("GOOGLE_GEMINI_BASE_URL", gemini_server.base_url)
+        env.setenv("BFL_API_KEY", BFL_KEY)
+        env.setenv("BFL_BASE_URL", bfl_server.base_url)
+        env.delenv("GOOGLE_API_KEY", raising=False)
+        env.delenv("GOOGLE_GENAI_USE_VERTEXAI", raising=False)
+        data_dir = tmp_path_factory.mktemp("clients-upstreams")
+        settings = Settings(data_dir=data_dir, admin_key=ADMIN_KEY, task_poll_seconds=0.05)  # type: ignore[arg-type]
+        app = create_app(settings)
+        gateway = serve_in_thread(app, lifespan="on")
+        created = httpx.post(
+            f"{gateway.base_url}/admin/keys",
+            json={"name": "clients"},
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        )
+        created.raise_for_status()
+        try:
+            yield Stack(gateway.base_url, created.json()["key"])
+        finally:
+            gateway.stop()
+            gemini_server.stop()
+            bfl_server.stop()
+
+
+def test_google_genai_draws_with_gemini_on_the_gemini_upstream(stack: Stack) -> None:
+    options = types.HttpOptions(base_url=stack.gateway, api_version="v1beta")
+    with genai.Client(api_key=stack.key, http_options=options) as client:
+        response = client.models.generate_content(
+            model="gemini-2.5-flash-image",
+            contents="a lighthouse in the fog",
+            config=types.GenerateContentConfig(
+                response_modalities=["IMAGE"],
+                image_config=types.ImageConfig(aspect_ratio="16:9"),
+            ),
+        )
+    assert response.candidates and response.candidates[0].content
+    parts = response.candidates[0].content.parts or []
+    images = [p.inline_data.data for p in parts if p.inline_data and p.inline_data.data]
+    assert len(images) == 1
+    assert Image.open(io.BytesIO(images[0])).size == (1344, 768)  # Gemini's own 16:9 size
+    (call,) = gemini.calls_to("generate")
+    assert call.headers["x-goog-api-key"] == GEMINI_KEY  # the operator's key, in a header
+    assert stack.key not in str(call.headers) and GEMINI_KEY not in call.path
+    assert call.json["generationConfig"]["imageConfig"]["aspectRatio"] == "16:9"
+
+
+def test_a_flux_client_runs_flux_pro_on_black_forest_labs(stack: Stack) -> None:
+    auth = {"x-key": stack.key}
+    with httpx.Client(base_url=stack.gateway, headers=auth, timeout=30) as client:
+        created = client.post(
+            "/flux/v1/flux-pro-1.1",
+            json={"prompt": "a red kite over dunes", "width": 1024, "height": 768, "seed": 5},
+        )
+        assert created.status_code == 200, created.text
+        polling_url = created.json()["polling_url"]
+        deadline = time.monotonic() + 30
+        while (done := client.get(polling_url).json())["status"] == "Pending":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert done["status"] == "Ready", done
+    sample = done["result"]["sample"]
+    assert sample.startswith(stack.gateway)  # imagegate's own link, not BFL's expiring one
+    download = httpx.get(sample)
+    assert download.status_code == 200
+    assert Image.open(io.BytesIO(download.content)).size == (1024, 768)
+    (submitted,) = bfl.calls_to("submit")
+    assert submitted.path == "/v1/flux-pro-1.1" and submitted.headers["x-key"] == BFL_KEY
+    assert submitted.json["seed"] == 5 and submitted.json["prompt"] == "a red kite over dunes"
+    assert charged(stack, "flux-pro-1.1") == [0.04]
+
+
+def charged(stack: Stack, model: str) -> list[float]:
+    """What the key was charged for ``model``, per request (its own usage report)."""
+    usage = httpx.get(
+        f"{stack.gateway}/api/usage",
+        params={"model": model},
+        headers={"Authorization": f"Bearer {stack.key}"},
+    )
+    usage.raise_for_status()
+    return [row["cost_usd"] for row in usage.json()["data"]]
