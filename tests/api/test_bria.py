@@ -54,7 +54,9 @@ async def _edit(gateway: Gateway, action: str, **body: Any) -> httpx.Response:
 
 
 def test_text_to_image_and_an_edit_with_a_plain_http_client(live_server: LiveServer) -> None:
-    auth = {"Authorization": f"Bearer {live_server.key}"}
+    auth = {"api_token": live_server.key}  # Bria's own header, as its clients send the key
+    anonymous = httpx.post(f"{live_server.base_url}/bria/text-to-image", json={"prompt": "x"})
+    assert anonymous.status_code == 401 and "api_token" in anonymous.json()["error"]["message"]
     with httpx.Client(base_url=live_server.base_url, headers=auth, timeout=30) as client:
         made = client.post(
             "/bria/text-to-image",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
 from imagegate.api._deps import services_of
@@ -50,3 +52,43 @@ async def require_admin(key: ApiKey = Depends(require_key)) -> ApiKey:
     if not key.is_admin:
         raise PermissionDenied("this route needs an admin key", code="admin_required")
     return key
+
+
+class BearerOrHeader:
+    """A route family that also takes its provider's own key header (BFL's ``x-key``, Bria's
+    ``api_token``), so that provider's clients only change their base URL.
+
+    ``require`` is the FastAPI dependency (both schemes appear in OpenAPI); ``direct`` finds
+    the same secret for routes called without dependency injection (``api._direct``). The
+    bearer token wins when both are sent."""
+
+    def __init__(self, header: str, scheme_name: str, provider: str) -> None:
+        self.header = header
+        self.how = f"{BEARER_HOW} or '{header}: <key>'"
+        scheme = APIKeyHeader(
+            name=header,
+            scheme_name=scheme_name,
+            auto_error=False,
+            description=f"An imagegate API key ({provider}'s header)",
+        )
+
+        async def require(
+            request: Request,
+            credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+            value: str | None = Depends(scheme),
+        ) -> ApiKey:
+            presented = (credentials.credentials if credentials else None) or value
+            return await key_from(request, presented, how=self.how)
+
+        self.require: Callable[..., Awaitable[ApiKey]] = require
+
+    async def direct(self, request: Request) -> ApiKey:
+        scheme, secret = get_authorization_scheme_param(request.headers.get("authorization"))
+        presented = (secret if scheme.lower() == "bearer" else None) or request.headers.get(
+            self.header
+        )
+        return await key_from(request, presented, how=self.how)
+
+
+FLUX_KEY = BearerOrHeader("x-key", "BFLKeyHeader", "Black Forest Labs")
+BRIA_KEY = BearerOrHeader("api_token", "BriaTokenHeader", "Bria")

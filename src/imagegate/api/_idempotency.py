@@ -14,7 +14,9 @@ from imagegate.core.idempotency import IdempotencyStore, StoredResponse
 from imagegate.errors import Conflict, IdempotencyMismatch, ImagegateError, InvalidRequest
 
 MAX_KEY_LENGTH = 255
-_CREDENTIAL_HEADERS = (b"authorization", b"x-goog-api-key", b"mj-api-secret", b"x-key")
+_CREDENTIAL_HEADERS = (
+    b"authorization", b"x-goog-api-key", b"mj-api-secret", b"x-key", b"api_token",
+)  # fmt: skip
 _NOT_KEPT = frozenset({401, 409, 429})
 """Answers a retry should not get again: it may succeed once the cause is gone."""
 

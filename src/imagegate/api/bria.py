@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from imagegate.api import _task_front as front
-from imagegate.api._auth import require_key
+from imagegate.api._auth import BRIA_KEY
 from imagegate.api._body import parse_json_body
 from imagegate.api._bria_edit import check_fields, edit_params, plan_edit
 from imagegate.api._bria_wire import ACTIONS, EditBody, TextToImageBody, TextToVectorBody
@@ -47,7 +47,7 @@ def _body_schema(model: type[TextToImageBody] | type[EditBody]) -> dict[str, Any
     summary="Generate images (synchronous)",
     openapi_extra=_body_schema(TextToImageBody),
 )
-async def text_to_image(request: Request, key: ApiKey = Depends(require_key)) -> Response:
+async def text_to_image(request: Request, key: ApiKey = Depends(BRIA_KEY.require)) -> Response:
     return await _generate(request, key, TextToImageBody, route=TEXT_TO_IMAGE)
 
 
@@ -56,7 +56,7 @@ async def text_to_image(request: Request, key: ApiKey = Depends(require_key)) ->
     summary="Generate SVG vector graphics (synchronous)",
     openapi_extra=_body_schema(TextToVectorBody),
 )
-async def text_to_vector(request: Request, key: ApiKey = Depends(require_key)) -> Response:
+async def text_to_vector(request: Request, key: ApiKey = Depends(BRIA_KEY.require)) -> Response:
     return await _generate(request, key, TextToVectorBody, route=TEXT_TO_VECTOR)
 
 
@@ -123,7 +123,7 @@ def _text_params(
     "increase_resolution, replace_background, remove_background",
     openapi_extra=_body_schema(EditBody),
 )
-async def edit(action: str, request: Request, key: ApiKey = Depends(require_key)) -> Response:
+async def edit(action: str, request: Request, key: ApiKey = Depends(BRIA_KEY.require)) -> Response:
     services = services_of(request)
     async with front.metered(request, key, route=EDIT):
         spec = ACTIONS.get(action)
@@ -154,7 +154,9 @@ async def edit(action: str, request: Request, key: ApiKey = Depends(require_key)
 
 
 @router.get(STATUS, summary="Status and result of an asynchronous Bria request")
-async def status(request_id: str, request: Request, key: ApiKey = Depends(require_key)) -> Response:
+async def status(
+    request_id: str, request: Request, key: ApiKey = Depends(BRIA_KEY.require)
+) -> Response:
     services = services_of(request)
     task = await services.tasks.get(request_id, key.id)
     if task.meta.get("front") != FRONT:

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from imagegate.api import _task_front as front
+from imagegate.api._auth import FLUX_KEY
 from imagegate.api._body import parse_json_body
 from imagegate.api._deps import public_base_url, services_of
 from imagegate.api._direct import keyed
-from imagegate.api._flux_auth import flux_key, require_flux_key
 from imagegate.api._flux_wire import FluxBody, flux_params
 from imagegate.api._responses import json_response
 from imagegate.core.keys import ApiKey
@@ -48,7 +48,7 @@ async def get_result(
     task_id: str = Query(
         ..., alias="id", max_length=MAX_ID_LENGTH, description="The id create answered"
     ),
-    key: ApiKey = Depends(require_flux_key),
+    key: ApiKey = Depends(FLUX_KEY.require),
 ) -> Response:
     services = services_of(request)
     try:
@@ -69,7 +69,7 @@ async def _get_result_direct(request: Request, key: ApiKey) -> Response:
     return await get_result(request, task_id, key)
 
 
-DIRECT_ROUTES = {("GET", GET_RESULT): keyed(_get_result_direct, flux_key)}
+DIRECT_ROUTES = {("GET", GET_RESULT): keyed(_get_result_direct, FLUX_KEY.direct)}
 
 
 @router.post(
@@ -82,7 +82,7 @@ DIRECT_ROUTES = {("GET", GET_RESULT): keyed(_get_result_direct, flux_key)}
         }
     },
 )
-async def create(model: str, request: Request, key: ApiKey = Depends(require_flux_key)) -> Response:
+async def create(model: str, request: Request, key: ApiKey = Depends(FLUX_KEY.require)) -> Response:
     async with front.metered(request, key, route=CREATE):
         body = await parse_json_body(request, FluxBody)
         entry = front.resolve(request, key, model)
