@@ -16,14 +16,13 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from google import genai
-from google.genai import types
 from PIL import Image
 
 from imagegate.app import create_app
 from imagegate.providers.fakes import FakeBFL, FakeGemini, serve_in_thread
 from imagegate.settings import Settings
 from tests.conftest import ADMIN_KEY
+from tests.contract.genai_kit import genai_images
 
 GEMINI_KEY, BFL_KEY = "gemini-contract-key", "bfl-contract-key"
 gemini, bfl = FakeGemini(GEMINI_KEY), FakeBFL(BFL_KEY)
@@ -64,21 +63,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def test_google_genai_draws_with_gemini_on_the_gemini_upstream(stack: Stack) -> None:
-    options = types.HttpOptions(base_url=stack.gateway, api_version="v1beta")
-    with genai.Client(api_key=stack.key, http_options=options) as client:
-        response = client.models.generate_content(
-            model="gemini-2.5-flash-image",
-            contents="a lighthouse in the fog",
-            config=types.GenerateContentConfig(
-                response_modalities=["IMAGE"],
-                image_config=types.ImageConfig(aspect_ratio="16:9"),
-            ),
-        )
-    assert response.candidates and response.candidates[0].content
-    parts = response.candidates[0].content.parts or []
-    images = [p.inline_data.data for p in parts if p.inline_data and p.inline_data.data]
-    assert len(images) == 1
-    assert Image.open(io.BytesIO(images[0])).size == (1344, 768)  # Gemini's own 16:9 size
+    (image,) = genai_images(
+        stack.gateway, stack.key, "gemini-2.5-flash-image", "a lighthouse in the fog", "16:9"
+    )
+    assert image.size == (1344, 768)  # Gemini's own 16:9 size
     (call,) = gemini.calls_to("generate")
     assert call.headers["x-goog-api-key"] == GEMINI_KEY  # the operator's key, in a header
     assert stack.key not in str(call.headers) and GEMINI_KEY not in call.path

@@ -19,8 +19,6 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from google import genai
-from google.genai import types
 from PIL import Image
 
 from imagegate.app import create_app
@@ -29,6 +27,7 @@ from imagegate.providers.fakes import Blocked, Fail, FakeOpenAI, serve_in_thread
 from imagegate.settings import Settings
 from tests.api.images import mask, png
 from tests.conftest import ADMIN_KEY
+from tests.contract.genai_kit import genai_images
 
 UPSTREAM_KEY = "sk-upstream-contract"
 upstream = FakeOpenAI(UPSTREAM_KEY)
@@ -141,20 +140,9 @@ def test_openai_sdk_sees_upstream_errors_in_openais_shape(client: openai.OpenAI)
 
 
 def test_google_genai_draws_with_an_openai_model(stack: Stack) -> None:
-    options = types.HttpOptions(base_url=stack.gateway, api_version="v1beta")
-    with genai.Client(api_key=stack.key, http_options=options) as gemini:
-        response = gemini.models.generate_content(
-            model="gpt-image-1",
-            contents="a lighthouse in the fog",
-            config=types.GenerateContentConfig(
-                response_modalities=["IMAGE"],
-                image_config=types.ImageConfig(aspect_ratio="3:2"),
-            ),
-        )
-    assert response.candidates and response.candidates[0].content
-    parts = response.candidates[0].content.parts or []
-    images = [p.inline_data.data for p in parts if p.inline_data and p.inline_data.data]
-    assert len(images) == 1
-    assert Image.open(io.BytesIO(images[0])).size == (1536, 1024)
+    (image,) = genai_images(
+        stack.gateway, stack.key, "gpt-image-1", "a lighthouse in the fog", "3:2"
+    )
+    assert image.size == (1536, 1024)
     (call,) = upstream.calls_to("generate")
     assert call.json["model"] == "gpt-image-1" and call.json["size"] == "1536x1024"
