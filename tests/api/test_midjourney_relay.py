@@ -282,3 +282,15 @@ async def test_without_the_relays_url_the_model_is_unavailable_and_the_routes_dr
     assert not next(m for m in models if m["id"] == "midjourney")["available"]
     assert task["status"] == "SUCCESS" and task["properties"]["model"] == "sketch"
     assert relay.calls == []
+
+
+async def test_image_seed_is_the_relays(gateway: Gateway) -> None:
+    answer = await submit(gateway.client, "/mj/submit/imagine", {"prompt": "a cat"}, gateway.auth)
+    await wait(gateway.client, answer["result"], gateway.auth)
+    (relay_id,) = relay.tasks
+    seed = await gateway.client.get(f"/mj/task/{answer['result']}/image-seed", headers=gateway.auth)
+    assert seed.json() == {
+        "code": 1,
+        "description": "success",
+        "result": str(int(relay_id) % 4_294_967_296),
+    }

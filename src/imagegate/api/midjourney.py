@@ -263,7 +263,11 @@ async def list_by_condition(request: Request, key: ApiKey = Depends(require_mj_k
 async def image_seed(
     task_id: str, request: Request, key: ApiKey = Depends(require_mj_key)
 ) -> Response:
-    task = await _service(request).task(key, task_id)
+    service = _service(request)
+    task = await service.task(key, task_id)
+    if "relay" in task.request and service.relay is not None:
+        relayed = await service.relay.image_seed(key, task)
+        return json_response(relayed.model_dump(include={"code", "description", "result"}))
     seed = task.meta.get("seed")
     if seed is None:
         return json_response(answer(4, None, "this task has no seed"))

@@ -8,8 +8,9 @@ Two uses:
   ``/mj/submit/describe``; then ``GET /mj/task/{id}/fetch`` until ``SUCCESS``. The result is
   the 2×2 grid image (downloaded at once); a describe's result is its prompt text.
 * **A 1:1 relay** for imagegate's own Midjourney front end: :meth:`MidjourneyProxyProvider.
-  relay_submit` (imagine/action/modal/blend/describe/shorten/edits), :meth:`relay_fetch` and
-  :meth:`relay_list` pass bodies through and return the validated answers.
+  relay_submit` (imagine/action/modal/blend/describe/shorten/edits), :meth:`relay_fetch`,
+  :meth:`relay_image_seed` and :meth:`relay_list` pass bodies through and return the
+  validated answers.
 
 Business codes: 1 submitted, 21 exists/needs a modal, 22 queued (all accepted), 23 queue full
 (rate limited), 24 banned prompt (safety), 4 parameter error. The key goes in
@@ -166,6 +167,16 @@ class MidjourneyProxyProvider:
         if not answer.ok:
             raise self._error(answer, ctx)
         return parse(MJTask, answer.body, self.name)
+
+    async def relay_image_seed(self, task_id: str, ctx: ProviderContext) -> SubmitAnswer:
+        """``GET /mj/task/{id}/image-seed``: ``result`` is the seed of a finished task."""
+        answer = await send(
+            ctx, "GET", self._url(ctx, f"mj/task/{task_id}/image-seed"), provider=self.name,
+            headers=self._headers(ctx), max_bytes=1 << 20,
+        )  # fmt: skip
+        if not answer.ok:
+            raise self._error(answer, ctx)
+        return parse(SubmitAnswer, answer.body, self.name)
 
     async def relay_list(self, ids: list[str], ctx: ProviderContext) -> list[MJTask]:
         """``POST /mj/task/list-by-condition`` with ``{"ids": ids}``."""

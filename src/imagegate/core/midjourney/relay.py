@@ -36,6 +36,7 @@ from imagegate.providers.midjourney_proxy import (
     QUEUE_FULL,
     MidjourneyProxyProvider,
     RelayRoute,
+    SubmitAnswer,
     refusal,
 )
 
@@ -171,6 +172,12 @@ class MidjourneyRelay:
             await self._refused(caller, reservation.id, exc, started)
             raise
         return Accepted(resumed, code)
+
+    async def image_seed(self, key: ApiKey, task: TaskRecord) -> SubmitAnswer:
+        """The relay's answer to ``image-seed`` for the relay task ``task`` stands for."""
+        relay = task.request["relay"]
+        _, adapter, ctx = self._context(self._entry(key), task.id, relay["deployment"])
+        return await adapter.relay_image_seed(relay["id"], ctx)
 
     async def run(self, task: TaskRecord, run: TaskRun) -> TaskOutput:
         """Poll the relay until its task ends; its image, downloaded at once, is the output."""

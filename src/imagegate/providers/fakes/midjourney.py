@@ -5,8 +5,9 @@ Routes: ``POST /mj/submit/{imagine|action|modal|blend|describe|shorten|edits}`` 
 action on Vary (Region) or Custom Zoom answers code 21 and waits in ``MODAL`` until
 ``/mj/submit/modal`` gives it its prompt/mask); ``GET /mj/task/{id}/fetch`` → the task object
 (``SUBMITTED`` → ``IN_PROGRESS`` → ``SUCCESS`` with ``imageUrl`` on this origin and
-U1–U4/V1–V4/🔄 buttons, or after an upscale Vary (Subtle)/Vary (Region)/Custom Zoom); ``POST
-/mj/task/list-by-condition``. The secret must come in ``mj-api-secret``.
+U1–U4/V1–V4/🔄 buttons, or after an upscale Vary (Subtle)/Vary (Region)/Custom Zoom); ``GET
+/mj/task/{id}/image-seed`` (a seed drawn from the id); ``POST /mj/task/list-by-condition``.
+The secret must come in ``mj-api-secret``.
 :class:`~.script.Blocked` answers business code 24 (banned prompt); :class:`~.script.Fail`
 with status 200 and ``code`` set answers that business code.
 """
@@ -73,6 +74,7 @@ class FakeMidjourneyProxy(FakeUpstream):
         return [
             Route("/mj/submit/{action}", self._submit, methods=["POST"]),
             Route("/mj/task/{id}/fetch", self._fetch),
+            Route("/mj/task/{id}/image-seed", self._image_seed),
             Route("/mj/task/list-by-condition", self._list, methods=["POST"]),
         ]
 
@@ -206,6 +208,17 @@ class FakeMidjourneyProxy(FakeUpstream):
             for kind in ("upsample", "variation")
             for i in range(1, 5)
         ] + [_button(f"MJ::JOB::reroll::0::{h}::SOLO", "", "🔄")]
+
+    async def _image_seed(self, request: Request) -> Response:
+        denied = self._denied(request)
+        await self.record("image-seed", request)
+        if denied is not None:
+            return denied
+        task = self.tasks.get(request.path_params["id"])
+        if task is None or task["status"] != "SUCCESS":
+            return json_response({"code": 4, "description": "no seed yet", "result": None})
+        seed = str(int(task["id"]) % 4_294_967_296)
+        return json_response({"code": 1, "description": "success", "result": seed})
 
     async def _list(self, request: Request) -> Response:
         denied = self._denied(request)
