@@ -150,48 +150,46 @@ class MidjourneyProxyProvider:
         self, route: RelayRoute, body: Mapping[str, Any], ctx: ProviderContext
     ) -> SubmitAnswer:
         """``POST /mj/submit/{route}`` with ``body`` as given; the validated answer."""
-        answer = await send(
-            ctx, "POST", self._url(ctx, f"mj/submit/{route}"), provider=self.name,
-            headers=self._headers(ctx), content=json_body(dict(body)), max_bytes=1 << 20,
-        )  # fmt: skip
-        if not answer.ok:
-            raise self._error(answer, ctx)
+        answer = await self._call(ctx, "POST", f"mj/submit/{route}", dict(body))
         return parse(SubmitAnswer, answer.body, self.name)
 
     async def relay_fetch(self, task_id: str, ctx: ProviderContext) -> MJTask:
         """``GET /mj/task/{id}/fetch``."""
-        answer = await send(
-            ctx, "GET", self._url(ctx, f"mj/task/{task_id}/fetch"), provider=self.name,
-            headers=self._headers(ctx), max_bytes=1 << 20,
-        )  # fmt: skip
-        if not answer.ok:
-            raise self._error(answer, ctx)
+        answer = await self._call(ctx, "GET", f"mj/task/{task_id}/fetch")
         return parse(MJTask, answer.body, self.name)
 
     async def relay_image_seed(self, task_id: str, ctx: ProviderContext) -> SubmitAnswer:
         """``GET /mj/task/{id}/image-seed``: ``result`` is the seed of a finished task."""
-        answer = await send(
-            ctx, "GET", self._url(ctx, f"mj/task/{task_id}/image-seed"), provider=self.name,
-            headers=self._headers(ctx), max_bytes=1 << 20,
-        )  # fmt: skip
-        if not answer.ok:
-            raise self._error(answer, ctx)
+        answer = await self._call(ctx, "GET", f"mj/task/{task_id}/image-seed")
         return parse(SubmitAnswer, answer.body, self.name)
 
     async def relay_list(self, ids: list[str], ctx: ProviderContext) -> list[MJTask]:
         """``POST /mj/task/list-by-condition`` with ``{"ids": ids}``."""
-        answer = await send(
-            ctx, "POST", self._url(ctx, "mj/task/list-by-condition"), provider=self.name,
-            headers=self._headers(ctx), content=json_body({"ids": ids}), max_bytes=4 << 20,
-        )  # fmt: skip
-        if not answer.ok:
-            raise self._error(answer, ctx)
+        answer = await self._call(ctx, "POST", "mj/task/list-by-condition", {"ids": ids}, 4 << 20)
         try:
             return _TASKS.validate_json(answer.body)
         except ValidationError:
             raise UpstreamError(
                 "midjourney-proxy sent an invalid task list", code="upstream_bad_response"
             ) from None
+
+    async def _call(
+        self,
+        ctx: ProviderContext,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        max_bytes: int = 1 << 20,
+    ) -> Answer:
+        """One call to the relay; a non-2xx answer is raised as its domain error."""
+        content = None if body is None else json_body(body)
+        answer = await send(
+            ctx, method, self._url(ctx, path), provider=self.name, headers=self._headers(ctx),
+            content=content, max_bytes=max_bytes,
+        )  # fmt: skip
+        if not answer.ok:
+            raise self._error(answer, ctx)
+        return answer
 
     # -- domain requests ------------------------------------------------------------------
 
