@@ -294,3 +294,14 @@ async def test_image_seed_is_the_relays(gateway: Gateway) -> None:
         "description": "success",
         "result": str(int(relay_id) % 4_294_967_296),
     }
+
+
+async def test_a_speed_prefix_reaches_the_relay_as_its_mode_and_sets_the_price(
+    gateway: Gateway,
+) -> None:
+    path = "/mj-relax/mj/submit/imagine"
+    answer = await submit(gateway.client, path, {"prompt": "a cow"}, gateway.auth)
+    task = await wait(gateway.client, answer["result"], gateway.auth)
+    assert task["properties"]["speed"] == "relax"
+    assert relayed("imagine") == [{"prompt": "a cow", "accountFilter": {"modes": ["RELAX"]}}]
+    assert await charges(gateway) == [Decimal("0.02")]  # relax:IMAGINE

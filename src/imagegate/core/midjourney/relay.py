@@ -125,6 +125,9 @@ class MidjourneyRelay:
             )
         else:
             action = SUBMIT_ACTIONS[route]
+            if caller.tier != "fast" and "accountFilter" not in body:
+                # The speed prefix (/mj-relax, /mj-turbo) is imagegate's; a relay takes modes.
+                forwarded["accountFilter"] = {"modes": [caller.tier.upper()]}
             prompt = body.get("prompt")
             meta = new_meta(caller, action, prompt=prompt, prompt_en=prompt, final_prompt=prompt)
         entry = self._entry(caller.key)
