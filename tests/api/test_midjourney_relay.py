@@ -305,3 +305,17 @@ async def test_a_speed_prefix_reaches_the_relay_as_its_mode_and_sets_the_price(
     assert task["properties"]["speed"] == "relax"
     assert relayed("imagine") == [{"prompt": "a cow", "accountFilter": {"modes": ["RELAX"]}}]
     assert await charges(gateway) == [Decimal("0.02")]  # relax:IMAGINE
+
+
+async def test_a_relay_task_that_never_ends_fails_after_the_deployments_timeout(
+    relay_settings: Settings,
+) -> None:
+    assert relay_settings.config is not None
+    relay_settings.config.write_text(CONFIG.replace("options =", "timeout = 0.5\noptions ="))
+    async with serving(relay_settings) as gw:
+        answer = await submit(gw.client, "/mj/submit/imagine", {"prompt": "a slow"}, gw.auth)
+        (relay_id,) = relay.tasks
+        relay.pending(relay_id, 10_000)
+        task = await wait(gw.client, answer["result"], gw.auth)
+        assert task["status"] == "FAILURE" and "did not finish" in task["failReason"]
+        assert await charges(gw) == []

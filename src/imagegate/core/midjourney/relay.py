@@ -27,9 +27,17 @@ from imagegate.core.midjourney.handler import KIND
 from imagegate.core.midjourney.intake import MODAL, Accepted, Caller, Deps, new_meta
 from imagegate.core.midjourney.plans import GRID_PICTURES
 from imagegate.core.pricing import price
+from imagegate.core.routing_state import Deployment
 from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.tasks import TaskRun
-from imagegate.errors import ImagegateError, NotFound, RateLimited, ServerError, UpstreamError
+from imagegate.errors import (
+    ImagegateError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from imagegate.providers.base import ProviderContext
 from imagegate.providers.midjourney_proxy import (
     ACCEPTED,
@@ -190,7 +198,12 @@ class MidjourneyRelay:
             raise ServerError(f"model {task.model!r} is no longer in the catalogue")
         failures = 0
         while True:
-            _, adapter, ctx = self._context(entry, task.id, relay["deployment"])
+            dep, adapter, ctx = self._context(entry, task.id, relay["deployment"])
+            if time.time() > task.created_at + dep.spec.timeout:
+                raise UpstreamTimeout(
+                    f"the Midjourney relay did not finish the task in {dep.spec.timeout:g} s"
+                    " (the deployment's timeout)"
+                )
             try:
                 fetched = await adapter.relay_fetch(relay["id"], ctx)
             except (UpstreamError, RateLimited):
@@ -223,12 +236,13 @@ class MidjourneyRelay:
 
     def _context(
         self, entry: CatalogEntry, request_id: str, deployment: str | None = None
-    ) -> tuple[str, MidjourneyProxyProvider, ProviderContext]:
-        """The relay deployment (the preferred one, or the one named) and a context for it."""
+    ) -> tuple[Deployment, MidjourneyProxyProvider, ProviderContext]:
+        """The relay deployment (the preferred one, or the one named), its adapter and a
+        context for it."""
         dep, ctx = self._deps.images.router.context_for(entry, request_id, deployment)
         if not isinstance(dep.adapter, MidjourneyProxyProvider):
             raise ServerError(f"model {entry.spec.id!r} is no longer served by a relay")
-        return dep.key, dep.adapter, ctx
+        return dep, dep.adapter, ctx
 
     async def _send(
         self,
@@ -239,13 +253,13 @@ class MidjourneyRelay:
         deployment: str | None = None,
     ) -> tuple[dict[str, str], int]:
         """Submit on the relay: where it ran and the relay's task id, and the relay's code."""
-        dep_key, adapter, ctx = self._context(entry, caller.request_id, deployment)
+        dep, adapter, ctx = self._context(entry, caller.request_id, deployment)
         answer = await adapter.relay_submit(route, body, ctx)
         if answer.code not in ACCEPTED or answer.result in (None, ""):
             if answer.code == QUEUE_FULL:
                 raise QueueFull(f"the Midjourney relay's queue is full: {answer.description}")
             raise refusal(answer, ctx)
-        return {"id": str(answer.result), "deployment": dep_key}, answer.code
+        return {"id": str(answer.result), "deployment": dep.key}, answer.code
 
     async def _relayed(self, key: ApiKey, task_id: str, *, status: str) -> TaskRecord:
         """The caller's relayed task ``task_id``, which must be in ``status``."""
