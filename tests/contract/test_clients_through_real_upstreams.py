@@ -12,26 +12,18 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 from PIL import Image
 
-from imagegate.app import create_app
 from imagegate.providers.fakes import FakeBFL, FakeGemini, serve_in_thread
 from imagegate.settings import Settings
 from tests.conftest import ADMIN_KEY
-from tests.contract.genai_kit import genai_images
+from tests.contract.live_kit import Stack, genai_images, live_gateway
 
 GEMINI_KEY, BFL_KEY = "gemini-contract-key", "bfl-contract-key"
 gemini, bfl = FakeGemini(GEMINI_KEY), FakeBFL(BFL_KEY)
-
-
-@dataclass
-class Stack:
-    gateway: str
-    key: str
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +38,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         env.delenv("GOOGLE_GENAI_USE_VERTEXAI", raising=False)
         data_dir = tmp_path_factory.mktemp("clients-upstreams")
         settings = Settings(data_dir=data_dir, admin_key=ADMIN_KEY, task_poll_seconds=0.05)  # type: ignore[arg-type]
-        app = create_app(settings)
-        gateway = serve_in_thread(app, lifespan="on")
-        created = httpx.post(
-            f"{gateway.base_url}/admin/keys",
-            json={"name": "clients"},
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-        )
-        created.raise_for_status()
         try:
-            yield Stack(gateway.base_url, created.json()["key"])
+            with live_gateway(settings) as live:
+                yield live
         finally:
-            gateway.stop()
             gemini_server.stop()
             bfl_server.stop()
 

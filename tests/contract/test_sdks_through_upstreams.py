@@ -12,31 +12,22 @@ import base64
 import io
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from PIL import Image
 
-from imagegate.app import create_app
 from imagegate.core.routing import RouterSettings
 from imagegate.providers.fakes import Blocked, Fail, FakeOpenAI, serve_in_thread
 from imagegate.settings import Settings
 from tests.api.images import mask, png
 from tests.conftest import ADMIN_KEY
-from tests.contract.genai_kit import genai_images
+from tests.contract.live_kit import Stack, genai_images, live_gateway
 
 UPSTREAM_KEY = "sk-upstream-contract"
 upstream = FakeOpenAI(UPSTREAM_KEY)
-
-
-@dataclass
-class Stack:
-    gateway: str
-    key: str
 
 
 @pytest.fixture(scope="module")
@@ -48,21 +39,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for name in ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI"):
             env.delenv(name, raising=False)
         data_dir = tmp_path_factory.mktemp("sdk-upstreams")
-        app = create_app(Settings(data_dir=data_dir, admin_key=ADMIN_KEY))  # type: ignore[arg-type]
-        gateway = serve_in_thread(app, lifespan="on")
-        app.state.services.images.router.settings = RouterSettings(
-            backoff_base=0.01, failure_threshold=50
-        )
-        created = httpx.post(
-            f"{gateway.base_url}/admin/keys",
-            json={"name": "sdk"},
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-        )
-        created.raise_for_status()
+        settings = Settings(data_dir=data_dir, admin_key=ADMIN_KEY)  # type: ignore[arg-type]
         try:
-            yield Stack(gateway.base_url, created.json()["key"])
+            with live_gateway(
+                settings, RouterSettings(backoff_base=0.01, failure_threshold=50)
+            ) as s:
+                yield s
         finally:
-            gateway.stop()
             fake.stop()
 
 
