@@ -24,7 +24,7 @@ from imagegate.providers.fakes.midjourney import scripted_code
 from imagegate.settings import Settings
 from imagegate.storage.tables import ledger
 from tests.api.fronts_kit import data_uri, encode
-from tests.api.mj_kit import button, submit, wait
+from tests.api.mj_kit import button, image_of, press, submit, wait
 from tests.conftest import ADMIN_KEY, Gateway
 from tests.providers.upstream_kit import running
 
@@ -90,12 +90,6 @@ def relayed(kind: str) -> list[dict[str, Any]]:
     return [c.json for c in relay.calls_to("submit") if c.path.endswith(f"/{kind}")]
 
 
-async def image_of(gw: Gateway, task: dict[str, Any]) -> Image.Image:
-    response = await gw.client.get(task["imageUrl"])
-    assert response.status_code == 200
-    return Image.open(io.BytesIO(response.content))
-
-
 async def charges(gw: Gateway) -> list[Decimal]:
     async with gw.services.engine.connect() as conn:
         rows = await conn.execute(sa.select(ledger.c.amount_usd).where(ledger.c.kind == "charge"))
@@ -116,18 +110,13 @@ async def test_imagine_then_upscale_relay_one_to_one(gateway: Gateway) -> None:
     assert grid["status"] == "SUCCESS" and grid["action"] == "IMAGINE"
     assert grid["id"] == answer["result"] and grid["state"] == "mine"
     assert grid["imageUrl"].startswith("http://gateway.test/mj/image/")
-    assert (await image_of(gateway, grid)).size == relay_image_size(relay_id)
+    assert (await image_of(gateway.client, grid)).size == relay_image_size(relay_id)
     assert [b["customId"] for b in grid["buttons"]] == [
         b["customId"] for b in relay.tasks[relay_id]["buttons"]
     ]
     assert grid["properties"]["model"] == "midjourney"
 
-    pressed = await submit(
-        gateway.client,
-        "/mj/submit/action",
-        {"taskId": grid["id"], "customId": button(grid, "U2")},
-        auth,
-    )
+    pressed = await press(gateway.client, grid, "U2", auth)
     assert pressed["code"] == 1
     (action,) = relayed("action")
     assert action == {"taskId": relay_id, "customId": f"MJ::JOB::upsample::2::{relay_id}"}
@@ -148,20 +137,10 @@ async def test_a_button_that_opens_a_modal_waits_for_its_input(gateway: Gateway)
     auth = gateway.auth
     answer = await submit(gateway.client, "/mj/submit/imagine", {"prompt": "a cat"}, auth)
     grid = await wait(gateway.client, answer["result"], auth)
-    pressed = await submit(
-        gateway.client,
-        "/mj/submit/action",
-        {"taskId": grid["id"], "customId": button(grid, "U1")},
-        auth,
-    )
+    pressed = await press(gateway.client, grid, "U1", auth)
     upscaled = await wait(gateway.client, pressed["result"], auth)
 
-    region = await submit(
-        gateway.client,
-        "/mj/submit/action",
-        {"taskId": upscaled["id"], "customId": button(upscaled, "Vary (Region)")},
-        auth,
-    )
+    region = await press(gateway.client, upscaled, "Vary (Region)", auth)
     assert region["code"] == 21
     waiting = (await gateway.client.get(f"/mj/task/{region['result']}/fetch", headers=auth)).json()
     assert waiting["status"] == "MODAL"
