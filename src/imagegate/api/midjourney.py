@@ -58,7 +58,7 @@ Act = Callable[[MidjourneyService, Caller, Any], Awaitable[Accepted]]
 def install(services: Services) -> None:
     """Register the ``mj`` task kind and the webhook renderer of ``notifyHook`` payloads."""
     deps = _deps(services)
-    relay = MidjourneyRelay(deps, services.settings.mj_model or default_model(deps))
+    relay = MidjourneyRelay(deps, _mj_model(services, deps))
     handler = MidjourneyTaskHandler(services.images, services.assets, relayed=relay.run)
     services.tasks.register(KIND, handler)
     links = _links(services)
@@ -82,13 +82,18 @@ def _deps(services: Services) -> Deps:
     )
 
 
+def _mj_model(services: Services, deps: Deps) -> str:
+    """``IMAGEGATE_MJ_MODEL``, or by default the relay's model when one is configured."""
+    return services.settings.mj_model or default_model(deps)
+
+
 def _service(request: Request) -> MidjourneyService:
     """The app's one service, built on first use (it only holds references)."""
     service: MidjourneyService | None = getattr(request.app.state, "midjourney", None)
     if service is None:
         services = services_of(request)
         deps = _deps(services)
-        model = services.settings.mj_model or default_model(deps)
+        model = _mj_model(services, deps)
         service = MidjourneyService(
             deps,
             model=model,

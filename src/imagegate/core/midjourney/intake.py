@@ -186,18 +186,26 @@ class Intake:
         return Accepted(resumed, SUBMITTED)
 
     async def _refused(self, prepared: Prepared | None, exc: BaseException) -> None:
-        """Give back the hold of a task that could not be queued, and log the refusal."""
-        if prepared is None:
-            return
-        await asyncio.shield(self._deps.billing.release(prepared.reservation.id))
-        if isinstance(exc, ImagegateError):
-            self._deps.images.record_rejection(
-                prepared.key,
-                exc,
-                route=prepared.route,
-                request_id=prepared.request_id,
-                started=prepared.started,
-            )
+        if prepared is not None:
+            await give_back(
+                self._deps, prepared.reservation.id, exc,
+                key=prepared.key, request_id=prepared.request_id, started=prepared.started,
+            )  # fmt: skip
+
+
+async def give_back(
+    deps: Deps,
+    reservation_id: str,
+    exc: BaseException,
+    *,
+    key: ApiKey,
+    request_id: str,
+    started: float,
+) -> None:
+    """Give back the hold of a task that could not be queued, and log the refusal."""
+    await asyncio.shield(deps.billing.release(reservation_id))
+    if isinstance(exc, ImagegateError):
+        deps.images.record_rejection(key, exc, route=ROUTE, request_id=request_id, started=started)
 
 
 class QueueGauge:

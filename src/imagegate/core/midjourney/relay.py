@@ -24,14 +24,13 @@ from imagegate.core.catalog import CatalogEntry
 from imagegate.core.keys import ApiKey
 from imagegate.core.midjourney.errors import ParameterError, QueueFull
 from imagegate.core.midjourney.handler import KIND
-from imagegate.core.midjourney.intake import MODAL, Accepted, Caller, Deps, new_meta
+from imagegate.core.midjourney.intake import MODAL, Accepted, Caller, Deps, give_back, new_meta
 from imagegate.core.midjourney.plans import GRID_PICTURES
 from imagegate.core.pricing import price
 from imagegate.core.routing_state import Deployment
 from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.tasks import TaskRun
 from imagegate.errors import (
-    ImagegateError,
     NotFound,
     RateLimited,
     ServerError,
@@ -155,7 +154,10 @@ class MidjourneyRelay:
                 reservation_id=None if code == MODAL else reservation.id,
             )
         except BaseException as exc:
-            await self._refused(caller, reservation.id, exc, started)
+            await give_back(
+                self._deps, reservation.id, exc,
+                key=caller.key, request_id=caller.request_id, started=started,
+            )  # fmt: skip
             raise
         if code == MODAL:  # held again when the modal gives the task its input
             await self._deps.billing.release(reservation.id)
@@ -180,7 +182,10 @@ class MidjourneyRelay:
                 reservation_id=reservation.id,
             )
         except BaseException as exc:
-            await self._refused(caller, reservation.id, exc, started)
+            await give_back(
+                self._deps, reservation.id, exc,
+                key=caller.key, request_id=caller.request_id, started=started,
+            )  # fmt: skip
             raise
         return Accepted(resumed, code)
 
@@ -284,12 +289,3 @@ class MidjourneyRelay:
         return await self._deps.images.hold(
             caller.key, amount, caller.request_id, images=pictures, megapixels=float(pictures)
         )
-
-    async def _refused(
-        self, caller: Caller, reservation_id: str, exc: BaseException, started: float
-    ) -> None:
-        await asyncio.shield(self._deps.billing.release(reservation_id))
-        if isinstance(exc, ImagegateError):
-            self._deps.images.record_rejection(
-                caller.key, exc, route="mj", request_id=caller.request_id, started=started
-            )
