@@ -27,9 +27,9 @@ import httpx
 from PIL import Image
 
 from imagegate.core.requests import ImageRequest
+from imagegate.core.upstream import ProviderContext
 from imagegate.imaging.inspect import inspect_image
 from imagegate.imaging.limits import ImageLimits
-from imagegate.providers.base import ProviderContext
 from imagegate.providers.local import LocalProvider
 
 EXECUTABLE = Path(sys.executable).with_name("imagegate")

@@ -32,6 +32,7 @@ from gateway import PYTHON, ROOT, free_port, process, rss_mb, wait_ready
 from imagegate.core.catalog import load_catalog
 from imagegate.core.params import GenerationParams, validate_generation
 from imagegate.core.routing import Router
+from imagegate.providers.downloads import ResultDownloader
 from imagegate.providers.registry import ProviderRegistry
 from imagegate.providers.upstream_client import UpstreamClient
 
@@ -77,7 +78,7 @@ async def scenario(name: str, port: int, seconds: float, rounds: int) -> dict[st
     url = f"http://127.0.0.1:{port}/v1/images/generations"
     hold = name == "hold"
     async with UpstreamClient(max_connections=2000) as http:
-        router = Router(registry, http)
+        router = Router(registry, http, downloader=ResultDownloader(http))
 
         async def raw() -> object:
             body = b'{"model": "gpt-image-1", "prompt": "x"}'

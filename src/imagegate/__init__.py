@@ -1,8 +1,10 @@
 """imagegate: one API key and one base URL for every image model.
 
-The package is split by boundary: ``api/`` (wire formats), ``core/`` (the domain), ``providers/``
-(upstream adapters and the built-in renderer), ``imaging/`` (image bytes), ``storage/`` (database
-and blobs), ``cli/`` (the ``imagegate`` command).
+The package is split by boundary (ARCHITECTURE.md draws it): ``fronts/`` (one package per wire
+format), ``core/`` (the domain and the interfaces it needs), ``providers/`` (upstream adapters and
+the built-in renderer, implementing the core's adapter protocol), ``storage/`` (database and
+blobs), ``imaging/`` (image bytes), ``cli/`` (the ``imagegate`` command); ``app.py`` and
+``services.py`` are the composition root, the only modules that import all of them.
 """
 
 from importlib.metadata import version

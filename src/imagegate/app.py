@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import ModuleType
-from typing import cast
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -16,30 +14,18 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from imagegate import __version__
-from imagegate.api import (
-    admin,
-    assets,
-    billing,
-    bria,
-    files,
-    flux,
-    gemini,
-    health,
-    midjourney,
-    models,
-    openai_images,
-    replicate,
-)
-from imagegate.api._direct import DirectRoutes, Endpoint
-from imagegate.api._errors import error_response_for_path
-from imagegate.api._idempotency import IdempotencyMiddleware
-from imagegate.api._middleware import GatewayMiddleware
 from imagegate.errors import (
     ImagegateError,
     InvalidRequest,
     NotFound,
     ServerError,
 )
+from imagegate.fronts import admin, bria, flux, gateway, gemini, midjourney, openai, replicate
+from imagegate.fronts.http.direct import DirectRoutes, ErrorRenderer
+from imagegate.fronts.http.errors import Envelopes
+from imagegate.fronts.http.front import Front
+from imagegate.fronts.http.idempotency import IdempotencyMiddleware
+from imagegate.fronts.http.middleware import GatewayMiddleware
 from imagegate.pacing import Pacer
 from imagegate.services import Services
 from imagegate.settings import Settings
@@ -48,23 +34,17 @@ log = logging.getLogger("imagegate")
 
 DESCRIPTION = "One API key and one base URL for every image model."
 
-FRONT_ENDS: tuple[ModuleType, ...] = (
-    openai_images,
-    gemini,
-    flux,
-    bria,
-    replicate,
-    midjourney,
-    files,
-    models,
-    assets,
-    admin,
-    billing,
-    health,
+FRONTS: tuple[Front, ...] = (
+    openai.FRONT,
+    gemini.FRONT,
+    flux.FRONT,
+    bria.FRONT,
+    replicate.FRONT,
+    midjourney.FRONT,
+    gateway.FRONT,
+    admin.FRONT,
 )
-"""API modules: each has a ``router``, may have ``install(services)``, called before the
-workers start, to register its task kinds and webhook renderers, and may have
-``DIRECT_ROUTES``, ``{(method, path): endpoint}`` for its hot routes (see ``api._direct``)."""
+"""Every wire format the gateway speaks (see :class:`~imagegate.fronts.http.front.Front`)."""
 
 
 GC_GEN0_THRESHOLD = 10_000
@@ -90,10 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.start(settings, pacer)
-        for module in FRONT_ENDS:
-            install = getattr(module, "install", None)
-            if install is not None:
-                install(services)
+        for front in FRONTS:
+            if front.install is not None:
+                front.install(services)
         services.run_background()
         app.state.services = services
         if settings.gc_tuning:
@@ -106,55 +85,65 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="imagegate", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
-    for module in FRONT_ENDS:
-        app.include_router(module.router)
-    _install_error_handlers(app)
-    direct = {route: endpoint for module in FRONT_ENDS for route, endpoint in _direct_of(module)}
+    for front in FRONTS:
+        for router in front.routers:
+            app.include_router(router)
+    envelopes = Envelopes(prefix for front in FRONTS for prefix in front.error_envelopes)
+    render_error = error_renderer(envelopes)
+    _install_error_handlers(app, render_error)
+    direct = {
+        route: endpoint for front in FRONTS for route, endpoint in front.direct_routes.items()
+    }
     app.add_middleware(
         DirectRoutes, routes=direct, on_error=render_error, handles=HANDLED, pacer=pacer
     )
-    app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(IdempotencyMiddleware, envelopes=envelopes)
+    app.add_middleware(
+        GatewayMiddleware, max_body_bytes=settings.max_body_bytes, envelopes=envelopes
+    )
     return app
-
-
-def _direct_of(module: ModuleType) -> Iterable[tuple[tuple[str, str], Endpoint]]:
-    return cast(dict[tuple[str, str], Endpoint], getattr(module, "DIRECT_ROUTES", {})).items()
 
 
 HANDLED = (ImagegateError, HTTPException, RequestValidationError, ClientDisconnect)
 """What a route may raise as an answer; anything else is a crash (500, logged)."""
 
 
-def render_error(request: Request, exc: Exception) -> Response:
-    """Any exception a route raised, as an error in the envelope of the route's wire format."""
+def error_renderer(envelopes: Envelopes) -> ErrorRenderer:
+    """Any exception a route raised → an error in the envelope of the route's wire format."""
+
+    def render_error(request: Request, exc: Exception) -> Response:
+        error = as_domain_error(request, exc)
+        return envelopes.response(request.scope["path"], error, request.state.request_id)
+
+    return render_error
+
+
+def as_domain_error(request: Request, exc: Exception) -> ImagegateError:
+    """What a client is told of ``exc``: itself when it is a domain error, else its meaning."""
     path = request.scope["path"]
-    error: ImagegateError
     if isinstance(exc, ImagegateError):
-        error = exc
-    elif isinstance(exc, HTTPException):
+        return exc
+    if isinstance(exc, HTTPException):
         if exc.status_code == 404:
-            error = NotFound(f"no route for {request.method} {path}")
-        else:
-            error = InvalidRequest(str(exc.detail))
-            error.status = exc.status_code
-    elif isinstance(exc, ClientDisconnect):
+            return NotFound(f"no route for {request.method} {path}")
+        error = InvalidRequest(str(exc.detail))
+        error.status = exc.status_code
+        return error
+    if isinstance(exc, ClientDisconnect):
         log.debug("client disconnected before its body arrived on %s", path)
-        error = InvalidRequest("the client disconnected before its request body arrived")
-    elif isinstance(exc, RequestValidationError):
+        return InvalidRequest("the client disconnected before its request body arrived")
+    if isinstance(exc, RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
-        location = [str(part) for part in first.get("loc", ())[1:]]
-        error = InvalidRequest(
-            f"invalid value for {'.'.join(location) or 'the request'}: {first.get('msg', '')}",
-            param=".".join(location) or None,
+        location = ".".join(str(part) for part in first.get("loc", ())[1:])
+        return InvalidRequest(
+            f"invalid value for {location or 'the request'}: {first.get('msg', '')}",
+            param=location or None,
         )
-    else:
-        log.exception("unhandled error on %s", path)
-        error = ServerError("internal error")
-    return error_response_for_path(path, error, request.state.request_id)
+    log.exception("unhandled error on %s", path)
+    return ServerError("internal error")
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _install_error_handlers(app: FastAPI, render_error: ErrorRenderer) -> None:
     async def handler(request: Request, exc: Exception) -> Response:
         return render_error(request, exc)
 

@@ -14,6 +14,7 @@ ImagegateError
 │   ├── RateLimited                  429 rate_limit_error
 │   └── QuotaExceeded                429 insufficient_quota
 └── UpstreamError                    502 upstream_error      (the provider failed)
+    ├── UpstreamRejected             502 (the deployment's credentials/configuration: fail over)
     ├── Unavailable                  503 upstream_error      (no healthy deployment)
     └── UpstreamTimeout              504 upstream_error
 """
@@ -124,6 +125,11 @@ class QuotaExceeded(ClientError):
 class UpstreamError(ImagegateError):
     status = 502
     type = "upstream_error"
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused this deployment's credentials or configuration (502): fail over,
+    never retry the same deployment; the operator has to fix it."""
 
 
 class Unavailable(UpstreamError):

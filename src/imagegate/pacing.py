@@ -9,7 +9,7 @@ of a second. :class:`Pacer` lets ``per_tick`` of them through per iteration and 
 (first come, first served), so an iteration stays a few milliseconds long under any burst.
 
 One pacer per process, shared by the places where such runs begin: a hot route's request
-(``api._direct``), an upstream answer (``UpstreamClient``) and a committed batch's callers
+(``fronts.http.direct``), an upstream answer (``UpstreamClient``) and a committed batch's callers
 (``GroupCommit``).
 """
 

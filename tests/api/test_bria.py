@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from imagegate.api._bria_images import alpha_mask
+from imagegate.fronts.bria.images import alpha_mask
 from imagegate.settings import Settings
 from tests.api.fronts_kit import (
     bria_mask,

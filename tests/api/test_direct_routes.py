@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from imagegate.api._direct import DirectRoutes
 from imagegate.errors import ImagegateError, InvalidRequest
+from imagegate.fronts.http.direct import DirectRoutes
 from imagegate.pacing import Pacer
 from tests.test_pacing import iteration_counter
 

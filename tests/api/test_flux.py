@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from imagegate.api._flux_wire import FluxBody, flux_params
-from imagegate.api._sizes import size_for_ratio
-from imagegate.api._task_front import pick_seed
 from imagegate.core.catalog import load_catalog
 from imagegate.core.params import validate_generation
+from imagegate.fronts.common.sizes import size_for_ratio
+from imagegate.fronts.common.tasks import pick_seed
+from imagegate.fronts.flux.wire import FluxBody, flux_params
 from imagegate.providers.registry import ProviderRegistry
 from imagegate.settings import Settings
 from tests.api.fronts_kit import data_uri, decode, front_settings, picture, poll, poll_sync

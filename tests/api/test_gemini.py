@@ -16,8 +16,8 @@ from PIL import Image
 
 from imagegate.core.catalog import load_catalog
 from imagegate.core.requests import ImageRequest, ImageResult
+from imagegate.core.upstream import ProviderContext
 from imagegate.errors import ContentPolicyViolation, UpstreamError
-from imagegate.providers.base import ProviderContext
 from imagegate.storage.tables import usage
 from tests.api.images import png
 from tests.conftest import Gateway

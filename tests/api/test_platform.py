@@ -99,16 +99,17 @@ def test_direct_routes_are_declared_to_fastapi_with_the_same_endpoints() -> None
     """The routes answered without FastAPI's router still appear in OpenAPI, unchanged."""
     from fastapi.routing import APIRoute
 
-    from imagegate.app import FRONT_ENDS
+    from imagegate.app import FRONTS
 
     declared = {
         (method, route.path): route.endpoint
-        for module in FRONT_ENDS
-        for route in module.router.routes
+        for front in FRONTS
+        for router in front.routers
+        for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods
     }
-    direct = [route for module in FRONT_ENDS for route in getattr(module, "DIRECT_ROUTES", {})]
+    direct = [route for front in FRONTS for route in front.direct_routes]
     assert ("POST", "/v1/images/generations") in direct
     for route in direct:
         assert route in declared, route

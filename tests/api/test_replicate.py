@@ -11,11 +11,11 @@ import httpx
 import orjson
 import pytest
 
-from imagegate.api._replicate_wire import replicate_params
-from imagegate.api._task_front import pick_seed
 from imagegate.core.catalog import load_catalog
 from imagegate.core.params import validate_generation
 from imagegate.core.webhooks import signing_key
+from imagegate.fronts.common.tasks import pick_seed
+from imagegate.fronts.replicate.wire import replicate_params
 from imagegate.providers.registry import ProviderRegistry
 from imagegate.settings import Settings
 from tests.api.fronts_kit import data_uri, decode, front_settings, picture, poll, poll_sync

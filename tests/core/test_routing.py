@@ -15,15 +15,16 @@ from PIL import Image
 from imagegate.core.catalog import CatalogEntry, DeploymentSpec, ModelSpec
 from imagegate.core.requests import GeneratedImage, ImageRequest, ImageResult, PartialImage, Usage
 from imagegate.core.routing import Router, RouterSettings
+from imagegate.core.upstream import JobStatus, ProviderContext, UpstreamJob
 from imagegate.errors import (
     InvalidRequest,
     RateLimited,
     Unavailable,
     UpstreamError,
+    UpstreamRejected,
     UpstreamTimeout,
 )
-from imagegate.providers.base import JobStatus, ProviderContext, UpstreamJob
-from imagegate.providers.errors import UpstreamRejected
+from imagegate.providers.downloads import ResultDownloader
 from imagegate.providers.fakes.images import image_bytes
 from imagegate.providers.registry import ProviderRegistry
 from tests.providers.upstream_kit import request
@@ -106,6 +107,7 @@ def router(clock: Clock, adapters: dict[str, Any], **settings: Any) -> Router:
     return Router(
         registry,
         None,
+        downloader=ResultDownloader(None),
         settings=RouterSettings(**{**defaults, **settings}),
         clock=clock,
         sleep=clock.sleep,

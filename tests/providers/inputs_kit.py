@@ -10,7 +10,7 @@ from io import BytesIO
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
 from imagegate.core.requests import ImageRequest, InputImage
-from imagegate.providers.base import ProviderContext
+from imagegate.core.upstream import ProviderContext
 
 CTX = ProviderContext(http=None, request_id="req-edit", upstream_model="sketch")
 Pixel = tuple[int, ...]

@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from imagegate.errors import ContentPolicyViolation, InvalidRequest, RateLimited, UpstreamError
-from imagegate.providers.base import ProviderContext
-from imagegate.providers.errors import UpstreamRejected
+from imagegate.core.upstream import ProviderContext
+from imagegate.errors import (
+    ContentPolicyViolation,
+    InvalidRequest,
+    RateLimited,
+    UpstreamError,
+    UpstreamRejected,
+)
 from imagegate.providers.fakes import Blocked, Fail, FakeGemini, NoImage, RateLimit, Truncated
 from imagegate.providers.gemini import GeminiProvider
 from imagegate.providers.gemini_wire import aspect_ratio, size_class

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from imagegate.core.requests import ImageRequest, ImageResult, OutputFormat, PartialImage, Usage
-from imagegate.providers.base import ImageProvider, ProviderContext
+from imagegate.core.upstream import ImageProvider, ProviderContext
 from imagegate.providers.local import LocalProvider
 from imagegate.providers.local.usage import estimate_usage
 

@@ -10,18 +10,19 @@ import pybase64
 import pytest
 from PIL import Image
 
+from imagegate.core.conform import conform
 from imagegate.core.requests import ImageResult, PartialImage
+from imagegate.core.upstream import ProviderContext
 from imagegate.errors import (
     ContentPolicyViolation,
     InvalidRequest,
     RateLimited,
     Unavailable,
     UpstreamError,
+    UpstreamRejected,
     UpstreamTimeout,
 )
 from imagegate.providers.azure import AzureOpenAIProvider
-from imagegate.providers.base import ProviderContext
-from imagegate.providers.errors import UpstreamRejected
 from imagegate.providers.fakes import (
     Blocked,
     Expired,
@@ -35,7 +36,6 @@ from imagegate.providers.fakes import (
 )
 from imagegate.providers.openai import OpenAIProvider
 from imagegate.providers.openai_compatible import OpenAICompatibleProvider
-from imagegate.providers.output import conform
 from imagegate.providers.upstream_client import UpstreamClient
 from tests.providers.upstream_kit import context, input_png, request, running
 

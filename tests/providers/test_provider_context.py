@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from imagegate.core.requests import ImageRequest
+from imagegate.core.upstream import ProviderContext
 from imagegate.errors import ServerError
-from imagegate.providers.base import ProviderContext
 from imagegate.providers.bfl import BFLProvider
 from imagegate.providers.fal import FalOptions, FalProvider
 from imagegate.providers.gemini import GeminiProvider

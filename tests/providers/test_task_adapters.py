@@ -10,10 +10,15 @@ import pytest
 from PIL import Image
 
 from imagegate.core.requests import ImageResult
-from imagegate.errors import ContentPolicyViolation, InvalidRequest, RateLimited, UpstreamError
-from imagegate.providers.base import UpstreamJob
+from imagegate.core.upstream import UpstreamJob
+from imagegate.errors import (
+    ContentPolicyViolation,
+    InvalidRequest,
+    RateLimited,
+    UpstreamError,
+    UpstreamRejected,
+)
 from imagegate.providers.bfl import BFLProvider
-from imagegate.providers.errors import UpstreamRejected
 from imagegate.providers.fakes import (
     Blocked,
     Expired,

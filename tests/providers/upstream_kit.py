@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from imagegate.core.requests import ImageRequest, ImageResult, InputImage
-from imagegate.providers.base import ProviderContext, TaskProvider
+from imagegate.core.upstream import ProviderContext, TaskProvider
 from imagegate.providers.downloads import ResultDownloader
 from imagegate.providers.fakes import FakeUpstream, serve_in_thread
 from imagegate.providers.fakes.images import image_bytes

@@ -23,8 +23,9 @@ from rich.table import Table
 from imagegate.core.catalog import Catalog, CatalogEntry, load_catalog
 from imagegate.core.routing import Router
 from imagegate.core.routing_state import Deployment
+from imagegate.core.upstream import Checkable
 from imagegate.errors import ImagegateError
-from imagegate.providers.base import Checkable
+from imagegate.providers.downloads import ResultDownloader
 from imagegate.providers.registry import ProviderRegistry
 from imagegate.providers.upstream_client import UpstreamClient
 from imagegate.settings import Settings
@@ -76,7 +77,7 @@ async def _check_all(
     catalog: Catalog, registry: ProviderRegistry, only: set[str], seconds: float
 ) -> list[Outcome]:
     async with UpstreamClient() as http:
-        router = Router(registry, http)
+        router = Router(registry, http, downloader=ResultDownloader(http))
         pending = []
         for entry in catalog:
             if (only and entry.spec.id not in only) or not entry.available_deployments:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from imagegate.providers.registry import ProviderRegistry, read_credentials
+from imagegate.core.upstream import AdapterRegistry, read_credentials
 
 Feature = Literal[
     "text-to-image",
@@ -236,7 +236,7 @@ class Catalog:
         return iter(sorted(self.entries.values(), key=lambda entry: entry.spec.id))
 
 
-def load_catalog(registry: ProviderRegistry, config_path: Path | None = None) -> Catalog:
+def load_catalog(registry: AdapterRegistry, config_path: Path | None = None) -> Catalog:
     """The built-in catalogue, extended or overridden by the operator's config file."""
     builtin = resources.files("imagegate").joinpath("catalog.toml").read_text()
     raw = {model["id"]: model for model in tomllib.loads(builtin)["models"]}
@@ -258,7 +258,7 @@ def load_catalog(registry: ProviderRegistry, config_path: Path | None = None) ->
     return Catalog(entries)
 
 
-def _available(spec: ModelSpec, registry: ProviderRegistry) -> list[DeploymentSpec]:
+def _available(spec: ModelSpec, registry: AdapterRegistry) -> list[DeploymentSpec]:
     usable = []
     for deployment in spec.deployments:
         adapter = registry.get(deployment.provider)

@@ -27,6 +27,7 @@ from imagegate.core.params import (
 from imagegate.core.pricing import Price, price, quote
 from imagegate.core.requests import ImageRequest, ImageResult, PartialImage
 from imagegate.core.routing import Router, RouterSettings
+from imagegate.core.upstream import AdapterRegistry, ImageProvider, ResultDownloads, UpstreamHttp
 from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.errors import (
     ImagegateError,
@@ -36,10 +37,6 @@ from imagegate.errors import (
     ServerError,
     Unavailable,
 )
-from imagegate.providers.base import ImageProvider
-from imagegate.providers.downloads import ResultDownloader
-from imagegate.providers.registry import ProviderRegistry
-from imagegate.providers.upstream_client import UpstreamClient
 from imagegate.storage.group_commit import Batch, GroupCommit
 
 log = logging.getLogger("imagegate.generation")
@@ -77,15 +74,15 @@ class ImageService:
         self,
         *,
         catalog: Catalog,
-        registry: ProviderRegistry,
+        registry: AdapterRegistry,
         assets: AssetService,
         inputs: InputLoader,
         usage: UsageRecorder,
         billing: Billing,
         access: AccessControl,
         writer: GroupCommit,
-        http: UpstreamClient | None,
-        downloader: ResultDownloader | None = None,
+        http: UpstreamHttp | None,
+        downloader: ResultDownloads,
         router_settings: RouterSettings | None = None,
         default_model: str | None,
     ) -> None:

@@ -7,6 +7,24 @@ from typing import Literal
 
 import pybase64
 
+from imagegate.imaging.image import MIME_TYPES, InputFormat, InputImage
+
+__all__ = [
+    "MIME_TYPES",
+    "OPERATION_FEATURES",
+    "Background",
+    "GeneratedImage",
+    "ImageRequest",
+    "ImageResult",
+    "InputFormat",
+    "InputImage",
+    "Operation",
+    "OutputFormat",
+    "PartialImage",
+    "StreamEvent",
+    "Usage",
+]
+
 Operation = Literal[
     "generate",
     "edit",
@@ -21,15 +39,8 @@ Operation = Literal[
     "describe",
 ]
 OutputFormat = Literal["png", "jpeg", "webp", "svg"]
-InputFormat = Literal["png", "jpeg", "webp"]
 Background = Literal["transparent", "opaque", "auto"]
 
-MIME_TYPES: dict[str, str] = {
-    "png": "image/png",
-    "jpeg": "image/jpeg",
-    "webp": "image/webp",
-    "svg": "image/svg+xml",
-}
 
 OPERATION_FEATURES: dict[str, str] = {
     "generate": "text-to-image",
@@ -45,24 +56,6 @@ OPERATION_FEATURES: dict[str, str] = {
     "describe": "image-to-text",
 }
 """The catalogue feature a model must declare to be asked for each operation."""
-
-
-@dataclass(frozen=True, slots=True)
-class InputImage:
-    """An image a client sent, checked by :mod:`imagegate.imaging`: an allowed format, within its
-    byte and pixel limits, fully decodable, metadata stripped. A GIF arrives as its first frame,
-    re-encoded as PNG."""
-
-    data: bytes
-    format: InputFormat
-    width: int
-    height: int
-    has_alpha: bool
-    sha256: str
-
-    @property
-    def mime_type(self) -> str:
-        return MIME_TYPES[self.format]
 
 
 @dataclass(frozen=True, slots=True)

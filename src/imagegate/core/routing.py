@@ -25,7 +25,7 @@ per call):
    (every breaker open, every one rate-limited past the wait), it is a 503 with
    ``Retry-After`` (when the first deployment will be worth trying again).
 
-Every result passes :func:`imagegate.providers.output.conform` (images in the asked format,
+Every result passes :func:`imagegate.core.conform.conform` (images in the asked format,
 real sizes; a 200 without an image is a retryable failure).
 """
 
@@ -41,28 +41,28 @@ from dataclasses import dataclass, field, replace
 from typing import cast
 
 from imagegate.core.catalog import CatalogEntry
+from imagegate.core.conform import conform
 from imagegate.core.requests import ImageRequest, ImageResult, PartialImage, StreamEvent
 from imagegate.core.routing_jobs import TaskRunner, merge, split
 from imagegate.core.routing_state import Deployment, RouterSettings
+from imagegate.core.upstream import (
+    AdapterRegistry,
+    Capabilities,
+    ImageProvider,
+    ProviderContext,
+    ResultDownloads,
+    TaskProvider,
+    UpstreamHttp,
+)
 from imagegate.errors import (
     ClientError,
     ImagegateError,
     RateLimited,
     Unavailable,
     UpstreamError,
+    UpstreamRejected,
     UpstreamTimeout,
 )
-from imagegate.providers.base import (
-    Capabilities,
-    ImageProvider,
-    ProviderContext,
-    TaskProvider,
-)
-from imagegate.providers.downloads import ResultDownloader
-from imagegate.providers.errors import UpstreamRejected
-from imagegate.providers.output import conform
-from imagegate.providers.registry import ProviderRegistry
-from imagegate.providers.upstream_client import UpstreamClient
 
 __all__ = ["Router", "RouterSettings"]
 
@@ -88,11 +88,11 @@ class Router:
 
     def __init__(
         self,
-        registry: ProviderRegistry,
-        http: UpstreamClient | None,
+        registry: AdapterRegistry,
+        http: UpstreamHttp | None,
         *,
+        downloader: ResultDownloads,
         settings: RouterSettings | None = None,
-        downloader: ResultDownloader | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -100,7 +100,7 @@ class Router:
         self.settings = settings or RouterSettings()
         self._registry = registry
         self._http = http
-        self._downloader = downloader or ResultDownloader(http)
+        self._downloader = downloader
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()

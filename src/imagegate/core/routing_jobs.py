@@ -1,6 +1,6 @@
 """The router's helpers for task upstreams and fanned-out requests.
 
-Boundary: :class:`TaskRunner` turns a :class:`~imagegate.providers.base.TaskProvider`'s
+Boundary: :class:`TaskRunner` turns a :class:`~imagegate.core.upstream.TaskProvider`'s
 ``submit``/``poll`` into one awaited result (tolerating a few transient poll failures, and
 cancelling the upstream job, in the background, when nobody waits for it any more);
 :func:`split` and :func:`merge` cut ``n`` into parts and put the parts' results back together.
@@ -17,8 +17,8 @@ from dataclasses import replace
 from typing import Final
 
 from imagegate.core.requests import ImageRequest, ImageResult, Usage
+from imagegate.core.upstream import ProviderContext, TaskProvider, UpstreamJob
 from imagegate.errors import ClientError, RateLimited, UpstreamError
-from imagegate.providers.base import ProviderContext, TaskProvider, UpstreamJob
 
 __all__ = ["TaskRunner", "merge", "split"]
 

@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from imagegate.core.catalog import DeploymentSpec, base_url_of
-from imagegate.providers.base import (
+from imagegate.core.upstream import (
     Capabilities,
     ImageProvider,
     ProviderContext,
     ResultFetch,
     TaskProvider,
+    UpstreamHttp,
+    read_credentials,
 )
-from imagegate.providers.registry import read_credentials
-from imagegate.providers.upstream_client import UpstreamClient
 
 __all__ = ["Breaker", "Deployment", "RateBucket", "RouterSettings"]
 
@@ -208,7 +208,7 @@ class Deployment:
 
     def context(
         self,
-        http: UpstreamClient | None,
+        http: UpstreamHttp | None,
         request_id: str,
         deadline: float | None,
         fetch: ResultFetch | None = None,

@@ -1,4 +1,4 @@
-"""Check one client image and turn it into an :class:`~imagegate.core.requests.InputImage`.
+"""Check one client image and turn it into an :class:`~imagegate.imaging.image.InputImage`.
 
 Boundary: bytes in; a checked ``InputImage`` or an :class:`~imagegate.errors.InvalidRequest`
 (400) / :class:`~imagegate.errors.PayloadTooLarge` (413) out, naming the client's field. It knows
@@ -37,8 +37,8 @@ from typing import Any, Final
 
 from PIL import ExifTags, Image, ImageFile, ImageOps, JpegImagePlugin
 
-from imagegate.core.requests import InputFormat, InputImage
 from imagegate.errors import InvalidRequest, PayloadTooLarge, ServerError
+from imagegate.imaging.image import InputFormat, InputImage
 from imagegate.imaging.limits import ImageLimits
 
 __all__ = ["inspect_image", "sniff_format"]

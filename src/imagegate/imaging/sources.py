@@ -1,7 +1,7 @@
 """Turn what a client sent for an image into a checked :class:`InputImage`.
 
 Boundary: a multipart upload (``bytes``), inline base64 or a data URI (``str``), or an http(s)
-URL (``str``) goes in; a checked :class:`~imagegate.core.requests.InputImage` comes out, or a
+URL (``str``) goes in; a checked :class:`~imagegate.imaging.image.InputImage` comes out, or a
 client error naming the field. Sizes are enforced before anything is decoded: base64 from the
 string's length, downloads while streaming (in :mod:`imagegate.outbound`). The image checks
 themselves are :func:`imagegate.imaging.inspect.inspect_image`. CPU work (decoding big base64
@@ -23,7 +23,7 @@ from imagegate.imaging.fetch import ImageFetcher
 from imagegate.imaging.inspect import inspect_image
 
 if TYPE_CHECKING:
-    from imagegate.core.requests import InputImage
+    from imagegate.imaging.image import InputImage
     from imagegate.imaging.limits import ImageLimits
 
 # ImageFetcher is re-exported: callers get the whole input pipeline from this module.

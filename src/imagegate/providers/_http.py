@@ -20,16 +20,14 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from imagegate import __version__
+from imagegate.core.upstream import ProviderContext, UpstreamAnswer, UpstreamHttp
 from imagegate.errors import ServerError, Unavailable, UpstreamError, UpstreamTimeout
-from imagegate.providers.base import ProviderContext
 from imagegate.providers.errors import bad_response
 from imagegate.providers.upstream_client import (
     BadUrl,
     ConnectFailed,
     TimedOut,
     TransportError,
-    UpstreamClient,
-    UpstreamResponse,
 )
 
 __all__ = ["MAX_RESPONSE_BYTES", "Answer", "json_body", "open_stream", "parse", "send"]
@@ -64,7 +62,7 @@ def json_body(payload: Any) -> bytes:
     return orjson.dumps(payload)
 
 
-def _client(ctx: ProviderContext) -> UpstreamClient:
+def _client(ctx: ProviderContext) -> UpstreamHttp:
     if ctx.http is None:
         raise ServerError("no HTTP client was given to the provider adapter")
     return ctx.http
@@ -115,7 +113,7 @@ async def open_stream(
     files: Any = None,
     data: Mapping[str, Any] | None = None,
     params: Mapping[str, str] | None = None,
-) -> AsyncIterator[UpstreamResponse]:
+) -> AsyncIterator[UpstreamAnswer]:
     """An open streamed response (any status); read it inside the ``async with``. Transport
     failures, while connecting or reading, become domain errors (:func:`transport_error`)."""
     remaining = ctx.remaining()
@@ -136,12 +134,12 @@ async def open_stream(
         raise transport_error(exc, provider) from None
 
 
-async def read_capped(response: UpstreamResponse, provider: str, max_bytes: int) -> bytes:
+async def read_capped(response: UpstreamAnswer, provider: str, max_bytes: int) -> bytes:
     """The rest of ``response``'s body."""
     return await _read(response, provider, max_bytes)
 
 
-async def _read(response: UpstreamResponse, provider: str, max_bytes: int) -> bytes:
+async def _read(response: UpstreamAnswer, provider: str, max_bytes: int) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(provider, max_bytes)

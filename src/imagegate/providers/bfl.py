@@ -22,6 +22,7 @@ import pybase64
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from imagegate.core.requests import ImageRequest, ImageResult
+from imagegate.core.upstream import JobStatus, ProviderContext, UpstreamJob
 from imagegate.errors import (
     ContentPolicyViolation,
     ImagegateError,
@@ -30,7 +31,6 @@ from imagegate.errors import (
 )
 from imagegate.providers._common import aspect_ratio_text, same_site, snap
 from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.base import JobStatus, ProviderContext, UpstreamJob
 from imagegate.providers.errors import redact, retry_after, status_error
 from imagegate.providers.output import upstream_image
 

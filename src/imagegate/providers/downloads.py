@@ -22,10 +22,10 @@ from typing import Final
 import httpx
 import pybase64
 
+from imagegate.core.upstream import ResultFetch
 from imagegate.errors import ImagegateError, UpstreamError
 from imagegate.outbound import OutboundGuard
 from imagegate.providers._http import USER_AGENT
-from imagegate.providers.base import ResultFetch
 from imagegate.providers.upstream_client import TransportError, UpstreamClient
 
 __all__ = ["DEFAULT_MAX_RESULT_BYTES", "ResultDownloader"]

@@ -25,6 +25,7 @@ import time
 from collections.abc import Mapping
 from typing import Final
 
+from imagegate.core.conform import bad_response
 from imagegate.errors import (
     ImagegateError,
     InvalidRequest,
@@ -32,12 +33,12 @@ from imagegate.errors import (
     RateLimited,
     Unavailable,
     UpstreamError,
+    UpstreamRejected,
     UpstreamTimeout,
 )
 
 __all__ = [
     "MAX_MESSAGE",
-    "UpstreamRejected",
     "bad_response",
     "parse_duration",
     "redact",
@@ -47,11 +48,6 @@ __all__ = [
 
 MAX_MESSAGE: Final = 400
 _GOOGLE_DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
-
-
-class UpstreamRejected(UpstreamError):
-    """The upstream refused this deployment's credentials or configuration (502): fail over,
-    never retry the same deployment; the operator has to fix it."""
 
 
 def redact(text: str, credentials: Mapping[str, str]) -> str:
@@ -131,10 +127,3 @@ def status_error(
     if status == 503:
         return Unavailable(said, retry_after=hint, code="upstream_unavailable")
     return UpstreamError(said, code="upstream_error", retry_after=hint)
-
-
-def bad_response(provider: str, what: str) -> UpstreamError:
-    """A 2xx answer that is not what the provider's API promises (truncated, wrong shape)."""
-    return UpstreamError(
-        f"{provider} sent an invalid response: {what}", code="upstream_bad_response"
-    )

@@ -24,6 +24,7 @@ import pybase64
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from imagegate.core.requests import ImageRequest, ImageResult
+from imagegate.core.upstream import JobStatus, ProviderContext, UpstreamJob
 from imagegate.errors import (
     ContentPolicyViolation,
     ImagegateError,
@@ -32,7 +33,6 @@ from imagegate.errors import (
 )
 from imagegate.providers._common import same_site
 from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.base import JobStatus, ProviderContext, UpstreamJob
 from imagegate.providers.errors import redact, retry_after, status_error
 from imagegate.providers.output import no_image, upstream_image
 

@@ -25,17 +25,17 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from imagegate.core.requests import ImageRequest, ImageResult, StreamEvent
+from imagegate.core.upstream import ProviderContext
 from imagegate.errors import (
     ContentPolicyViolation,
     ImagegateError,
     InvalidRequest,
     RateLimited,
+    UpstreamRejected,
 )
 from imagegate.providers import gemini_wire as wire
 from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.base import ProviderContext
 from imagegate.providers.errors import (
-    UpstreamRejected,
     parse_duration,
     redact,
     status_error,

@@ -28,7 +28,15 @@ from typing import Any, Final, Literal
 import pybase64
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from imagegate.core.midjourney.relaying import (
+    ACCEPTED,
+    QUEUE_FULL,
+    MJTask,
+    RelayRoute,
+    SubmitAnswer,
+)
 from imagegate.core.requests import ImageRequest, ImageResult
+from imagegate.core.upstream import JobStatus, ProviderContext, UpstreamJob
 from imagegate.errors import (
     ContentPolicyViolation,
     ImagegateError,
@@ -39,24 +47,11 @@ from imagegate.errors import (
 )
 from imagegate.providers._common import aspect_ratio_text, nearest_aspect_ratio
 from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.base import JobStatus, ProviderContext, UpstreamJob
 from imagegate.providers.errors import redact, retry_after, status_error
 from imagegate.providers.output import upstream_image
 
-__all__ = [
-    "ACCEPTED",
-    "QUEUE_FULL",
-    "MJTask",
-    "MidjourneyProxyProvider",
-    "ProxyOptions",
-    "SubmitAnswer",
-    "refusal",
-]
+__all__ = ["MidjourneyProxyProvider", "ProxyOptions"]
 
-RelayRoute = Literal["imagine", "action", "modal", "blend", "describe", "shorten", "edits"]
-ACCEPTED: Final = frozenset({1, 21, 22})
-"""Business codes of an accepted submit: submitted, waits for a modal, queued."""
-QUEUE_FULL: Final = 23
 COMMON_RATIOS: Final = (
     "1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "5:4", "4:5", "21:9", "9:21", "2:1", "1:2",
 )  # fmt: skip
@@ -73,34 +68,6 @@ class ProxyOptions(BaseModel):
     bot_type: Literal["MID_JOURNEY", "NIJI_JOURNEY"] = "MID_JOURNEY"
     modes: list[Literal["RELAX", "FAST", "TURBO"]] = []
     poll_interval: float = Field(default=2.0, gt=0)
-
-
-class SubmitAnswer(BaseModel):
-    """``{"code", "description", "result", "properties"}`` of every submit route."""
-
-    model_config = ConfigDict(extra="allow")
-
-    code: int
-    description: str = ""
-    result: str | int | None = None
-    properties: dict[str, Any] = {}
-
-
-class MJTask(BaseModel):
-    """A task object as ``/mj/task/{id}/fetch`` returns it (extra fields are kept)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    action: str | None = None
-    status: str | None = None
-    progress: str | None = None
-    imageUrl: str | None = None  # noqa: N815 - the wire name
-    failReason: str | None = None  # noqa: N815
-    promptEn: str | None = None  # noqa: N815
-    prompt: str | None = None
-    buttons: list[dict[str, Any]] = []
-    properties: dict[str, Any] = {}
 
 
 _TASKS: Final = TypeAdapter(list[MJTask])
@@ -229,7 +196,7 @@ class MidjourneyProxyProvider:
         route, body = self.submission(request, ctx)
         answer = await self.relay_submit(route, body, ctx)  # type: ignore[arg-type]
         if answer.code not in ACCEPTED or answer.result in (None, ""):
-            raise refusal(answer, ctx)
+            raise self.refusal(answer, ctx)
         return UpstreamJob(str(answer.result), poll_after=self._options(ctx).poll_interval)
 
     async def poll(self, job: UpstreamJob, ctx: ProviderContext) -> JobStatus:
@@ -272,6 +239,25 @@ class MidjourneyProxyProvider:
         await self.relay_list([], ctx)
         return "relay reachable, secret accepted"
 
+    def refusal(self, answer: SubmitAnswer, ctx: ProviderContext) -> ImagegateError:
+        """The domain error for a submit the relay did not accept."""
+        said = redact(answer.description, ctx.credentials)
+        if answer.code == 24:
+            return ContentPolicyViolation(
+                f"midjourney refused the prompt: {said}", stage="prompt", reason="BANNED_PROMPT"
+            )
+        if answer.code == QUEUE_FULL:
+            return RateLimited(
+                f"midjourney-proxy queue is full: {said}",
+                retry_after=10,
+                code="upstream_rate_limited",
+            )
+        if answer.code == 4:
+            return InvalidRequest(f"midjourney-proxy: {said}", code="upstream_invalid_request")
+        return UpstreamError(
+            f"midjourney-proxy answered code {answer.code}: {said}", code="upstream_error"
+        )
+
     def _error(self, answer: Answer, ctx: ProviderContext) -> ImagegateError:
         try:
             message = SubmitAnswer.model_validate_json(answer.body).description
@@ -281,24 +267,6 @@ class MidjourneyProxyProvider:
             answer.status, message, provider=self.name, credentials=ctx.credentials,
             hint=retry_after(answer.headers),
         )  # fmt: skip
-
-
-def refusal(answer: SubmitAnswer, ctx: ProviderContext) -> ImagegateError:
-    """The domain error for a submit the relay did not accept."""
-    said = redact(answer.description, ctx.credentials)
-    if answer.code == 24:
-        return ContentPolicyViolation(
-            f"midjourney refused the prompt: {said}", stage="prompt", reason="BANNED_PROMPT"
-        )
-    if answer.code == QUEUE_FULL:
-        return RateLimited(
-            f"midjourney-proxy queue is full: {said}", retry_after=10, code="upstream_rate_limited"
-        )
-    if answer.code == 4:
-        return InvalidRequest(f"midjourney-proxy: {said}", code="upstream_invalid_request")
-    return UpstreamError(
-        f"midjourney-proxy answered code {answer.code}: {said}", code="upstream_error"
-    )
 
 
 def _aspect(width: int, height: int) -> str:

@@ -27,10 +27,10 @@ from imagegate.core.requests import (
     StreamEvent,
     Usage,
 )
+from imagegate.core.upstream import ProviderContext
 from imagegate.errors import ImagegateError, InvalidRequest, ServerError
 from imagegate.providers import openai_wire as wire
 from imagegate.providers._http import Answer, join, json_body, open_stream, parse, read_capped, send
-from imagegate.providers.base import ProviderContext
 from imagegate.providers.errors import bad_response, redact, retry_after, status_error
 from imagegate.providers.output import decode_b64, no_image, upstream_image
 

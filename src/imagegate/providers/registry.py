@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 
-from imagegate.providers.base import ImageProvider
+from imagegate.core.upstream import ImageProvider
 
 ENTRY_POINT_GROUP = "imagegate.providers"
 
@@ -29,15 +28,3 @@ class ProviderRegistry:
         if name not in self._instances:
             self._instances[name] = self._factories[name]()
         return self._instances[name]
-
-
-def read_credentials(env_names: Mapping[str, list[str]]) -> dict[str, str]:
-    """``{"api_key": ["OPENAI_API_KEY"]}`` → the first set variable for each credential."""
-    found: dict[str, str] = {}
-    for credential, names in env_names.items():
-        for name in names:
-            value = os.environ.get(name)
-            if value:
-                found[credential] = value
-                break
-    return found

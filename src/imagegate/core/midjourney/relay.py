@@ -26,25 +26,24 @@ from imagegate.core.midjourney.errors import ParameterError, QueueFull
 from imagegate.core.midjourney.handler import KIND
 from imagegate.core.midjourney.intake import MODAL, Accepted, Caller, Deps, give_back, new_meta
 from imagegate.core.midjourney.plans import GRID_PICTURES
+from imagegate.core.midjourney.relaying import (
+    ACCEPTED,
+    QUEUE_FULL,
+    Relaying,
+    RelayRoute,
+    SubmitAnswer,
+)
 from imagegate.core.pricing import price
 from imagegate.core.routing_state import Deployment
 from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.tasks import TaskRun
+from imagegate.core.upstream import ProviderContext
 from imagegate.errors import (
     NotFound,
     RateLimited,
     ServerError,
     UpstreamError,
     UpstreamTimeout,
-)
-from imagegate.providers.base import ProviderContext
-from imagegate.providers.midjourney_proxy import (
-    ACCEPTED,
-    QUEUE_FULL,
-    MidjourneyProxyProvider,
-    RelayRoute,
-    SubmitAnswer,
-    refusal,
 )
 
 __all__ = ["RELAY_MODEL", "MidjourneyRelay", "default_model", "relays"]
@@ -84,7 +83,7 @@ def relays(deps: Deps, model: str) -> bool:
     if entry is None or not entry.available_deployments:
         return False
     dep = deps.images.router.deployments(entry)[0]
-    return isinstance(dep.adapter, MidjourneyProxyProvider)
+    return isinstance(dep.adapter, Relaying)
 
 
 def default_model(deps: Deps) -> str:
@@ -241,11 +240,11 @@ class MidjourneyRelay:
 
     def _context(
         self, entry: CatalogEntry, request_id: str, deployment: str | None = None
-    ) -> tuple[Deployment, MidjourneyProxyProvider, ProviderContext]:
+    ) -> tuple[Deployment, Relaying, ProviderContext]:
         """The relay deployment (the preferred one, or the one named), its adapter and a
         context for it."""
         dep, ctx = self._deps.images.router.context_for(entry, request_id, deployment)
-        if not isinstance(dep.adapter, MidjourneyProxyProvider):
+        if not isinstance(dep.adapter, Relaying):
             raise ServerError(f"model {entry.spec.id!r} is no longer served by a relay")
         return dep, dep.adapter, ctx
 
@@ -263,7 +262,7 @@ class MidjourneyRelay:
         if answer.code not in ACCEPTED or answer.result in (None, ""):
             if answer.code == QUEUE_FULL:
                 raise QueueFull(f"the Midjourney relay's queue is full: {answer.description}")
-            raise refusal(answer, ctx)
+            raise adapter.refusal(answer, ctx)
         return {"id": str(answer.result), "deployment": dep.key}, answer.code
 
     async def _relayed(self, key: ApiKey, task_id: str, *, status: str) -> TaskRecord:

@@ -22,8 +22,8 @@ from imagegate.core.requests import (
     PartialImage,
     StreamEvent,
 )
+from imagegate.core.upstream import ProviderContext
 from imagegate.imaging.encode import encode_image
-from imagegate.providers.base import ProviderContext
 from imagegate.providers.local.describe import describe
 from imagegate.providers.local.inputs import Inputs, input_seed, prepare
 from imagegate.providers.local.operations import KEEPS_ALPHA, PAINTERS, Job, check
