@@ -28,7 +28,7 @@ typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
 test: $(VENV)/.test-deps
-	$(BIN)/pytest --cov=imagegate --cov-report=term:skip-covered
+	$(BIN)/pytest -n auto --cov=imagegate --cov-report=term:skip-covered
 
 format: $(VENV)/.test-deps
 	$(BIN)/ruff format src tests bench

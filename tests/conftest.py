@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import socket
 import threading
 import time
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 from imagegate.app import create_app
 from imagegate.services import Services
 from imagegate.settings import Settings
+from imagegate.storage import db
 
 ADMIN_KEY = "test-admin-key-0123456789"
 # The test process keeps Python's default collector: a frozen heap and rarer collections would
@@ -80,10 +82,34 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite database migrated to head per test session: each gateway starts on a copy of
+    it instead of running every migration again (a third of a gateway's start-up)."""
+    path = tmp_path_factory.mktemp("template") / "imagegate.db"
+
+    async def migrate() -> None:
+        engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            await db.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(migrate())
+    return path
+
+
+def data_dir_on(template: Path, data_dir: Path) -> Path:
+    """``data_dir`` holding a copy of the migrated ``template`` as its database."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, data_dir / "imagegate.db")
+    return data_dir
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, migrated_sqlite: Path) -> Settings:
     return Settings(
-        data_dir=tmp_path / "data",
+        data_dir=data_dir_on(migrated_sqlite, tmp_path / "data"),
         admin_key=ADMIN_KEY,  # type: ignore[arg-type]
         config=None,
         public_url=None,
@@ -131,9 +157,11 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path
+) -> Iterator[LiveServer]:
     """A real uvicorn server on a loopback port, for the official SDKs and plain HTTP clients."""
-    data_dir = tmp_path_factory.mktemp("live")
+    data_dir = data_dir_on(migrated_sqlite, tmp_path_factory.mktemp("live"))
     app = create_app(Settings(data_dir=data_dir, admin_key=ADMIN_KEY))  # type: ignore[arg-type]
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
