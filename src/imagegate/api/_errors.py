@@ -54,6 +54,7 @@ def error_response_for_path(path: str, error: ImagegateError, request_id: str) -
         headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
     if error.status == 401:
         headers["www-authenticate"] = "Bearer"
+    headers["x-should-retry"] = "true" if error.should_retry else "false"
     return Response(
         orjson.dumps(render(error, request_id)),
         status_code=error.status,
