@@ -50,7 +50,7 @@ def print_table(table: Table) -> None:
     """Print ``table`` at its natural width even past the terminal's, so no cell is cut (ids
     must stay copyable, also when piped, where rich would assume 80 columns)."""
     console = Console()
-    needed = console.measure(table, options=console.options.update_width(10_000)).maximum
+    needed = console.measure(table, options=console.options.update_width(10_000)).minimum
     if needed > console.width:
         console = Console(width=needed)
     console.print(table)
