@@ -134,6 +134,13 @@ def test_imagine_then_press_u1_with_progress(
     assert "Upscale (Subtle)" in pressed.stdout and "cost: $" in pressed.stdout
     assert picture(upscaled).size == (width // 2, height // 2)  # one picture of the grid
 
+    quiet = runner.invoke(
+        app, ["press", task_id, "V2", "--quiet", "-o", str(tmp_path / "v2.png")], env=env
+    )
+    assert quiet.exit_code == 0, quiet.output
+    assert len(quiet.stdout.split()) == 1 and quiet.stdout.strip() != task_id
+    assert (tmp_path / "v2.png").stat().st_size > 0
+
     missing = runner.invoke(app, ["press", task_id, "U9"], env=env)
     assert missing.exit_code == 1 and "its buttons: U1, U2" in missing.stderr
 

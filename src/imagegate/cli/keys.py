@@ -65,6 +65,7 @@ def create(
     megapixels_per_day: Annotated[float | None, typer.Option(min=0)] = None,
     max_concurrent: Count = None,
     expires_in_days: Annotated[float | None, typer.Option(min=0)] = None,
+    json: Json = False,
     data_dir: DataDir = None,
 ) -> None:
     """Create a key and print its secret (shown once, stored only as a hash). Without --credit
@@ -89,6 +90,9 @@ def create(
             )
 
     key, secret = asyncio.run(run())
+    if json:
+        print_json({**key.public(), "key": secret})
+        return
     typer.echo(f"created {key.id} ({'admin' if admin else 'client'} key); it is shown only once:")
     typer.echo(secret)
 

@@ -26,6 +26,10 @@ Out = Annotated[
 ]
 Poll = Annotated[float, typer.Option(min=0.05, help="Seconds between polls")]
 Timeout = Annotated[float, typer.Option(min=1, help="Give up waiting after this many seconds")]
+Quiet = Annotated[
+    bool,
+    typer.Option("--quiet", help="Print only the new task's id (for scripts: TASK=$(…))"),
+]
 Tier = Annotated[str | None, typer.Option(help="Speed tier: fast, turbo or relax (priced apart)")]
 
 
@@ -33,6 +37,7 @@ def imagine(
     prompt: Annotated[str, typer.Argument(help="The prompt, with flags such as --ar 3:2")],
     tier: Tier = None,
     out: Out = None,
+    quiet: Quiet = False,
     poll: Poll = 0.5,
     timeout: Timeout = 600,
     base_url: BaseUrl = DEFAULT_URL,
@@ -43,8 +48,7 @@ def imagine(
         started = now()
         answer = client.json("POST", f"{_prefix(tier)}/mj/submit/imagine", json={"prompt": prompt})
         task_id = _accepted(answer)
-        typer.echo(f"task {task_id}")
-        _finish(client, task_id, out, poll, timeout, started)
+        _finish(client, task_id, out, poll, timeout, started, quiet)
 
 
 def press(
@@ -61,6 +65,7 @@ def press(
     ] = None,
     tier: Tier = None,
     out: Out = None,
+    quiet: Quiet = False,
     poll: Poll = 0.5,
     timeout: Timeout = 600,
     base_url: BaseUrl = DEFAULT_URL,
@@ -81,8 +86,7 @@ def press(
                 modal["maskBase64"] = base64.b64encode(mask.read_bytes()).decode()
             answer = client.json("POST", f"{_prefix(tier)}/mj/submit/modal", json=modal)
         new_id = _accepted(answer)
-        typer.echo(f"task {new_id}")
-        _finish(client, new_id, out, poll, timeout, started)
+        _finish(client, new_id, out, poll, timeout, started, quiet)
 
 
 tasks_app = typer.Typer(help="Tasks (Midjourney) on an imagegate server.", no_args_is_help=True)
@@ -141,8 +145,18 @@ def _label(button: dict[str, Any]) -> str:
 
 
 def _finish(
-    client: Client, task_id: str, out: Path | None, poll: float, timeout: float, since: float
+    client: Client,
+    task_id: str,
+    out: Path | None,
+    poll: float,
+    timeout: float,
+    since: float,
+    quiet: bool = False,
 ) -> None:
+    """Follow the task, save its picture, then print the buttons and cost (or, ``quiet``, only
+    the task's id)."""
+    if not quiet:
+        typer.echo(f"task {task_id}")
     task = _follow(client, task_id, poll, timeout)
     if task["status"] != "SUCCESS":
         die(f"task {task_id} ended {task['status']}: {task.get('failReason') or 'no reason given'}")
@@ -150,8 +164,12 @@ def _finish(
         target = out or Path(f"{task_id}.png")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(client.download(task["imageUrl"]).content)
-        typer.echo(f"saved {target}")
-    elif task.get("promptEn"):
+        if not quiet:
+            typer.echo(f"saved {target}")
+    if quiet:
+        typer.echo(task_id)
+        return
+    if not task.get("imageUrl") and task.get("promptEn"):
         typer.echo(task["promptEn"])
     _print_buttons(task)
     print_cost(client.cost(task_id, since))
