@@ -159,4 +159,7 @@ def test_models_and_estimate(env: dict[str, str]) -> None:
     quoted = runner.invoke(app, ["estimate", "a cat", "-n", "4", "-q", "high"], env=env)
     assert quoted.exit_code == 0, quoted.output
     assert "model: sketch" in quoted.stdout
+    edit_quote = runner.invoke(app, ["estimate", "a cat", "--edit", "2"], env=env)
+    assert edit_quote.exit_code == 0, edit_quote.output
+    assert float(edit_quote.stdout.split("estimated cost: $")[1].split()[0]) > 0
     assert float(quoted.stdout.split("estimated cost: $")[1].split()[0]) > 0
