@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,8 +139,8 @@ class Gateway:
         return {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
-@pytest.fixture
-async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
+@asynccontextmanager
+async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         services: Services = app.state.services
@@ -147,6 +148,36 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
             yield Gateway(app, client, secret)
+
+
+@pytest.fixture
+async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    async with running_gateway(settings) as gw:
+        yield gw
+
+
+PRICED_SKETCH = """
+[[models]]
+id = "sketch"
+[models.pricing]
+text_input_per_mtok = 1.0
+image_output_per_mtok = 4.0
+"""
+"""``sketch`` is free by default; tests of charging give it a price the way an operator would."""
+
+
+def priced_sketch_config(directory: Path) -> Path:
+    path = directory / "priced-sketch.toml"
+    path.write_text(PRICED_SKETCH)
+    return path
+
+
+@pytest.fixture
+async def priced_gateway(settings: Settings, tmp_path: Path) -> AsyncIterator[Gateway]:
+    """Like ``gateway``, with ``sketch`` priced through ``IMAGEGATE_CONFIG``."""
+    priced = settings.model_copy(update={"config": priced_sketch_config(tmp_path)})
+    async with running_gateway(priced) as gw:
+        yield gw
 
 
 @dataclass

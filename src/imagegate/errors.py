@@ -17,11 +17,23 @@ ImagegateError
     ├── UpstreamRejected             502 (the deployment's credentials/configuration: fail over)
     ├── Unavailable                  503 upstream_error      (no healthy deployment)
     └── UpstreamTimeout              504 upstream_error
+
+:attr:`ImagegateError.should_retry` tells clients whether the same request may succeed later
+(rendered as ``x-should-retry``, the header the official OpenAI/Anthropic SDKs obey): yes for
+429, 5xx and anything with a ``retry_after`` (a 409 on an idempotency key still running), except
+refusals that only a change of request, configuration or credit fixes (:data:`PERMANENT_CODES`).
 """
 
 from __future__ import annotations
 
 from typing import Literal
+
+PERMANENT_CODES = frozenset(
+    {"model_not_available", "content_policy_violation", "insufficient_quota"}
+)
+"""Codes no retry can fix whatever their status: the operator must configure a provider, the
+prompt must change, or the key needs credit (a budget's reset is hours away, past any client's
+backoff)."""
 
 
 class ImagegateError(Exception):
@@ -44,8 +56,19 @@ class ImagegateError(Exception):
         self.param = param
         self.code = code if code is not None else self.default_code
         self.retry_after = retry_after
+        self.retryable: bool | None = None
+        """Overrides :attr:`should_retry` for this error when set."""
         self.headers: dict[str, str] = {}
         """Extra response headers (e.g. the rate-limit headers of a 429)."""
+
+    @property
+    def should_retry(self) -> bool:
+        """Whether sending the same request again may succeed (see the module docstring)."""
+        if self.retryable is not None:
+            return self.retryable
+        if self.code in PERMANENT_CODES:
+            return False
+        return self.status == 429 or self.status >= 500 or self.retry_after is not None
 
 
 class ServerError(ImagegateError):

@@ -264,7 +264,8 @@ async def test_key_restricted_to_other_models_is_403(gateway: Gateway) -> None:
     assert_error(response, 403, "model", "permission_error")
 
 
-async def test_every_request_leaves_a_usage_row(gateway: Gateway) -> None:
+async def test_every_request_leaves_a_usage_row(priced_gateway: Gateway) -> None:
+    gateway = priced_gateway
     await post(
         gateway, {"model": "sketch", "prompt": "one sun", "size": "256x256", "user": "alice"}
     )

@@ -240,7 +240,8 @@ async def test_flags_shape_the_grid(gateway: Gateway) -> None:
     assert sum(spread) > sum(calm_spread)
 
 
-async def test_each_finished_task_is_charged_once_with_its_tier(gateway: Gateway) -> None:
+async def test_each_finished_task_is_charged_once_with_its_tier(priced_gateway: Gateway) -> None:
+    gateway = priced_gateway
     client, auth = gateway.client, gateway.auth
     task = await imagine(client, f"a purple flower {SMALL}", auth)
     async with gateway.services.engine.connect() as conn:

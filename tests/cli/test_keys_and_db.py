@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -124,3 +126,24 @@ def test_usage_table_and_csv(data_dir: Path) -> None:
     assert csv.output.count("\n") == 4 and csv.output.startswith("created_at,")
     bad = runner.invoke(app, ["usage", "--by", "color", "--data-dir", str(data_dir)])
     assert bad.exit_code != 0
+
+
+def test_keys_output_for_people(data_dir: Path) -> None:
+    """Whole ids at any width, ISO dates, "never" for unset times, top-up notes, JSON."""
+    dd = ["--data-dir", str(data_dir)]
+    created = runner.invoke(app, ["keys", "create", "--name", "a-rather-long-key-name", *dd])
+    key_id = created.output.split()[1]
+    narrow = runner.invoke(app, ["keys", "list", *dd], env={"COLUMNS": "60"})
+    assert narrow.exit_code == 0 and key_id in narrow.output
+    listed = runner.invoke(app, ["keys", "list", "--json", *dd])
+    assert [key["id"] for key in json.loads(listed.output)] == [key_id]
+
+    runner.invoke(app, ["keys", "topup", key_id, "3", "--note", "November", *dd])
+    shown = runner.invoke(app, ["keys", "show", key_id, *dd], env={"COLUMNS": "60"})
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"created_at\s*│\s*\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", shown.output)
+    assert re.search(r"revoked_at\s*│\s*never", shown.output)
+    assert re.search(r"expires_at\s*│\s*never", shown.output)
+    assert "November" in shown.output and "unlimited" in shown.output
+    as_json = json.loads(runner.invoke(app, ["keys", "show", key_id, "--json", *dd]).output)
+    assert as_json["top_ups"][0]["note"] == "November" and as_json["balance_usd"] == 3.0

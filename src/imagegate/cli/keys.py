@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from imagegate.cli._common import DataDir, migrated_engine, settings_for
+from imagegate.cli._output import field_table, iso, print_json, print_table
 from imagegate.core.billing import Billing, KeyLimits
 from imagegate.core.keys import ApiKey, KeyService, parse_globs
 
@@ -23,6 +23,7 @@ app = typer.Typer(help="API keys.", no_args_is_help=True)
 Money = Annotated[float | None, typer.Option(min=0, help="USD")]
 Count = Annotated[int | None, typer.Option(min=1)]
 Routes = Annotated[str | None, typer.Option(help="Comma-separated path globs, e.g. '/v1/images/*'")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
 
 
 def _limits(
@@ -64,6 +65,7 @@ def create(
     megapixels_per_day: Annotated[float | None, typer.Option(min=0)] = None,
     max_concurrent: Count = None,
     expires_in_days: Annotated[float | None, typer.Option(min=0)] = None,
+    json: Json = False,
     data_dir: DataDir = None,
 ) -> None:
     """Create a key and print its secret (shown once, stored only as a hash). Without --credit
@@ -88,30 +90,40 @@ def create(
             )
 
     key, secret = asyncio.run(run())
+    if json:
+        print_json({**key.public(), "key": secret})
+        return
     typer.echo(f"created {key.id} ({'admin' if admin else 'client'} key); it is shown only once:")
     typer.echo(secret)
 
 
 @app.command("list")
-def list_keys(data_dir: DataDir = None) -> None:
-    """List keys by id and prefix (never their secrets)."""
+def list_keys(json: Json = False, data_dir: DataDir = None) -> None:
+    """List keys by id and prefix (never their secrets); ids are printed whole."""
 
     async def run() -> list[ApiKey]:
         async with migrated_engine(settings_for(data_dir)) as engine:
             return await KeyService(engine).list()
 
-    table = Table("id", "name", "prefix", "models", "admin", "created", "revoked")
-    for key in asyncio.run(run()):
+    keys = asyncio.run(run())
+    if json:
+        print_json([key.public() for key in keys])
+        return
+    table = Table()
+    table.add_column("id", no_wrap=True)
+    for column in ("name", "prefix", "models", "admin", "created", "revoked"):
+        table.add_column(column)
+    for key in keys:
         table.add_row(
             key.id,
             key.name,
             key.prefix + "…",
             ",".join(key.models) if key.models else "*",
             "yes" if key.is_admin else "",
-            _when(key.created_at),
-            _when(key.revoked_at),
+            iso(key.created_at),
+            iso(key.revoked_at),
         )
-    Console().print(table)
+    print_table(table)
 
 
 @app.command("revoke")
@@ -139,6 +151,7 @@ def update(
     megapixels_per_day: Annotated[float | None, typer.Option(min=0)] = None,
     max_concurrent: Count = None,
     expires_in_days: Annotated[float | None, typer.Option(min=0)] = None,
+    json: Json = False,
     data_dir: DataDir = None,
 ) -> None:
     """Change a key's limits (only the options given). Running servers see it within seconds."""
@@ -152,7 +165,10 @@ def update(
         max_concurrent,
         expires_in_days,
     )
-    _show(asyncio.run(_with_billing(data_dir, key_id, lambda b: b.update_limits(key_id, changes))))
+    _show(
+        asyncio.run(_with_billing(data_dir, key_id, lambda b: b.update_limits(key_id, changes))),
+        json,
+    )
 
 
 @app.command("topup")
@@ -160,37 +176,45 @@ def top_up(
     key_id: str,
     amount: Annotated[float, typer.Argument(min=0.000001, help="USD to add")],
     note: Annotated[str | None, typer.Option(help="Why, for the ledger")] = None,
+    json: Json = False,
     data_dir: DataDir = None,
 ) -> None:
     """Add credit to a key."""
     value = Decimal(str(amount))
-    _show(asyncio.run(_with_billing(data_dir, key_id, lambda b: b.top_up(key_id, value, note))))
+    _show(
+        asyncio.run(_with_billing(data_dir, key_id, lambda b: b.top_up(key_id, value, note))),
+        json,
+    )
 
 
 @app.command("show")
-def show(key_id: str, data_dir: DataDir = None) -> None:
-    """A key's limits, balance and spending."""
-    _show(asyncio.run(_with_billing(data_dir, key_id, lambda b: b.limits(key_id))))
+def show(key_id: str, json: Json = False, data_dir: DataDir = None) -> None:
+    """A key's limits, balance, spending and latest top-ups (with their notes)."""
+    _show(asyncio.run(_with_billing(data_dir, key_id, lambda b: b.limits(key_id))), json)
 
 
 async def _with_billing(
     data_dir: Path | None, key_id: str, action: Callable[[Billing], Awaitable[KeyLimits]]
-) -> tuple[ApiKey, KeyLimits]:
+) -> tuple[ApiKey, KeyLimits, list[dict[str, Any]]]:
     async with migrated_engine(settings_for(data_dir)) as engine:
         key = await KeyService(engine).get(key_id)
         if key is None:
             typer.echo(f"no key with id {key_id}", err=True)
             raise typer.Exit(1)
-        return key, await action(Billing(engine))
+        billing = Billing(engine)
+        limits = await action(billing)
+        return key, limits, await billing.top_ups(key_id)
 
 
-def _show(found: tuple[ApiKey, KeyLimits]) -> None:
-    key, limits = found
-    table = Table("field", "value", title=f"{key.id} ({key.name or 'unnamed'})")
-    for name, value in {**key.public(), **limits.public()}.items():
-        table.add_row(name, "unlimited" if value is None else str(value))
-    Console().print(table)
-
-
-def _when(timestamp: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(timestamp)) if timestamp else ""
+def _show(found: tuple[ApiKey, KeyLimits, list[dict[str, Any]]], json: bool) -> None:
+    key, limits, top_ups = found
+    fields = {**key.public(), **limits.public()}
+    if json:
+        print_json({**fields, "top_ups": top_ups})
+        return
+    print_table(field_table(fields, f"{key.id} ({key.name or 'unnamed'})"))
+    if top_ups:
+        table = Table("when", "amount USD", "note", title="latest top-ups")
+        for entry in top_ups:
+            table.add_row(iso(entry["created_at"]), f"{entry['amount_usd']:g}", entry["note"] or "")
+        print_table(table)

@@ -166,6 +166,21 @@ class Billing:
             )
         return await self.limits(key_id)
 
+    async def top_ups(self, key_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The key's latest top-ups, newest first: ``amount_usd``, ``note``, ``created_at``."""
+        query = (
+            sa.select(ledger.c.amount_usd, ledger.c.note, ledger.c.created_at)
+            .where(ledger.c.key_id == key_id, ledger.c.kind == "topup")
+            .order_by(ledger.c.created_at.desc(), ledger.c.id.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            {"amount_usd": float(row.amount_usd), "note": row.note, "created_at": row.created_at}
+            for row in rows
+        ]
+
     async def reserve(self, key_id: str, amount: Decimal, request_id: str) -> Reservation:
         """Hold ``amount`` or raise 429 ``insufficient_quota``; never below zero, never past a
         budget, whatever runs concurrently (the check and the hold are one UPDATE)."""

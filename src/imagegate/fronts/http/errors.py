@@ -45,6 +45,7 @@ class Envelopes:
             headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
         if error.status == 401:
             headers["www-authenticate"] = "Bearer"
+        headers["x-should-retry"] = "true" if error.should_retry else "false"
         return Response(
             orjson.dumps(self.body(path)(error, request_id)),
             status_code=error.status,

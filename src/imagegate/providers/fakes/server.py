@@ -1,8 +1,10 @@
-"""Run a fake upstream on loopback: in a thread (tests) or as its own process (bench).
+"""Run a fake upstream on loopback: in a thread (tests) or as its own process (bench, and
+people trying the provider paths offline).
 
-``python -m imagegate.providers.fakes openai --port 9100 --b64-bytes 1500000 --delay 0``
-serves a fake OpenAI whose generations all answer the same precomputed body (a realistic
-``b64_json`` PNG of about that size); without ``--b64-bytes`` it answers like the test fake.
+``python -m imagegate.providers.fakes openai --port 9100 --api-key sk-test`` serves a fake
+OpenAI that accepts only that key (each kind's ``--help`` line names its default key and the
+variables that point imagegate at it). ``--b64-bytes 1500000`` makes every generation answer
+the same precomputed body (a realistic ``b64_json`` PNG of about that size).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from imagegate.providers.fakes.openai import FakeOpenAI
 from imagegate.providers.fakes.script import FakeUpstream
 from imagegate.providers.fakes.tasks import FakeBFL, FakeFal, FakeReplicate
 
-__all__ = ["FAKES", "RunningServer", "main", "serve_in_thread"]
+__all__ = ["FAKES", "KINDS", "RunningServer", "main", "serve_in_thread"]
 
 FAKES: dict[str, Callable[[], FakeUpstream]] = {
     "openai": FakeOpenAI,
@@ -96,21 +98,99 @@ def fixed_generation(payload_bytes: int) -> bytes:
     return orjson.dumps(body)
 
 
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """How one fake is started and how imagegate is pointed at it (for ``--help``)."""
+
+    speaks: str
+    default_key: str
+    point: str
+    """The environment that sends imagegate's requests to this fake, ``{url}`` its address."""
+    make: Callable[[str], FakeUpstream]
+
+
+KINDS: dict[str, Kind] = {
+    "openai": Kind(
+        "OpenAI Images (generations, edits, variations, SSE) and Azure deployment paths",
+        "sk-fake-openai",
+        "OPENAI_BASE_URL={url}/v1 OPENAI_API_KEY={key} (models gpt-image-1, dall-e-*)",
+        lambda key: FakeOpenAI(key),
+    ),
+    "gemini": Kind(
+        "Gemini generateContent and Imagen predict (key in x-goog-api-key)",
+        "fake-gemini-key",
+        "GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY={key} (gemini-*, imagen-*)",
+        lambda key: FakeGemini(key),
+    ),
+    "bfl": Kind(
+        "Black Forest Labs tasks: submit, get_result polling, credits (key in x-key)",
+        "fake-bfl-key",
+        "BFL_BASE_URL={url} BFL_API_KEY={key} (flux-*)",
+        lambda key: FakeBFL(key),
+    ),
+    "replicate": Kind(
+        "Replicate predictions with Prefer: wait, polling, cancel (Bearer token)",
+        "r8_fake",
+        "REPLICATE_API_TOKEN={key} and a deployment with base_url_env in IMAGEGATE_CONFIG",
+        lambda key: FakeReplicate(key),
+    ),
+    "fal": Kind(
+        "fal queue: submit, status, result, cancel (Authorization: Key …)",
+        "fake-fal-key",
+        "FAL_KEY={key} and a deployment with base_url_env in IMAGEGATE_CONFIG",
+        lambda key: FakeFal(key),
+    ),
+    "midjourney": Kind(
+        "a midjourney-proxy relay: submit, fetch, buttons, modal (key in mj-api-secret)",
+        "fake-mj-secret",
+        "MIDJOURNEY_PROXY_URL={url} MIDJOURNEY_PROXY_SECRET={key} (the /mj routes relay)",
+        lambda key: FakeMidjourneyProxy(key),
+    ),
+}
+
+
+def _epilog() -> str:
+    lines = ["kinds (default key; how to point imagegate at it):"]
+    for name, kind in KINDS.items():
+        lines.append(f"  {name:<11} {kind.speaks}")
+        lines.append(f"  {'':<11} key: {kind.default_key}")
+        lines.append(f"  {'':<11} " + kind.point.format(url="http://HOST:PORT", key="KEY"))
+    lines.append("Every fake accepts only its key (--api-key, or the default above).")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m imagegate.providers.fakes")
-    parser.add_argument("kind", choices=sorted(FAKES))
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9100)
-    parser.add_argument("--b64-bytes", type=int, default=None, help="openai: fixed body size")
-    parser.add_argument("--delay", type=float, default=0.0, help="openai: seconds per answer")
-    parser.add_argument("--api-key", default=None)
+    parser = argparse.ArgumentParser(
+        prog="python -m imagegate.providers.fakes",
+        description="Serve one fake upstream in the foreground: the provider's real wire "
+        "format on loopback, answering with generated pictures; no account, no network.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("kind", choices=sorted(KINDS), help="which provider to fake (below)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default %(default)s)")
+    parser.add_argument("--port", type=int, default=9100, help="port (default %(default)s)")
+    parser.add_argument(
+        "--api-key", default=None, help="the only key the fake accepts (default: its own, below)"
+    )
+    parser.add_argument(
+        "--b64-bytes", type=int, default=None, help="openai: every answer this big (bench)"
+    )
+    parser.add_argument(
+        "--delay", type=float, default=0.0, help="openai: seconds per answer (default 0)"
+    )
     args = parser.parse_args(argv)
+    kind = KINDS[args.kind]
+    key = args.api_key or kind.default_key
     fake: FakeUpstream
     if args.kind == "openai":
         fixed = fixed_generation(args.b64_bytes) if args.b64_bytes is not None else None
-        fake = FakeOpenAI(args.api_key or "sk-fake-openai", fixed_body=fixed, delay=args.delay)
+        fake = FakeOpenAI(key, fixed_body=fixed, delay=args.delay)
     else:
-        fake = FAKES[args.kind]()
+        fake = kind.make(key)
+    url = f"http://{args.host}:{args.port}"
+    print(f"fake {args.kind} on {url}, key {key}; point imagegate at it with:", flush=True)
+    print("  " + kind.point.format(url=url, key=key), flush=True)
     uvicorn.run(
         fake.app,
         host=args.host,

@@ -5,11 +5,14 @@ It is not an AI model. It parses the prompt for colour words, a small vocabulary
 text (:mod:`.scene`), lays them out (:mod:`.layout`) and draws them with Pillow (:mod:`.draw`).
 The same prompt, size, seed and image index always give the same bytes.
 
-It also edits and varies images: an edit with a mask re-renders only the masked area
-(:mod:`.masked`), one without composes the prompt's elements over the input (:mod:`.overlay`),
-further images act as references (:mod:`.references`), and a variation repaints the input's
-layout and palette with new brushwork (:mod:`.variation`). Inputs are decoded and fitted by
-:mod:`.inputs`; the same inputs, prompt, seed and index always give the same bytes.
+It also edits and varies images, keeping what the input shows: an edit with a mask
+re-renders only the masked area, laid out on the picture's own horizon and faded in over a soft
+edge (:mod:`.masked`); one without keeps the composition, recolours the sky or ground the prompt
+names and draws the subjects it names over the input (:mod:`.overlay`, :mod:`.regions`);
+further images act as references (:mod:`.references`); and a variation bends, re-tints and
+re-textures the input a little, so subject and layout stay (:mod:`.variation`). Inputs are
+decoded and fitted by :mod:`.inputs`; the same inputs, prompt, seed and index always give the
+same bytes.
 
 The editing tools work on pixels too (:mod:`.operations` maps each operation to its module):
 ``upscale`` (:mod:`.upscale`), ``outpaint`` (:mod:`.outpaint`), ``erase`` (:mod:`.erase`),

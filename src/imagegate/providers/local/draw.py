@@ -84,13 +84,19 @@ def render_scene(
     *,
     transparent: bool,
     stages: int = 0,
+    horizon: int | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> Rendered:
     """Lay ``scene`` out with ``rng`` and draw it; :func:`render` for an already parsed scene.
 
-    Edits and variations build or adjust a :class:`Scene` themselves and call this directly.
+    Edits and variations build or adjust a :class:`Scene` themselves and call this directly:
+    ``horizon`` (a row) lines a landscape up with a picture's own, and elements of the kinds
+    in ``skip`` are left out.
     """
-    layout = compose(scene, width, height, rng)
-    elements = [e for e in layout.elements if not (transparent and e.backdrop)]
+    layout = compose(scene, width, height, rng, horizon=horizon)
+    elements = [
+        e for e in layout.elements if not (transparent and e.backdrop) and e.kind not in skip
+    ]
     canvas = _Canvas(width, height, transparent)
     cuts = stage_cuts(len(elements), stages)
     snapshots = []

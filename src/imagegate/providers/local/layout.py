@@ -169,22 +169,32 @@ class _Frame:
         return self.scene.has("sea", "boat")
 
 
-def compose(scene: Scene, width: int, height: int, rng: random.Random) -> Layout:
-    """Place ``scene`` on a ``width`` × ``height`` canvas, drawing every choice from ``rng``."""
-    frame = _frame(scene, width, height, rng)
+def compose(
+    scene: Scene, width: int, height: int, rng: random.Random, *, horizon: int | None = None
+) -> Layout:
+    """Place ``scene`` on a ``width`` × ``height`` canvas, drawing every choice from ``rng``
+    (``horizon``: the row where land or sea begins, instead of one drawn from ``rng``)."""
+    frame = _frame(scene, width, height, rng, horizon)
     elements: list[Element] = []
     for place in _LAYERS:
         elements.extend(place(frame))
     return Layout(width, height, tuple(elements))
 
 
-def _frame(scene: Scene, width: int, height: int, rng: random.Random) -> _Frame:
+def _frame(
+    scene: Scene, width: int, height: int, rng: random.Random, horizon: int | None
+) -> _Frame:
     frame = _Frame(scene, width, height, rng)
     frame.mood = scene.mood or (
         "night" if scene.has("moon", "stars") and not scene.has("sun") else "day"
     )
     grounded = frame.has_sea or scene.has("mountains", "hills") or frame.foreground
-    frame.horizon = frame.between(0.56, 0.66, height) if grounded else height
+    if not grounded:
+        frame.horizon = height
+    elif horizon is not None:
+        frame.horizon = max(0, min(height, horizon))
+    else:
+        frame.horizon = frame.between(0.56, 0.66, height)
     frame.sky = _sky_stops(frame)
     frame.land = (round(width * 0.03), round(width * 0.97))
     frame.sea_span = (0, width)
