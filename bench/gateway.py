@@ -1,7 +1,7 @@
 """Benchmark what imagegate adds in front of an upstream: the small, large and hold scenarios.
 
 Usage: ``.venv/bin/python bench/gateway.py [--scenarios small,large,hold] [--seconds 8]
-[--rounds 3] [--json PATH] [--pool N]``
+[--rounds 3] [--json PATH] [--pool N] [--peer litellm]``
 
 Each scenario starts, as separate processes on loopback, a fake OpenAI upstream
 (``python -m imagegate.providers.fakes openai``, answering every generation with one
@@ -21,6 +21,11 @@ warm-up; overhead = through − direct, per round; medians and spreads are repor
   one-second window's p99 and the maximum) and ``/healthz`` p99 from a separate client
   polling every 10 ms. ``--pool N`` also runs it with an N-connection
   upstream pool (``IMAGEGATE_UPSTREAM_MAX_CONNECTIONS``; the shipped default is 1,000).
+
+``--peer litellm`` also starts LiteLLM's proxy (one worker) on the same fake and runs it in the
+same interleaved rounds of small and large: ``peer_rps`` and ``ratio`` (imagegate / LiteLLM) are
+reported beside direct and imagegate. LiteLLM is not a project dependency: it is installed once
+into its own virtual environment under ``~/.cache/imagegate-bench`` (``IMAGEGATE_BENCH_CACHE``).
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 ADMIN = "bench-admin-" + secrets.token_hex(8)
 UPSTREAM_KEY = "sk-fake-openai"
+PEER_KEY = "sk-bench-peer-" + secrets.token_hex(8)
+LITELLM = "litellm[proxy]==1.108.7"
+CACHE = Path(os.environ.get("IMAGEGATE_BENCH_CACHE", Path.home() / ".cache" / "imagegate-bench"))
 BODY = '{"model": "gpt-image-1", "prompt": "a lighthouse at dusk", "size": "1024x1024"}'
 
 
@@ -85,6 +93,7 @@ class Result:
     scenario: str
     direct: list[Wrk] = field(default_factory=list)
     gateway: list[Wrk] = field(default_factory=list)
+    peer: list[Wrk] = field(default_factory=list)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -141,6 +150,41 @@ def scratch_database(admin_url: str | None) -> Iterator[str | None]:
         yield f"{base}/{name}"
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def litellm_binary() -> Path:
+    """LiteLLM's proxy in its own virtual environment under the cache folder, installed once."""
+    venv = CACHE / "litellm-venv"
+    binary = venv / "bin" / "litellm"
+    if not binary.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run([PYTHON, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", LITELLM], check=True)
+    return binary
+
+
+@contextlib.contextmanager
+def litellm_peer(fake_port: int, workdir: Path) -> Iterator[str]:
+    """LiteLLM's proxy, one worker, serving ``gpt-image-1`` from the same fake; its base URL."""
+    port = free_port()
+    config = workdir / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: gpt-image-1\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-image-1\n"
+        f"      api_base: http://127.0.0.1:{fake_port}/v1\n"
+        f"      api_key: {UPSTREAM_KEY}\n"
+        "general_settings:\n"
+        f"  master_key: {PEER_KEY}\n"
+    )
+    args = [str(litellm_binary()), "--config", str(config), "--host", "127.0.0.1"]
+    args += ["--port", str(port), "--num_workers", "1"]
+    env = {**os.environ, "LITELLM_LOG": "ERROR"}
+    with process(args, env):
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{url}/health/liveliness", seconds=120)
+        yield url
 
 
 def wait_ready(url: str, seconds: float = 30) -> None:
@@ -218,7 +262,11 @@ def rss_mb(pid: int) -> float:
 
 @contextlib.contextmanager
 def stack(
-    scenario: Scenario, workdir: Path, pool: int | None, postgres: str | None = None
+    scenario: Scenario,
+    workdir: Path,
+    pool: int | None,
+    postgres: str | None = None,
+    peer: str | None = None,
 ) -> Iterator[dict[str, object]]:
     """The fake upstream and one imagegate worker, ready, with a client key."""
     fake_port, gw_port = free_port(), free_port()
@@ -269,7 +317,7 @@ def stack(
         )
         created.raise_for_status()
         key = created.json()["key"]
-        yield {
+        ready = {
             "direct": direct,
             "gateway": gateway,
             "key": key,
@@ -277,6 +325,11 @@ def stack(
             "fake_pid": fake.pid,
             "lag_file": lag_file,
         }
+        if peer != "litellm" or scenario.name == "hold":
+            yield ready
+            return
+        with litellm_peer(fake_port, workdir) as peer_url:
+            yield {**ready, "peer": peer_url}
 
 
 def interleaved(
@@ -287,12 +340,18 @@ def interleaved(
     gateway_lua = lua(workdir / "gateway.lua", str(s["key"]))
     direct_url = f"{s['direct']}/v1/images/generations"
     gateway_url = f"{s['gateway']}/v1/images/generations"
+    peer_url = f"{s['peer']}/v1/images/generations" if "peer" in s else None
+    peer_lua = lua(workdir / "peer.lua", PEER_KEY)
     warm = min(3.0, seconds)
     run_wrk(direct_url, direct_lua, scenario, warm)
     run_wrk(gateway_url, gateway_lua, scenario, warm)
+    if peer_url:
+        run_wrk(peer_url, peer_lua, scenario, warm)
     for _ in range(rounds):
         result.direct.append(run_wrk(direct_url, direct_lua, scenario, seconds))
         result.gateway.append(run_wrk(gateway_url, gateway_lua, scenario, seconds))
+        if peer_url:
+            result.peer.append(run_wrk(peer_url, peer_lua, scenario, seconds))
     # With 16 connections a request's latency is mostly its wait behind the other 15
     # (Little's law: p50 ≈ 16 / throughput), so what one request costs is measured alone too.
     alone = replace(scenario, connections=1)
@@ -377,6 +436,17 @@ def summary(result: Result) -> dict[str, object]:
     def spread(values: list[float]) -> list[float]:
         return [round(min(values), 3), round(max(values), 3)]
 
+    peer: dict[str, object] = {}
+    if result.peer:
+        ratios = [g.rps / p.rps for g, p in zip(result.gateway, result.peer, strict=True) if p.rps]
+        peer = {
+            "peer": "litellm",
+            "peer_rps": med([r.rps for r in result.peer]),
+            "peer_p50_ms": med([r.p50_ms for r in result.peer]),
+            "peer_errors": sum(r.errors for r in result.peer),
+            "ratio": med(ratios) if ratios else None,
+            "ratio_spread": spread(ratios) if ratios else None,
+        }
     added_p50 = [g.p50_ms - d.p50_ms for d, g in zip(result.direct, result.gateway, strict=True)]
     added_p99 = [g.p99_ms - d.p99_ms for d, g in zip(result.direct, result.gateway, strict=True)]
     return {
@@ -392,6 +462,7 @@ def summary(result: Result) -> dict[str, object]:
         "added_p99_spread": spread(added_p99),
         "gateway_mb_s": med([r.transfer_mb_s for r in result.gateway]),
         "errors": sum(r.errors for r in result.gateway) + sum(r.errors for r in result.direct),
+        **peer,
         **result.extra,
     }
 
@@ -425,6 +496,9 @@ def main() -> None:
         "--postgres", default=None, help="admin URL: run on a fresh PostgreSQL database"
     )
     parser.add_argument("--hold-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--peer", choices=["litellm"], default=None, help="also measure a peer gateway"
+    )
     args = parser.parse_args()
     _raise_fd_limit()
     rows = []
@@ -434,7 +508,7 @@ def main() -> None:
             scenario = SCENARIOS[name]
             variants = [None, args.pool] if name == "hold" and args.pool else [None]
             for pool in variants:
-                with stack(scenario, workdir, pool, args.postgres) as s:
+                with stack(scenario, workdir, pool, args.postgres, args.peer) as s:
                     if name == "hold":
                         row = summary(hold(scenario, s, workdir, args.hold_seconds))
                     else:
@@ -447,17 +521,20 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     header = ("scenario", "direct r/s", "gw r/s", "added p50", "added p99", "gw MB/s", "alone")
-    print("\n{:<8} {:>10} {:>8} {:>10} {:>10} {:>8}  {}".format(*header))
+    print("\n{:<8} {:>10} {:>8} {:>10} {:>10} {:>8}  {}".format(*header), "  peer r/s  ratio")
     for row in rows:
         alone = (
             f"+{row['alone_added_p50_ms']:.2f}/+{row['alone_added_p99_ms']:.2f}ms"
             if "alone_added_p50_ms" in row
             else ""
         )
+        versus = ""
+        if row.get("ratio") is not None:
+            versus = f"  {row['peer_rps']:>8.0f}  {row['ratio']:.1f}x"
         print(
             f"{row['scenario']:<8} {row['direct_rps']:>10.0f} {row['gateway_rps']:>8.0f} "
             f"{row['added_p50_ms']:>8.2f}ms {row['added_p99_ms']:>8.2f}ms "
-            f"{row['gateway_mb_s']:>8.1f}  {alone}"
+            f"{row['gateway_mb_s']:>8.1f}  {alone}{versus}"
         )
     print(json.dumps(report["machine"]))
 
