@@ -40,6 +40,7 @@ from imagegate.errors import (
     NotFound,
     ServerError,
 )
+from imagegate.observability import multiproc, tracing
 from imagegate.pacing import Pacer
 from imagegate.services import Services
 from imagegate.settings import Settings
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracing.configure()
         services = await Services.start(settings, pacer)
         for module in FRONT_ENDS:
             install = getattr(module, "install", None)
@@ -102,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await services.close()
+            tracing.shutdown()
+            multiproc.worker_exited()
 
     app = FastAPI(
         title="imagegate", version=__version__, description=DESCRIPTION, lifespan=lifespan

@@ -14,6 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from imagegate.api._middleware import DIRECT_ROUTE
 from imagegate.core.keys import ApiKey
 from imagegate.pacing import Pacer
 
@@ -66,6 +67,7 @@ class DirectRoutes:
         if endpoint is None:
             await self.app(scope, receive, send)
             return
+        scope[DIRECT_ROUTE] = scope["path"]
         request = Request(scope, receive)
         await self.pacer.turn()
         try:

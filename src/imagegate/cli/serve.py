@@ -13,6 +13,7 @@ import uvicorn
 
 from imagegate.cli._common import DataDir, migrated_engine, settings_for
 from imagegate.core.keys import KeyService
+from imagegate.observability.multiproc import multiprocess_dir
 from imagegate.settings import Settings
 
 
@@ -30,19 +31,21 @@ def serve(
         typer.echo(f"Created an admin key (shown only once, stored as a hash):\n  {secret}")
     # Workers find the schema migrated and the admin key in place.
     os.environ["IMAGEGATE_AUTO_MIGRATE"] = "false"
-    uvicorn.run(
-        "imagegate.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=settings.log_level,
-        log_config=_log_config(settings.log_level),
-        proxy_headers=True,
-    )
+    # Workers inherit the environment: with several, their metrics meet in one directory.
+    with multiprocess_dir(workers):
+        uvicorn.run(
+            "imagegate.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level=settings.log_level,
+            log_config=_log_config(settings.log_level),
+            proxy_headers=True,
+        )
 
 
 def _log_config(level: str) -> dict[str, Any]:

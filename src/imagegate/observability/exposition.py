@@ -1,0 +1,106 @@
+"""``GET /metrics``'s body: this process's series (or every worker's) plus fleet-wide figures.
+
+The task queue and pending webhooks live in the shared database, so they are read from it at
+scrape time (three indexed queries) rather than counted in memory: every replica reports the
+same fleet-wide value (aggregate them with ``max``, not ``sum``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imagegate.core.task_model import TERMINAL
+from imagegate.storage.tables import tasks, webhook_deliveries
+
+__all__ = ["CONTENT_TYPE", "FleetFigures", "read_fleet", "render"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+ACTIVE_STATES = ("queued", "modal", "running")
+"""Task states reported even when no task is in them (a gauge that vanishes cannot alert)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FleetFigures:
+    """What the shared database says about the whole fleet's backlog."""
+
+    tasks: dict[str, int] = field(default_factory=dict)
+    oldest_queued_age: float = 0.0
+    webhooks_pending: int = 0
+
+
+async def read_fleet(engine: AsyncEngine, now: float | None = None) -> FleetFigures:
+    """The unfinished tasks by state, the oldest queued task's age and pending webhooks."""
+    now = time.time() if now is None else now
+    unfinished = tasks.c.status.not_in(sorted(TERMINAL))
+    async with engine.connect() as conn:
+        by_state = await conn.execute(
+            sa.select(tasks.c.status, sa.func.count()).where(unfinished).group_by(tasks.c.status)
+        )
+        counts = {state: 0 for state in ACTIVE_STATES}
+        counts.update({str(state): int(count) for state, count in by_state.all()})
+        oldest = await conn.scalar(
+            sa.select(sa.func.min(tasks.c.created_at)).where(tasks.c.status == "queued")
+        )
+        pending = await conn.scalar(
+            sa.select(sa.func.count()).where(webhook_deliveries.c.state == "pending")
+        )
+    return FleetFigures(
+        tasks=counts,
+        oldest_queued_age=max(0.0, now - oldest) if oldest is not None else 0.0,
+        webhooks_pending=int(pending or 0),
+    )
+
+
+class _Fleet(Collector):
+    def __init__(self, figures: FleetFigures) -> None:
+        self.figures = figures
+
+    def collect(self) -> Iterable[Metric]:
+        states = GaugeMetricFamily(
+            "imagegate_tasks", "Unfinished tasks in the fleet, by state", labels=["state"]
+        )
+        for state, count in sorted(self.figures.tasks.items()):
+            states.add_metric([state], count)
+        yield states
+        yield GaugeMetricFamily(
+            "imagegate_task_queue_age_seconds",
+            "Age of the oldest task waiting for a worker (0 when none waits)",
+            value=self.figures.oldest_queued_age,
+        )
+        yield GaugeMetricFamily(
+            "imagegate_webhooks_pending",
+            "Webhook deliveries waiting for their first try or a retry",
+            value=self.figures.webhooks_pending,
+        )
+
+
+_multiprocess: CollectorRegistry | None = None
+
+
+def _process_registry() -> CollectorRegistry:
+    """Every worker's series under ``--workers N``; this process's own otherwise."""
+    global _multiprocess
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    if _multiprocess is None:
+        _multiprocess = CollectorRegistry(auto_describe=False)
+        MultiProcessCollector(_multiprocess)  # type: ignore[no-untyped-call]
+    return _multiprocess
+
+
+def render(figures: FleetFigures) -> bytes:
+    """The exposition text: the process (or workers') series, then the fleet's figures."""
+    fleet = CollectorRegistry(auto_describe=False)
+    fleet.register(_Fleet(figures))
+    return generate_latest(_process_registry()) + generate_latest(fleet)
