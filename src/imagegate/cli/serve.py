@@ -20,7 +20,9 @@ from imagegate.settings import Settings
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, envvar="IMAGEGATE_WORKERS", help="Worker processes")
+    ] = 1,
     data_dir: DataDir = None,
 ) -> None:
     """Run the gateway (embedded default: SQLite, local files and the built-in renderer)."""
