@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -12,10 +13,12 @@ from prometheus_client import REGISTRY
 
 from imagegate.app import create_app
 from imagegate.errors import UpstreamError
+from imagegate.observability import exposition
 from imagegate.observability.exposition import read_fleet
 from imagegate.settings import Settings
 from imagegate.storage import db
 from imagegate.storage.tables import tasks, usage, webhook_deliveries
+from tests.api.fronts_kit import poll
 from tests.conftest import Gateway
 from tests.core.test_routing import Clock, Scripted, entry, router
 from tests.observability.scrape import parse, total, value
@@ -158,3 +161,48 @@ async def test_a_deployment_cooling_down_shows_until_a_probe_succeeds() -> None:
     clock.now += 11  # the cooldown is over: the next request is the probe
     await route.generate(model, request(), "r")
     assert REGISTRY.get_sample_value("imagegate_deployment_cooldown", deployment) == 0
+
+
+async def test_a_tasks_spend_is_counted_once_when_it_completes(gateway: Gateway) -> None:
+    before = await scrape(gateway)
+    created = await gateway.client.post(
+        "/flux/v1/sketch",
+        json={"prompt": "a red sun", "width": 256, "height": 256},
+        headers=gateway.auth,
+    )
+    assert created.status_code == 200, created.text
+    task_id = created.json()["id"]
+
+    async def fetch() -> dict[str, Any]:
+        answer = await gateway.client.get(
+            "/flux/v1/get_result", params={"id": task_id}, headers=gateway.auth
+        )
+        body: dict[str, Any] = answer.json()
+        return body
+
+    assert (await poll(fetch, lambda body: body["status"] != "Pending"))["status"] == "Ready"
+    after = await scrape(gateway)
+    async with gateway.services.engine.connect() as conn:
+        charged = await conn.scalar(
+            sa.select(sa.func.sum(usage.c.cost_usd)).where(usage.c.request_id == task_id)
+        )
+    spent = value(after, "imagegate_cost_usd_total", {"model": "sketch"}) - value(
+        before, "imagegate_cost_usd_total", {"model": "sketch"}
+    )
+    assert charged > 0
+    assert spent == pytest.approx(float(charged))
+    assert value(after, "imagegate_images_total", {"model": "sketch", "provider": "local"}) == (
+        value(before, "imagegate_images_total", {"model": "sketch", "provider": "local"}) + 1
+    )
+
+
+async def test_a_database_outage_leaves_out_only_the_fleet_figures(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(engine: object) -> None:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(exposition, "read_fleet", unreachable)
+    samples = await scrape(gateway)
+    assert not any(name.startswith("imagegate_tasks") for name, _ in samples)
+    assert value(samples, "imagegate_requests_total", {"route": "/metrics", "status": "200"}) > 0

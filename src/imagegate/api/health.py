@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
 from imagegate.api._auth import bearer_key
@@ -13,6 +16,8 @@ from imagegate.api._deps import services_of
 from imagegate.api._responses import json_response
 from imagegate.errors import PermissionDenied
 from imagegate.observability import exposition
+
+log = logging.getLogger("imagegate")
 
 router = APIRouter(tags=["Health"])
 
@@ -52,6 +57,19 @@ async def metrics(request: Request) -> Response:
         key = await bearer_key(request)
         if not key.is_admin:
             raise PermissionDenied("/metrics needs an admin key", code="admin_required")
-    figures = await exposition.read_fleet(services.engine)
-    body = await asyncio.to_thread(exposition.render, figures)
+    body = await asyncio.to_thread(exposition.render, await _fleet(services.engine))
     return Response(body, media_type=exposition.CONTENT_TYPE)
+
+
+async def _fleet(engine: AsyncEngine) -> exposition.FleetFigures | None:
+    """The fleet's backlog, or ``None`` while the database does not answer: the process's
+    own series matter most exactly then."""
+    try:
+        async with asyncio.timeout(FLEET_QUERY_SECONDS):
+            return await exposition.read_fleet(engine)
+    except (OSError, TimeoutError, SQLAlchemyError) as exc:
+        log.warning("/metrics without the fleet's backlog: %s", type(exc).__name__)
+        return None
+
+
+FLEET_QUERY_SECONDS = 5.0

@@ -99,8 +99,12 @@ def _process_registry() -> CollectorRegistry:
     return _multiprocess
 
 
-def render(figures: FleetFigures) -> bytes:
-    """The exposition text: the process (or workers') series, then the fleet's figures."""
+def render(figures: FleetFigures | None) -> bytes:
+    """The exposition text: the process (or workers') series, then the fleet's figures
+    (``None``: the database could not say; they are left out rather than reported as 0)."""
+    text = generate_latest(_process_registry())
+    if figures is None:
+        return text
     fleet = CollectorRegistry(auto_describe=False)
     fleet.register(_Fleet(figures))
-    return generate_latest(_process_registry()) + generate_latest(fleet)
+    return text + generate_latest(fleet)
