@@ -96,3 +96,12 @@ def test_serve_gives_several_workers_a_fresh_directory_and_removes_it(
         assert directory is not None and directory.is_dir() and not any(directory.iterdir())
         assert os.environ[VARIABLE] == str(directory)
     assert not directory.exists() and VARIABLE not in os.environ
+
+
+def test_the_worker_count_also_comes_from_the_environment() -> None:
+    """Containers set ``IMAGEGATE_WORKERS`` (deploy/compose.yaml, the Helm chart)."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    shown = subprocess.run(
+        [str(EXECUTABLE), "serve", "--help"], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert "IMAGEGATE_WORKERS" in shown
