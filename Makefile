@@ -29,6 +29,8 @@ lint-deploy: $(VENV)/.test-deps
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
 	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
+	$(BIN)/check-jsonschema --schemafile deploy/helm/imagegate/values.schema.json \
+		deploy/helm/imagegate/values.yaml
 
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy

@@ -4,6 +4,7 @@ storage write and webhook delivery, all in the caller's trace; the trace id in t
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,3 +149,12 @@ async def test_each_webhook_delivery_is_a_span(spans: InMemorySpanExporter, tmp_
     tries = named(spans, "webhook.deliver")
     assert [(s.attributes or {}).get("http.response.status_code") for s in tries] == [503, 200]
     assert all((s.attributes or {})["imagegate.webhook_id"] == message for s in tries)
+
+
+def test_without_the_otel_extra_the_gateway_runs_untraced_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)
+    assert not tracing.configure({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    assert not tracing.active()
+    assert "imagegate[otel] is not installed" in caplog.text
