@@ -105,3 +105,15 @@ def test_the_worker_count_also_comes_from_the_environment() -> None:
         [str(EXECUTABLE), "serve", "--help"], capture_output=True, text=True, env=env, check=True
     ).stdout
     assert "IMAGEGATE_WORKERS" in shown
+
+
+def test_an_operators_directory_is_emptied_even_for_one_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "counter_1.db").write_bytes(b"old")
+    (tmp_path / "keep.txt").write_text("not a series")
+    monkeypatch.setenv(VARIABLE, str(tmp_path))
+    with multiprocess_dir(1) as directory:
+        assert directory == tmp_path
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    assert tmp_path.is_dir() and os.environ[VARIABLE] == str(tmp_path)

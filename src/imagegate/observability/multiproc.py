@@ -20,13 +20,13 @@ VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 @contextlib.contextmanager
 def multiprocess_dir(workers: int) -> Iterator[Path | None]:
-    """For more than one worker: an empty directory named in the environment for the life of
-    the block (the operator's ``PROMETHEUS_MULTIPROC_DIR``, emptied of old series, or a new
-    temporary one, removed afterwards). One worker serves its own in-memory series."""
-    if workers <= 1:
+    """The operator's ``PROMETHEUS_MULTIPROC_DIR``, emptied of old series; else, for more
+    than one worker, a new temporary directory named in the environment for the life of the
+    block and removed afterwards; else ``None``: one worker serves its in-memory series."""
+    chosen = os.environ.get(VARIABLE)
+    if not chosen and workers <= 1:
         yield None
         return
-    chosen = os.environ.get(VARIABLE)
     if chosen:
         directory = Path(chosen)
         directory.mkdir(parents=True, exist_ok=True)
