@@ -19,7 +19,8 @@ from tests.cli.test_serve import EXECUTABLE, free_port
 from tests.observability.scrape import parse, value
 
 ADMIN = "workers-admin-key-0123456789"
-REQUESTS = 200
+REQUESTS = 100
+ROUNDS = 20
 
 
 @pytest.fixture
@@ -56,34 +57,48 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 async def _load(base_url: str) -> None:
-    """Many connections at once, so that both workers accept some."""
+    """Many connections at once, so that both workers are likely to accept some."""
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=0)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
         answers = await asyncio.gather(*(client.get("/healthz") for _ in range(REQUESTS)))
     assert all(a.status_code == 200 for a in answers)
 
 
-def test_every_scrape_counts_the_requests_of_both_workers(two_workers: tuple[str, Path]) -> None:
-    base_url, metrics_dir = two_workers
-    asyncio.run(_load(base_url))
-    workers = {
+def _workers_that_served(metrics_dir: Path) -> set[str]:
+    """A worker's counter file appears with the first series it records."""
+    return {
         match.group(1)
         for path in metrics_dir.glob("counter_*.db")
         if (match := re.fullmatch(r"counter_(\d+)\.db", path.name))
     }
-    assert "999999" not in workers  # the stale file was wiped before the workers started
-    assert len(workers) == 2, f"both workers should have served: {workers}"
+
+
+def test_every_scrape_counts_the_requests_of_both_workers(two_workers: tuple[str, Path]) -> None:
+    base_url, metrics_dir = two_workers
+    sent = 0
+    # The kernel hands each connection to whichever worker accepts first; on a busy machine
+    # one may take a whole burst, so bursts go on (a bounded number) until both have served.
+    for _ in range(ROUNDS):
+        asyncio.run(_load(base_url))
+        sent += REQUESTS
+        workers = _workers_that_served(metrics_dir)
+        assert "999999" not in workers  # the stale file was wiped before the workers started
+        if len(workers) == 2:
+            break
+    assert len(workers) == 2, f"one worker took all {sent} requests: {workers}"
 
     seen = set()
     for _ in range(6):
         # A new connection each time: scrapes land on either worker.
-        response = httpx.get(f"{base_url}/metrics", headers={"Authorization": f"Bearer {ADMIN}"})
+        response = httpx.get(
+            f"{base_url}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60
+        )
         assert response.status_code == 200
         samples = parse(response.text)
         healthz = {"route": "/healthz", "status": "200"}
         seen.add(value(samples, "imagegate_requests_total", healthz))
         assert value(samples, "imagegate_request_duration_seconds_count", {"route": "/healthz"})
-    assert seen == {REQUESTS}
+    assert seen == {sent}
 
 
 def test_serve_gives_several_workers_a_fresh_directory_and_removes_it(

@@ -47,7 +47,13 @@ def serve(
             log_level=settings.log_level,
             log_config=_log_config(settings.log_level),
             proxy_headers=True,
+            timeout_worker_healthcheck=WORKER_PING_SECONDS,
         )
+
+
+WORKER_PING_SECONDS = 30
+"""How long the supervisor waits for a worker's answer to its liveness ping before killing it
+(uvicorn's default, 5 s, killed starting workers on a busy host, with the requests they held)."""
 
 
 def _log_config(level: str) -> dict[str, Any]:
