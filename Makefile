@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve check lint typecheck test bench format
+.PHONY: serve check lint lint-deploy typecheck test bench format
 
 $(BIN)/imagegate:
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +17,21 @@ $(VENV)/.test-deps: pyproject.toml | $(BIN)/imagegate
 serve: $(BIN)/imagegate  ## install and start the server on the embedded default
 	$(BIN)/imagegate serve
 
-check: lint typecheck test  ## everything CI runs
+check: lint lint-deploy typecheck test  ## everything CI runs
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
+
+# The container, compose and Kubernetes files, linted and schema-checked (no docker or helm
+# binary here: deploy/k8s/ holds what the chart renders with its defaults).
+lint-deploy: $(VENV)/.test-deps
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
+	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
+	$(BIN)/check-jsonschema --schemafile deploy/helm/imagegate/values.schema.json \
+		deploy/helm/imagegate/values.yaml
 
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy

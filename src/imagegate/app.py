@@ -26,6 +26,7 @@ from imagegate.fronts.http.errors import Envelopes
 from imagegate.fronts.http.front import Front
 from imagegate.fronts.http.idempotency import IdempotencyMiddleware
 from imagegate.fronts.http.middleware import GatewayMiddleware
+from imagegate.observability import multiproc, tracing
 from imagegate.pacing import Pacer
 from imagegate.services import Services
 from imagegate.settings import Settings
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracing.configure()
         services = await Services.start(settings, pacer)
         for front in FRONTS:
             if front.install is not None:
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await services.close()
+            tracing.shutdown()
+            multiproc.worker_exited()
 
     app = FastAPI(
         title="imagegate", version=__version__, description=DESCRIPTION, lifespan=lifespan

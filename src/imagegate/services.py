@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.aio import wait_set
@@ -31,6 +32,7 @@ from imagegate.core.usage import UsageRecorder
 from imagegate.core.usage_report import UsageReport
 from imagegate.core.webhooks import WebhookSender
 from imagegate.imaging.fetch import ImageFetcher
+from imagegate.observability.exposition import FleetFigures
 from imagegate.outbound import OutboundGuard
 from imagegate.pacing import Pacer
 from imagegate.providers.downloads import ResultDownloader
@@ -39,11 +41,13 @@ from imagegate.providers.upstream_client import UpstreamClient
 from imagegate.settings import Settings
 from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
+from imagegate.storage.fleet import read_fleet
 from imagegate.storage.group_commit import GroupCommit
 
 log = logging.getLogger("imagegate")
 
 FIRST_SWEEP_SECONDS = 5.0
+FLEET_QUERY_SECONDS = 5.0
 STALE_RESERVATION_SECONDS = 3600.0
 """A hold this old, with no unfinished task behind it, belongs to a request that crashed."""
 
@@ -199,6 +203,16 @@ class Services:
                     log.info("retention sweep removed %d assets and %d tasks", removed, tasks)
             except Exception:
                 log.exception("retention sweep failed")
+
+    async def fleet_figures(self) -> FleetFigures | None:
+        """The fleet's backlog for ``/metrics``, or ``None`` while the database does not answer:
+        the process's own series matter most exactly then."""
+        try:
+            async with asyncio.timeout(FLEET_QUERY_SECONDS):
+                return await read_fleet(self.engine)
+        except (OSError, TimeoutError, SQLAlchemyError) as exc:
+            log.warning("/metrics without the fleet's backlog: %s", type(exc).__name__)
+            return None
 
     async def close(self) -> None:
         if self._sweeper is not None and self._stopping is not None:

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     """Run database migrations when the app starts (``serve`` runs them once before workers)."""
     log_level: str = "info"
+    metrics_public: bool = False
+    """Serve ``GET /metrics`` without an admin key (for a scraper on a private network)."""
 
     @field_validator("secret")
     @classmethod

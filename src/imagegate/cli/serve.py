@@ -13,13 +13,16 @@ import uvicorn
 
 from imagegate.cli._common import DataDir, migrated_engine, settings_for
 from imagegate.core.keys import KeyService
+from imagegate.observability.multiproc import multiprocess_dir
 from imagegate.settings import Settings
 
 
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, envvar="IMAGEGATE_WORKERS", help="Worker processes")
+    ] = 1,
     data_dir: DataDir = None,
 ) -> None:
     """Run the gateway (embedded default: SQLite, local files and the built-in renderer)."""
@@ -30,19 +33,27 @@ def serve(
         typer.echo(f"Created an admin key (shown only once, stored as a hash):\n  {secret}")
     # Workers find the schema migrated and the admin key in place.
     os.environ["IMAGEGATE_AUTO_MIGRATE"] = "false"
-    uvicorn.run(
-        "imagegate.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=settings.log_level,
-        log_config=_log_config(settings.log_level),
-        proxy_headers=True,
-    )
+    # Workers inherit the environment: with several, their metrics meet in one directory.
+    with multiprocess_dir(workers):
+        uvicorn.run(
+            "imagegate.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level=settings.log_level,
+            log_config=_log_config(settings.log_level),
+            proxy_headers=True,
+            timeout_worker_healthcheck=WORKER_PING_SECONDS,
+        )
+
+
+WORKER_PING_SECONDS = 30
+"""How long the supervisor waits for a worker's answer to its liveness ping before killing it
+(uvicorn's default, 5 s, killed starting workers on a busy host, with the requests they held)."""
 
 
 def _log_config(level: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.errors import ImagegateError, NotFound, PermissionDenied
+from imagegate.observability import tracing
 from imagegate.storage.blobs import BlobStore
 from imagegate.storage.group_commit import Batch
 from imagegate.storage.references import unreferenced
@@ -81,7 +82,10 @@ class AssetService:
     async def write_blobs(self, items: list[NewAsset], *, owner_key_id: str | None) -> list[Asset]:
         """Store the bytes (idempotent) and describe each asset; no row is written yet, so the
         caller can insert them in its own transaction (:meth:`insert_rows`)."""
-        digests = await asyncio.to_thread(lambda: [self._blobs.put(item.data) for item in items])
+        with tracing.span("storage.write", **{"imagegate.objects": len(items)}):
+            digests = await asyncio.to_thread(
+                lambda: [self._blobs.put(item.data) for item in items]
+            )
         now = time.time()
         return [
             Asset(
@@ -118,7 +122,8 @@ class AssetService:
 
     def put_blob(self, data: bytes) -> str:
         """Store bytes by content (call off the event loop); returns the sha256."""
-        return self._blobs.put(data)
+        with tracing.span("storage.write", **{"imagegate.objects": 1}):
+            return self._blobs.put(data)
 
     def sign(self, asset_id: str, expires_at: int) -> str:
         message = f"{asset_id}|{expires_at}".encode()

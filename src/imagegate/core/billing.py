@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from imagegate.core.task_model import UNFINISHED
 from imagegate.errors import NotFound, QuotaExceeded
 from imagegate.storage.group_commit import Batch, GroupCommit
 from imagegate.storage.tables import key_limits, ledger, reservations, tasks
@@ -315,7 +316,7 @@ class Billing:
         (their request crashed before settling); returns how many."""
         unfinished = sa.exists().where(
             tasks.c.reservation_id == reservations.c.id,
-            tasks.c.status.in_(("queued", "modal", "running")),
+            tasks.c.status.in_(UNFINISHED),
         )
         query = sa.select(reservations.c.id).where(
             reservations.c.state == "held", reservations.c.created_at < older_than, ~unfinished

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.errors import NotFound
+from imagegate.observability import tracing
 from imagegate.storage.blobs import BlobStore
 from imagegate.storage.references import unreferenced
 from imagegate.storage.tables import files
@@ -55,7 +56,8 @@ class FileService:
     async def create(
         self, *, owner_key_id: str, filename: str, purpose: str, content_type: str, data: bytes
     ) -> StoredFile:
-        digest = await asyncio.to_thread(self._blobs.put, data)
+        with tracing.span("storage.write", **{"imagegate.objects": 1}):
+            digest = await asyncio.to_thread(self._blobs.put, data)
         stored = StoredFile(
             id="file-" + secrets.token_urlsafe(18),
             owner_key_id=owner_key_id,

@@ -63,6 +63,8 @@ from imagegate.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
+from imagegate.observability import metrics
+from imagegate.observability.upstream import observed_call
 
 __all__ = ["Router", "RouterSettings"]
 
@@ -283,7 +285,7 @@ class Router:
         attempt_deadline = min(deadline, self._clock() + dep.spec.timeout)
         fetch = self._downloader.bind(dep.base_url, attempt_deadline)
         ctx = dep.context(self._http, request_id, attempt_deadline, fetch)
-        async with self._slot(dep, attempt_deadline):
+        async with self._slot(dep, attempt_deadline), observed_call(dep):
             if dep.bucket is not None:
                 dep.bucket.take(self._clock())
             dep.breaker.begin(self._clock())
@@ -304,6 +306,7 @@ class Router:
                     dep.breaker.abandon()
                 raise
         dep.breaker.success()
+        metrics.images(dep.model_id, dep.name, len(conformed.images))
         return conformed
 
     @contextlib.asynccontextmanager
@@ -376,13 +379,14 @@ class Router:
             attempt_deadline,
             self._downloader.bind(dep.base_url, attempt_deadline),
         )
-        async with self._slot(dep, attempt_deadline):
+        async with self._slot(dep, attempt_deadline), observed_call(dep, current=False):
             dep.breaker.begin(self._clock())
             try:
                 async for event in adapter.stream(request, ctx):
                     if isinstance(event, ImageResult):
                         event = await conform(event, request, dep.name)
                         dep.breaker.success()
+                        metrics.images(dep.model_id, dep.name, len(event.images))
                         yield event
                         return
                     yield event

@@ -19,6 +19,7 @@ from typing import Final
 from imagegate.core.requests import ImageRequest, ImageResult, Usage
 from imagegate.core.upstream import ProviderContext, TaskProvider, UpstreamJob
 from imagegate.errors import ClientError, RateLimited, UpstreamError
+from imagegate.observability import tracing
 
 __all__ = ["TaskRunner", "merge", "split"]
 
@@ -48,7 +49,8 @@ class TaskRunner:
         self, adapter: TaskProvider, request: ImageRequest, ctx: ProviderContext
     ) -> ImageResult:
         """The job's result; the job's own failure (or a run of failed polls) is raised."""
-        submitted = await adapter.submit(request, ctx)
+        with tracing.span("upstream.submit", **{"imagegate.provider": adapter.name}):
+            submitted = await adapter.submit(request, ctx)
         if isinstance(submitted, ImageResult):
             return submitted
         job = submitted
@@ -57,7 +59,8 @@ class TaskRunner:
             while True:
                 await self._sleep(delay)
                 try:
-                    status = await adapter.poll(job, ctx)
+                    with tracing.span("upstream.poll", **{"imagegate.provider": adapter.name}):
+                        status = await adapter.poll(job, ctx)
                 except (RateLimited, UpstreamError) as exc:
                     transient = isinstance(exc, RateLimited) or exc.code in TRANSIENT_POLL
                     errors += 1

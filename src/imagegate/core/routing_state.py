@@ -16,8 +16,9 @@ the longest cooldown at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from imagegate.core.catalog import DeploymentSpec, base_url_of
@@ -30,6 +31,7 @@ from imagegate.core.upstream import (
     UpstreamHttp,
     read_credentials,
 )
+from imagegate.observability import metrics
 
 __all__ = ["Breaker", "Deployment", "RateBucket", "RouterSettings"]
 
@@ -58,15 +60,27 @@ class RouterSettings:
 class Breaker:
     """A circuit breaker with half-open recovery probes (see the module docstring)."""
 
-    __slots__ = ("blocked_until", "cooldown", "failures", "open_until", "probing", "settings")
+    __slots__ = (
+        "blocked_until",
+        "cooldown",
+        "failures",
+        "on_cooldown",
+        "open_until",
+        "probing",
+        "settings",
+    )
 
-    def __init__(self, settings: RouterSettings) -> None:
+    def __init__(
+        self, settings: RouterSettings, on_cooldown: Callable[[float], None] | None = None
+    ) -> None:
         self.settings = settings
         self.failures = 0
         self.open_until = 0.0
         self.blocked_until = 0.0
         self.cooldown = settings.cooldown
         self.probing = False
+        self.on_cooldown = on_cooldown
+        """Told the cooldown each time the breaker opens, and 0 when it closes (metrics)."""
 
     def state(self, now: float) -> BreakerState:
         if self.failures < self.settings.failure_threshold:
@@ -95,6 +109,8 @@ class Breaker:
         return False
 
     def success(self) -> None:
+        if self.failures >= self.settings.failure_threshold and self.on_cooldown is not None:
+            self.on_cooldown(0.0)
         self.failures = 0
         self.probing = False
         self.cooldown = self.settings.cooldown
@@ -105,14 +121,19 @@ class Breaker:
         self.probing = False
         self.failures += 1
         if self.failures >= self.settings.failure_threshold:
-            self.open_until = now + self.cooldown
+            self._open(now)
 
     def reject(self, now: float) -> None:
         """The upstream refused our credentials or configuration: keep away for long."""
         self.probing = False
         self.failures = max(self.failures, self.settings.failure_threshold)
         self.cooldown = self.settings.cooldown_max
+        self._open(now)
+
+    def _open(self, now: float) -> None:
         self.open_until = now + self.cooldown
+        if self.on_cooldown is not None:
+            self.on_cooldown(self.cooldown)
 
     def rate_limited(self, now: float, retry_after: float | None) -> None:
         if self.probing:
@@ -186,13 +207,18 @@ class Deployment:
         # The environment variable redirects (to a proxy, a fake): it wins over the default.
         self.base_url = base_url_of(spec)
         self.options: Mapping[str, Any] = dict(spec.options)
-        self.breaker = Breaker(settings)
+        self.breaker = Breaker(settings, partial(metrics.cooldown, key))
         self.bucket = RateBucket(spec.rpm, now) if spec.rpm else None
         self.slots = asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None
 
     @property
     def name(self) -> str:
         return self.adapter.name
+
+    @property
+    def model_id(self) -> str:
+        """The catalogue model this deployment serves (``key`` is ``model#index:provider``)."""
+        return self.key.partition("#")[0]
 
     def ready_in(self, now: float) -> float:
         wait = self.breaker.ready_in(now)

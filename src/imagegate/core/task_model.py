@@ -10,6 +10,8 @@ from imagegate.core.requests import GeneratedImage, Usage
 
 TaskStatus = Literal["queued", "modal", "running", "succeeded", "failed", "canceled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+UNFINISHED: tuple[TaskStatus, ...] = ("queued", "modal", "running")
+"""Every status a task can still leave; its hold is still held."""
 CLAIMABLE = "queued"
 
 

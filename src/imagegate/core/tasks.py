@@ -27,6 +27,7 @@ from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.usage import UsageRow
 from imagegate.core.webhooks import WebhookSender, enqueue
 from imagegate.errors import ImagegateError, InvalidRequest, NotFound, RateLimited, ServerError
+from imagegate.observability import metrics, tracing
 from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.tables import usage
 from imagegate.storage.task_store import TaskStore
@@ -275,7 +276,8 @@ class TaskEngine:
             return
         await self._notify_started(task)
         try:
-            output = await handler(task, _Run(self, task))
+            with tracing.span("task.run", **{"imagegate.task_kind": task.kind}):
+                output = await handler(task, _Run(self, task))
         except asyncio.CancelledError:
             if not self._closing:  # cancelled by its owner, not abandoned by a stopping server
                 await self._cancelled(task)
@@ -325,6 +327,7 @@ class TaskEngine:
             log.warning("task %s was taken over before it completed here", task.id)
             return False
         output.cost = cost
+        metrics.cost(output.model or task.model, cost)
         self._wake_webhooks(task)
         return True
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.aio import wait_set
+from imagegate.observability import metrics
 from imagegate.storage.tables import usage
 
 log = logging.getLogger("imagegate.usage")
@@ -50,6 +51,7 @@ class UsageRecorder:
         self._task: asyncio.Task[None] | None = None
 
     def record(self, row: UsageRow) -> None:
+        metrics.cost(row.model, row.cost_usd)
         if not row.created_at:
             row = replace(row, created_at=time.time())
         self._pending.append(row)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.aio import wait_set
 from imagegate.errors import ImagegateError
+from imagegate.observability import tracing
 from imagegate.outbound import OutboundGuard
 from imagegate.storage.claims import claim_update
 from imagegate.storage.tables import webhook_deliveries as deliveries
@@ -152,7 +153,14 @@ class WebhookSender:
             return list((await conn.execute(statement)).mappings().all())
 
     async def _deliver(self, row: sa.RowMapping) -> None:
-        status, error = await self._send(row)
+        attributes = {
+            "imagegate.webhook_id": row["message_id"],
+            "imagegate.attempt": row["attempt"],
+        }
+        with tracing.span("webhook.deliver", **attributes) as span:
+            status, error = await self._send(row)
+            if span is not None:
+                span.set_attribute("http.response.status_code", status or 0)
         now = time.time()
         delivered = status is not None and 200 <= status < 300
         async with self._engine.begin() as conn:

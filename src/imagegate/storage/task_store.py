@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from imagegate.core.task_model import CLAIMABLE, TaskRecord
+from imagegate.core.task_model import CLAIMABLE, UNFINISHED, TaskRecord
 from imagegate.storage.claims import claim_update
 from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.tables import tasks
@@ -56,7 +56,7 @@ _COUNT_ACTIVE = (
     .select_from(tasks)
     .where(
         tasks.c.owner_key_id == sa.bindparam("owner"),
-        tasks.c.status.in_(("queued", "modal", "running")),
+        tasks.c.status.in_(UNFINISHED),
     )
 )
 

@@ -45,6 +45,8 @@ from imagegate.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from imagegate.observability import metrics
+from imagegate.observability.upstream import observed_call
 
 __all__ = ["RELAY_MODEL", "MidjourneyRelay", "default_model", "relays"]
 
@@ -209,7 +211,8 @@ class MidjourneyRelay:
                     " (the deployment's timeout)"
                 )
             try:
-                fetched = await adapter.relay_fetch(relay["id"], ctx)
+                async with observed_call(dep):
+                    fetched = await adapter.relay_fetch(relay["id"], ctx)
             except (UpstreamError, RateLimited):
                 failures += 1
                 if failures >= POLL_FAILURES:
@@ -219,6 +222,7 @@ class MidjourneyRelay:
             failures = 0
             status = await adapter.outcome(fetched, ctx)
             if status.result is not None:
+                metrics.images(entry.spec.id, dep.name, len(status.result.images))
                 kept = fetched.model_dump(include=set(KEPT_FIELDS))
                 result: dict[str, Any] = {"relay": kept}
                 if status.result.text is not None:
@@ -258,7 +262,8 @@ class MidjourneyRelay:
     ) -> tuple[dict[str, str], int]:
         """Submit on the relay: where it ran and the relay's task id, and the relay's code."""
         dep, adapter, ctx = self._context(entry, caller.request_id, deployment)
-        answer = await adapter.relay_submit(route, body, ctx)
+        async with observed_call(dep):
+            answer = await adapter.relay_submit(route, body, ctx)
         if answer.code not in ACCEPTED or answer.result in (None, ""):
             if answer.code == QUEUE_FULL:
                 raise QueueFull(f"the Midjourney relay's queue is full: {answer.description}")

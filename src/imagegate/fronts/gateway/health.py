@@ -1,15 +1,21 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and the Prometheus metrics."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from imagegate.errors import PermissionDenied
+from imagegate.fronts.http.auth import bearer_key
 from imagegate.fronts.http.deps import services_of
 from imagegate.fronts.http.responses import json_response
+from imagegate.observability import exposition
+
+log = logging.getLogger("imagegate")
 
 router = APIRouter(tags=["Health"])
 
@@ -36,3 +42,18 @@ async def readyz(request: Request) -> Response:
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,
     )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (admin key, unless IMAGEGATE_METRICS_PUBLIC=true)",
+    response_class=Response,
+)
+async def metrics(request: Request) -> Response:
+    services = services_of(request)
+    if not services.settings.metrics_public:
+        key = await bearer_key(request)
+        if not key.is_admin:
+            raise PermissionDenied("/metrics needs an admin key", code="admin_required")
+    body = await asyncio.to_thread(exposition.render, await services.fleet_figures())
+    return Response(body, media_type=exposition.CONTENT_TYPE)

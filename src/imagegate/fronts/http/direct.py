@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from imagegate.core.keys import ApiKey
+from imagegate.fronts.http.middleware import DIRECT_ROUTE
 from imagegate.pacing import Pacer
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -66,6 +67,7 @@ class DirectRoutes:
         if endpoint is None:
             await self.app(scope, receive, send)
             return
+        scope[DIRECT_ROUTE] = scope["path"]
         request = Request(scope, receive)
         await self.pacer.turn()
         try:

@@ -1,4 +1,5 @@
-"""Raw ASGI middleware: request ids, the body-size limit and one access-log line per request."""
+"""Raw ASGI middleware: request ids, the body-size limit and one access-log line per request
+(which also feeds the request metrics and, when tracing is on, the request's server span)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imagegate.errors import PayloadTooLarge
 from imagegate.fronts.http.errors import Envelopes
+from imagegate.observability import metrics, tracing
 
 log = logging.getLogger("imagegate.access")
 
 CLIENT_CLOSED_REQUEST = 499
 """The access log's status for a request that got no answer because its client went away
 (nginx's convention)."""
+
+DIRECT_ROUTE = "imagegate.route"
+"""Scope key ``api._direct`` sets to the path of the hot route that answered."""
 
 
 class GatewayMiddleware:
@@ -36,6 +41,7 @@ class GatewayMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()
+        traced = tracing.start_request(scope)
         status = CLIENT_CLOSED_REQUEST
         header = (b"x-request-id", request_id.encode())
 
@@ -63,7 +69,7 @@ class GatewayMiddleware:
             release = state.get("release")
             if release is not None:
                 release()
-            self._log(scope, state, status, started)
+            self._log(scope, state, status, started, traced)
 
     def _declared_too_large(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:
@@ -93,16 +99,39 @@ class GatewayMiddleware:
         await response(scope, receive, send)
 
     @staticmethod
-    def _log(scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
+    def _log(
+        scope: Scope,
+        state: dict[str, Any],
+        status: int,
+        started: float,
+        traced: tracing.RequestSpan | None,
+    ) -> None:
+        seconds = time.perf_counter() - started
+        route = route_of(scope)
+        metrics.request(route, status, seconds)
         line = {
             "request_id": state["request_id"],
             "method": scope["method"],
             "path": scope["path"],
             "status": status,
-            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "ms": round(seconds * 1000, 2),
             **state.get("log", {}),
         }
+        if traced is not None:
+            line["trace_id"] = traced.trace_id
+            traced.finish(scope["method"], route, status)
         log.info(orjson.dumps(line).decode())
+
+
+def route_of(scope: Scope) -> str:
+    """The template of the route that answered (``DIRECT_ROUTE`` for the hot routes, which
+    are exact paths; FastAPI's matched route otherwise), never the raw path."""
+    direct = scope.get(DIRECT_ROUTE)
+    if direct is not None:
+        return str(direct)
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else metrics.UNMATCHED_ROUTE
 
 
 class _BodyTooLarge(Exception):
