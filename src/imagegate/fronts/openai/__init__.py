@@ -3,11 +3,11 @@ tasks), images through Chat Completions (OpenRouter's shape) and Files (``/v1/fi
 OpenAI's error envelope."""
 
 from imagegate.fronts.http.front import Front
-from imagegate.fronts.openai import files, images, tasks
+from imagegate.fronts.openai import chat, files, images, tasks
 
 FRONT = Front(
     name="openai",
-    routers=(images.router, tasks.router, files.router),
+    routers=(images.router, tasks.router, chat.router, files.router),
     direct_routes=images.DIRECT_ROUTES,
     install=tasks.install,
 )
