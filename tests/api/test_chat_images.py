@@ -219,3 +219,13 @@ async def test_the_key_is_required(gateway: Gateway) -> None:
     response = await gateway.client.post(CHAT, json={"model": "sketch", "messages": [user("x")]})
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "authentication_error"
+
+
+async def test_an_idempotent_retry_is_answered_once_and_charged_once(gateway: Gateway) -> None:
+    headers = {**gateway.auth, "Idempotency-Key": "chat-once"}
+    body = {"model": "sketch", "messages": [user("a tree")], "size": "256x256"}
+    first = await gateway.client.post(CHAT, json=body, headers=headers)
+    again = await gateway.client.post(CHAT, json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    assert await money(gateway) == ["charge"]

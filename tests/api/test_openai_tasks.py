@@ -238,3 +238,42 @@ async def test_sync_calls_report_webhook_fields_as_ignored(gateway: Gateway) -> 
     )
     assert response.status_code == 200
     assert response.headers["x-imagegate-ignored-params"] == "webhook_url"
+
+
+async def test_events_of_a_finished_or_canceled_task_end_at_once(gateway: Gateway) -> None:
+    created = await gateway.client.post(
+        GENERATIONS,
+        json={"model": "sketch", "prompt": "x", "size": "256x256"},
+        headers={**gateway.auth, **ASYNC},
+    )
+    task_id = created.json()["id"]
+    await finished(gateway, task_id)
+    events = await gateway.client.get(f"/v1/images/tasks/{task_id}/events", headers=gateway.auth)
+    assert events.headers["content-type"].startswith("text/event-stream")
+    lines = events.text.strip().split("\n")
+    assert lines[0] == "event: image.task.completed" and len(lines) == 2
+    assert orjson.loads(lines[1].removeprefix("data: "))["result"]["data"]
+
+    pause_workers(gateway)
+    created = await gateway.client.post(
+        GENERATIONS, json={"model": "sketch", "prompt": "x"}, headers={**gateway.auth, **ASYNC}
+    )
+    task_id = created.json()["id"]
+    await gateway.client.post(f"/v1/images/tasks/{task_id}/cancel", headers=gateway.auth)
+    events = await gateway.client.get(f"/v1/images/tasks/{task_id}/events", headers=gateway.auth)
+    name, data = events.text.strip().split("\n")
+    assert name == "event: image.task.failed"
+    assert orjson.loads(data.removeprefix("data: "))["status"] == "canceled"
+
+
+async def test_an_idempotent_retry_of_a_submit_queues_one_task(gateway: Gateway) -> None:
+    pause_workers(gateway)
+    headers = {**gateway.auth, **ASYNC, "Idempotency-Key": "submit-once"}
+    body = {"model": "sketch", "prompt": "x"}
+    first = await gateway.client.post(GENERATIONS, json=body, headers=headers)
+    again = await gateway.client.post(GENERATIONS, json=body, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    async with gateway.services.engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(tasks)) == 1
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(reservations)) == 1
