@@ -71,7 +71,7 @@ class ImageTaskHandler:
     async def __call__(self, task: TaskRecord, run: TaskRun) -> TaskOutput:
         request = await load_request(task.request, self._assets)
         await run.progress(10)
-        if request.partial_images and self._partials is not None:
+        if request.partial_images and self._partials is not None and self._streams(request.model):
             result = await self._stream(request, task.id, run, self._partials)
         else:
             result = await self._images.execute(request.model, request, task.id)
@@ -82,6 +82,12 @@ class ImageTaskHandler:
             model=request.model,
             result={"seed": request.extras.get("seed"), **result_fields(result)},
         )
+
+    def _streams(self, model_id: str) -> bool:
+        """Whether the model sends partial images (others are asked for the result only)."""
+        entry = self._images.catalog.resolve(model_id)
+        spec = entry.spec.generate if entry is not None else None
+        return spec is not None and spec.streaming
 
     async def _stream(
         self, request: ImageRequest, task_id: str, run: TaskRun, partials: PartialImages

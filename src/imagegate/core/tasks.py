@@ -358,7 +358,6 @@ class TaskEngine:
                 "code": error.code or error.type,
                 "message": error.message,
                 "status": error.status,
-                "type": error.type,
             },
             "finished_at": now,
             "updated_at": now,

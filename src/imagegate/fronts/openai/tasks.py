@@ -57,7 +57,9 @@ _ERROR_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     429: "rate_limit_error",
+    500: "server_error",
 }
+"""An error's type from its status (a task keeps the status and code of its error)."""
 
 
 def install(services: Services) -> None:
@@ -227,7 +229,7 @@ def task_object(services: Services, task: TaskRecord) -> dict[str, Any]:
         status = int(error.get("status") or 500)
         body["error"] = {
             "message": str(error.get("message", "the task failed")),
-            "type": error.get("type") or _ERROR_TYPES.get(status, "upstream_error"),
+            "type": _ERROR_TYPES.get(status, "upstream_error"),
             "code": error.get("code"),
         }
     return body
