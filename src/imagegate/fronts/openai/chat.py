@@ -176,8 +176,6 @@ def _input_images(messages: list[dict[str, Any]]) -> list[ImageSource]:
     found: list[ImageSource] = []
     for index in range(len(messages) - 1, -1, -1):
         message = messages[index]
-        if not isinstance(message, dict):
-            raise InvalidRequest(f"messages[{index}] must be an object", param=f"messages[{index}]")
         content = message.get("content")
         if isinstance(content, list):
             for part_index, part in enumerate(content):
