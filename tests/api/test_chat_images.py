@@ -9,9 +9,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
+from imagegate.errors import UpstreamError
 from imagegate.settings import Settings
 from imagegate.storage.tables import assets, ledger, usage
 from tests.api.fronts_kit import TEST_MODELS, data_uri, decode, picture
@@ -229,3 +231,27 @@ async def test_an_idempotent_retry_is_answered_once_and_charged_once(gateway: Ga
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json()
     assert await money(gateway) == ["charge"]
+
+
+async def test_a_stream_sends_delta_images_then_done_and_a_failure_as_an_error_chunk(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = {"model": "sketch", "messages": [user("a tree")], "size": "256x256", "stream": True}
+    response = await gateway.client.post(CHAT, json=body, headers=gateway.auth)
+    assert response.status_code == 200, response.text
+    events = [line.removeprefix("data: ") for line in response.text.split("\n") if line]
+    assert events[-1] == "[DONE]"
+    first, last = (orjson.loads(event) for event in events[-3:-1])
+    assert first["object"] == "chat.completion.chunk" and first["choices"][0]["delta"]["images"]
+    assert last["choices"][0]["finish_reason"] == "stop" and last["usage"]["total_tokens"] > 0
+
+    async def broken(*_: Any) -> None:
+        raise UpstreamError("the upstream broke", code="upstream_bad_response")
+
+    monkeypatch.setattr(gateway.services.images.router, "generate", broken)
+    response = await gateway.client.post(CHAT, json=body, headers=gateway.auth)
+    assert response.status_code == 200  # sent before the drawing started
+    (event,) = [line for line in response.text.split("\n") if line.startswith("data: ")]
+    error = orjson.loads(event.removeprefix("data: "))["error"]
+    assert error["type"] == "upstream_error" and error["code"] == "upstream_bad_response"
+    assert (await money(gateway)).count("charge") == 1  # the first stream only
