@@ -48,3 +48,4 @@ bench: $(VENV)/.test-deps  ## the benchmark scenarios (not part of check)
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/edit.py
 	$(BIN)/python bench/tasks.py
+	$(BIN)/python bench/async_submit.py

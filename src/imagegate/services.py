@@ -27,6 +27,7 @@ from imagegate.core.limits import ConcurrencyLimiter, MemoryRateLimiter, RateLim
 from imagegate.core.redis_limits import RedisRateLimiter
 from imagegate.core.routing import RouterSettings
 from imagegate.core.secret import load_or_create_secret
+from imagegate.core.task_events import PartialImages
 from imagegate.core.tasks import EngineSettings, TaskEngine
 from imagegate.core.usage import UsageRecorder
 from imagegate.core.usage_report import UsageReport
@@ -73,6 +74,8 @@ class Services:
     images: ImageService
     tasks: TaskEngine
     webhooks: WebhookSender
+    partials: PartialImages
+    """Previews of running tasks for the clients watching them (in this process)."""
     _sweeper: asyncio.Task[None] | None = None
     _stopping: asyncio.Event | None = None
 
@@ -157,7 +160,8 @@ class Services:
             writer,
             limits=access.limits_of,
         )
-        tasks.register(task_images.KIND, task_images.ImageTaskHandler(images, assets))
+        partials = PartialImages()
+        tasks.register(task_images.KIND, task_images.ImageTaskHandler(images, assets, partials))
         return cls(
             settings=settings,
             engine=engine,
@@ -177,6 +181,7 @@ class Services:
             images=images,
             tasks=tasks,
             webhooks=webhooks,
+            partials=partials,
         )
 
     def run_background(self) -> None:

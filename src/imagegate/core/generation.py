@@ -25,7 +25,7 @@ from imagegate.core.params import (
     validate_generation,
 )
 from imagegate.core.pricing import Price, price, quote
-from imagegate.core.requests import ImageRequest, ImageResult, PartialImage
+from imagegate.core.requests import ImageRequest, ImageResult, PartialImage, StreamEvent
 from imagegate.core.routing import Router, RouterSettings
 from imagegate.core.upstream import AdapterRegistry, ImageProvider, ResultDownloads, UpstreamHttp
 from imagegate.core.usage import UsageRecorder, UsageRow
@@ -222,11 +222,21 @@ class ImageService:
         """Run an already-validated request on the model's deployments (through the router),
         storing nothing (tasks store and charge the result in their own completing
         transaction)."""
+        return await self.router.generate(self._runnable(model_id), request, request_id)
+
+    async def execute_stream(
+        self, model_id: str, request: ImageRequest, request_id: str
+    ) -> AsyncIterator[StreamEvent]:
+        """:meth:`execute` with the upstream's partial images passed on before the result."""
+        async for event in self.router.stream(self._runnable(model_id), request, request_id):
+            yield event
+
+    def _runnable(self, model_id: str) -> CatalogEntry:
         entry = self.catalog.resolve(model_id)
         if entry is None or not entry.available_deployments:
             message = _unavailable_message(entry) if entry else f"model {model_id!r} is gone"
             raise Unavailable(message, code="model_not_available")
-        return await self.router.generate(entry, request, request_id)
+        return entry
 
     def cost(
         self,

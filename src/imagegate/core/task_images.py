@@ -11,9 +11,11 @@ from typing import Any
 
 from imagegate.core.assets import AssetService
 from imagegate.core.generation import ImageService
-from imagegate.core.requests import ImageRequest, InputImage
+from imagegate.core.requests import ImageRequest, ImageResult, InputImage
+from imagegate.core.task_events import PartialImages
 from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.tasks import TaskRun
+from imagegate.errors import ServerError
 
 KIND = "image"
 _SCALARS = [f.name for f in fields(ImageRequest) if f.name not in ("images", "mask")]
@@ -56,20 +58,57 @@ def _image(ref: dict[str, Any], assets: AssetService) -> InputImage:
 
 
 class ImageTaskHandler:
-    """Runs a stored image request on the model's deployment."""
+    """Runs a stored image request on the model's deployment. With ``partials``, a request
+    that asks for partial images streams them to whoever watches the task."""
 
-    def __init__(self, images: ImageService, assets: AssetService) -> None:
+    def __init__(
+        self, images: ImageService, assets: AssetService, partials: PartialImages | None = None
+    ) -> None:
         self._images = images
         self._assets = assets
+        self._partials = partials
 
     async def __call__(self, task: TaskRecord, run: TaskRun) -> TaskOutput:
         request = await load_request(task.request, self._assets)
         await run.progress(10)
-        result = await self._images.execute(request.model, request, task.id)
+        if request.partial_images and self._partials is not None and self._streams(request.model):
+            result = await self._stream(request, task.id, run, self._partials)
+        else:
+            result = await self._images.execute(request.model, request, task.id)
         return TaskOutput(
             images=result.images,
             usage=result.usage,
             cost=self._images.cost(request.model, request, result),
             model=request.model,
-            result={"seed": request.extras.get("seed")},
+            result={"seed": request.extras.get("seed"), **result_fields(result)},
         )
+
+    def _streams(self, model_id: str) -> bool:
+        """Whether the model sends partial images (others are asked for the result only)."""
+        entry = self._images.catalog.resolve(model_id)
+        spec = entry.spec.generate if entry is not None else None
+        return spec is not None and spec.streaming
+
+    async def _stream(
+        self, request: ImageRequest, task_id: str, run: TaskRun, partials: PartialImages
+    ) -> ImageResult:
+        stream = self._images.execute_stream(request.model, request, task_id)
+        previews = request.partial_images * request.n
+        async for event in stream:
+            if isinstance(event, ImageResult):
+                return event
+            partials.publish(task_id, event)
+            seen = event.image_index * request.partial_images + event.partial_index + 1
+            await run.progress(10 + 80 * seen // (previews + 1))
+        raise ServerError("the upstream stream ended without a final image")
+
+
+def result_fields(result: ImageResult) -> dict[str, Any]:
+    """What a front needs besides the stored images to answer as a synchronous call would."""
+    return {
+        "background": result.background,
+        "quality": result.quality,
+        "text": result.text,
+        "revised_prompts": [image.revised_prompt for image in result.images],
+        "usage": asdict(result.usage) if result.usage is not None else None,
+    }

@@ -298,7 +298,11 @@ class TaskEngine:
         items = [NewAsset(i.data, i.mime_type, i.width, i.height) for i in output.images]
         stored = await self._assets.write_blobs(items, owner_key_id=task.owner_key_id)
         now = time.time()
-        result = {**output.result, "assets": [asset.id for asset in stored]}
+        result = {
+            **output.result,
+            "assets": [asset.id for asset in stored],
+            "blobs": [asset.sha256 for asset in stored],
+        }
         values = {
             "status": "succeeded",
             "progress": 100,

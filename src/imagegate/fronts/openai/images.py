@@ -23,6 +23,8 @@ from imagegate.fronts.http.deps import public_base_url, request_id_of, services_
 from imagegate.fronts.http.direct import keyed
 from imagegate.fronts.http.multipart import read_form, read_upload
 from imagegate.fronts.openai.render import render_images, sse_events
+from imagegate.fronts.openai.tasks import async_options
+from imagegate.fronts.openai.tasks import submit as submit_task
 
 router = APIRouter(tags=["OpenAI Images"])
 
@@ -195,15 +197,19 @@ async def _serve(
     route: str,
     stream_prefix: str,
 ) -> Response:
-    """Parse, prepare, then stream or run, and render — the same for every image route."""
+    """Parse, prepare, then stream or run, and render — the same for every image route; a
+    client asking for an async task gets it queued instead (:mod:`.tasks`)."""
     service = services_of(request).images
     request_id = request_id_of(request)
     started = time.perf_counter()
     try:
         params = await parse()
+        task_options = async_options(request, params)
     except ImagegateError as exc:
         service.record_rejection(key, exc, route=route, request_id=request_id, started=started)
         raise
+    if task_options is not None:
+        return await submit_task(request, key, params, task_options, route=route)
     prepared = await service.prepare(
         key, params, request_id=request_id, route=route, for_task=False
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from imagegate.core.catalog import CatalogEntry
 from imagegate.core.generation import Delivery, Prepared
 from imagegate.core.requests import GeneratedImage, PartialImage, Usage
 from imagegate.errors import ImagegateError, ServerError
@@ -17,32 +18,60 @@ from imagegate.fronts.http.errors import openai_error_body
 def render_images(delivery: Delivery, url_for: Callable[[str], str]) -> dict[str, Any]:
     """The response body; ``url_for`` turns an asset id into a signed download URL."""
     prepared = delivery.prepared
+    result = delivery.result
+    request = prepared.validated.request
     as_url = prepared.validated.response_format == "url"
-    data: list[dict[str, Any]] = []
-    for image, asset in zip(delivery.result.images, delivery.assets, strict=True):
-        item: dict[str, Any] = (
-            {"url": url_for(asset.id)} if as_url else {"b64_json": image.base64()}
-        )
-        if image.revised_prompt:
-            item["revised_prompt"] = image.revised_prompt
-        data.append(item)
-    body: dict[str, Any] = {"created": int(time.time()), "data": data}
-    if prepared.entry.spec.generate and prepared.entry.spec.generate.reports_details:
-        request = prepared.validated.request
+    data = [
+        image_item(url_for(asset.id) if as_url else image.base64(), as_url, image.revised_prompt)
+        for image, asset in zip(result.images, delivery.assets, strict=True)
+    ]
+    return images_response(
+        data,
+        prepared.entry,
+        output_format=request.output_format,
+        size=request.size,
+        quality=result.quality or request.quality,
+        background=result.background,
+        usage=result.usage,
+    )
+
+
+def image_item(value: str, as_url: bool, revised_prompt: str | None) -> dict[str, Any]:
+    """One ``data`` item: a URL or base64, and the prompt the model used when it says."""
+    item: dict[str, Any] = {"url": value} if as_url else {"b64_json": value}
+    if revised_prompt:
+        item["revised_prompt"] = revised_prompt
+    return item
+
+
+def images_response(
+    data: list[dict[str, Any]],
+    entry: CatalogEntry | None,
+    *,
+    output_format: str,
+    size: str,
+    quality: str,
+    background: str,
+    usage: Usage | None,
+    created: int | None = None,
+) -> dict[str, Any]:
+    """An ImagesResponse: the details fields only for models that report them (gpt-image
+    style and the gateway's own), ``usage`` whenever the upstream reported it."""
+    body: dict[str, Any] = {"created": created or int(time.time()), "data": data}
+    if entry is not None and entry.spec.generate and entry.spec.generate.reports_details:
         body.update(
-            background=delivery.result.background,
-            output_format=request.output_format,
-            quality=_reported_quality(prepared, delivery.result.quality),
-            size=request.size,
+            background=background,
+            output_format=output_format,
+            quality=reported_quality(entry, quality),
+            size=size,
         )
-    if delivery.result.usage is not None:
-        body["usage"] = usage_body(delivery.result.usage)
+    if usage is not None:
+        body["usage"] = usage_body(usage)
     return body
 
 
-def _reported_quality(prepared: Prepared, quality: str | None) -> str:
-    quality = quality or prepared.validated.request.quality
-    spec = prepared.entry.spec.generate
+def reported_quality(entry: CatalogEntry, quality: str) -> str:
+    spec = entry.spec.generate
     if quality == "auto" and spec is not None and spec.auto_quality:
         return spec.auto_quality
     return quality
@@ -74,7 +103,7 @@ async def sse_events(
     preview_background = "transparent" if request.background == "transparent" else "opaque"
     common = {
         "size": request.size,
-        "quality": _reported_quality(prepared, None),
+        "quality": reported_quality(prepared.entry, request.quality),
         "output_format": request.output_format,
     }
     try:
