@@ -68,8 +68,9 @@ async def money(gateway: Gateway) -> list[str]:
 
 
 async def test_a_prompt_answers_openrouters_shape_and_is_billed_as_an_image(
-    gateway: Gateway,
+    priced_gateway: Gateway,
 ) -> None:
+    gateway = priced_gateway
     response = await gateway.client.post(
         CHAT,
         json={
