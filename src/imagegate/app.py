@@ -99,10 +99,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(IdempotencyMiddleware, envelopes=envelopes)
     app.add_middleware(
-        GatewayMiddleware, max_body_bytes=settings.max_body_bytes, envelopes=envelopes
+        GatewayMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        small_body_bytes=settings.max_small_body_bytes,
+        small_prefixes=SMALL_BODY_PREFIXES,
+        envelopes=envelopes,
     )
     return app
 
+
+SMALL_BODY_PREFIXES = ("/admin/", "/api/models", "/api/usage")
+"""Routes that take no images: their bodies are held to ``max_small_body_bytes``."""
 
 HANDLED = (ImagegateError, HTTPException, RequestValidationError, ClientDisconnect)
 """What a route may raise as an answer; anything else is a crash (500, logged)."""

@@ -41,7 +41,7 @@ from imagegate.errors import InvalidRequest, PayloadTooLarge, ServerError
 from imagegate.imaging.image import InputFormat, InputImage
 from imagegate.imaging.limits import ImageLimits
 
-__all__ = ["inspect_image", "sniff_format"]
+__all__ = ["decode_cost", "inspect_image", "sniff_format"]
 
 _PIL_NAMES: Final = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}
 _OUTPUT_FORMAT: Final[dict[str, InputFormat]] = {
@@ -182,6 +182,18 @@ def inspect_image(data: bytes, *, param: str, limits: ImageLimits) -> InputImage
         has_alpha=final.mode in _ALPHA_MODES or "transparency" in final.info,
         sha256=hashlib.sha256(out).hexdigest(),
     )
+
+
+def decode_cost(data: bytes, limits: ImageLimits) -> int:
+    """The pixels :func:`inspect_image` may hold while decoding ``data``, from its header alone
+    (for :mod:`imagegate.imaging.budget`): 0 for what is refused before any decode."""
+    fmt = sniff_format(data)
+    if fmt not in _PIL_NAMES or len(data) > limits.max_bytes:
+        return 0
+    size = _header_size(data, fmt)
+    if size is None:
+        return limits.max_pixels
+    return min(size[0] * size[1], limits.max_pixels)
 
 
 def _check_pillow_config() -> None:
