@@ -50,3 +50,92 @@ async def test_an_unknown_field_named_outside_latin_1_is_reported_not_a_500(
     raw = response.headers["x-imagegate-ignored-params"]
     assert raw.isascii() and "\r" not in raw and "\n" not in raw
     assert any(name.endswith(ODD_NAME) for name in unquote(raw).split(","))
+
+
+BAD_LINKS = [
+    {"exp": "²", "sig": "0" * 64},
+    {"exp": "9" * 5000, "sig": "0" * 64},
+    {"exp": "1999999999", "sig": "é" * 64},
+    {"exp": "1999999999", "sig": "€"},
+]
+
+
+@pytest.mark.parametrize("query", BAD_LINKS)
+@pytest.mark.parametrize("path", ["/files/asset_0123456789abcdefghij", "/mj/image/0123456789"])
+async def test_malformed_signed_links_are_403(
+    gateway: Gateway, path: str, query: dict[str, str]
+) -> None:
+    response = await gateway.client.get(path, params=query)
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "invalid_signature"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"page": "99999999999999999999"},
+        {"page": "-1"},
+        {"page_size": "100000000000000000000000"},
+    ],
+)
+async def test_absurd_model_pages_are_400(gateway: Gateway, query: dict[str, str]) -> None:
+    response = await gateway.client.get("/api/models", params=query, headers=gateway.auth)
+    assert response.status_code == 400, response.text
+
+
+@pytest.mark.parametrize("when", ["1e400", "nan", "-inf", "1e300"])
+async def test_absurd_usage_times_are_400(gateway: Gateway, when: str) -> None:
+    response = await gateway.client.get("/api/usage", params={"start": when}, headers=gateway.auth)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "start"
+
+
+ABSURD_LIMITS: list[dict[str, Any]] = [
+    {"expires_at": 1e300},
+    {"expires_at": -1},
+    {"rpm": 10**30},
+    {"images_per_minute": 2**31},
+    {"max_concurrent": 10**20},
+    {"megapixels_per_day": 1e300},
+    {"budget_daily_usd": 1e300},
+    {"budget_monthly_usd": 1e11},
+]
+
+
+@pytest.mark.parametrize("fields", ABSURD_LIMITS)
+async def test_absurd_key_limits_are_400_and_nothing_is_saved(
+    gateway: Gateway, fields: dict[str, Any]
+) -> None:
+    created = await gateway.client.post("/admin/keys", json=fields, headers=gateway.admin)
+    assert created.status_code == 400, created.text
+    assert created.json()["error"]["param"] == next(iter(fields))
+    listed = await gateway.client.get("/admin/keys", headers=gateway.admin)
+    assert listed.status_code == 200, listed.text
+    key_id = listed.json()["data"][0]["id"]
+    patched = await gateway.client.patch(
+        f"/admin/keys/{key_id}", json=fields, headers=gateway.admin
+    )
+    assert patched.status_code == 400, patched.text
+    assert (await gateway.client.get("/admin/keys", headers=gateway.admin)).status_code == 200
+
+
+@pytest.mark.parametrize("credit", [1e300, 1e10])
+async def test_absurd_credit_is_400(gateway: Gateway, credit: float) -> None:
+    created = await gateway.client.post(
+        "/admin/keys", json={"credit_usd": credit}, headers=gateway.admin
+    )
+    assert created.status_code == 400, created.text
+
+
+async def test_top_ups_cannot_overflow_a_balance(gateway: Gateway) -> None:
+    created = await gateway.client.post(
+        "/admin/keys", json={"credit_usd": 900_000_000}, headers=gateway.admin
+    )
+    key_id = created.json()["id"]
+    topup = f"/admin/keys/{key_id}/topup"
+    huge = await gateway.client.post(topup, json={"amount_usd": 1e300}, headers=gateway.admin)
+    assert huge.status_code == 400, huge.text
+    over = await gateway.client.post(topup, json={"amount_usd": 2e8}, headers=gateway.admin)
+    assert over.status_code == 400 and over.json()["error"]["param"] == "amount_usd"
+    fine = await gateway.client.post(topup, json={"amount_usd": 1e8}, headers=gateway.admin)
+    assert fine.status_code == 200 and fine.json()["balance_usd"] == 1e9
