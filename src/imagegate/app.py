@@ -26,6 +26,7 @@ from imagegate.fronts.http.errors import Envelopes
 from imagegate.fronts.http.front import Front
 from imagegate.fronts.http.idempotency import IdempotencyMiddleware
 from imagegate.fronts.http.middleware import GatewayMiddleware
+from imagegate.fronts.http.openapi import install_openapi
 from imagegate.pacing import Pacer
 from imagegate.services import Services
 from imagegate.settings import Settings
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for front in FRONTS:
         for router in front.routers:
             app.include_router(router)
+    install_openapi(app)
     envelopes = Envelopes(prefix for front in FRONTS for prefix in front.error_envelopes)
     render_error = error_renderer(envelopes)
     _install_error_handlers(app, render_error)
