@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
 import pytest
 
+from tests.api.fronts_kit import data_uri, picture
 from tests.conftest import Gateway
 
 ODD_NAME = "€\r\nx-injected: 1"
@@ -139,3 +141,49 @@ async def test_top_ups_cannot_overflow_a_balance(gateway: Gateway) -> None:
     assert over.status_code == 400 and over.json()["error"]["param"] == "amount_usd"
     fine = await gateway.client.post(topup, json={"amount_usd": 1e8}, headers=gateway.admin)
     assert fine.status_code == 200 and fine.json()["balance_usd"] == 1e9
+
+
+def _mj_image() -> str:
+    return data_uri(picture())
+
+
+MODEL_ROUTES: list[tuple[str, dict[str, Any]]] = [
+    ("/v1/images/generations", {"prompt": "sky", "size": "256x256"}),
+    ("/v1beta/models/sketch:generateContent", {"contents": [{"parts": [{"text": "sun"}]}]}),
+    ("/v1beta/models/sketch:predict", {"instances": [{"prompt": "sun"}]}),
+    ("/flux/v1/sketch", {"prompt": "a moon", "width": 256, "height": 256}),
+    ("/replicate/v1/models/imagegate/sketch/predictions", {"input": {"prompt": "x"}}),
+    ("/bria/text-to-image", {"prompt": "a tree", "sync": True}),
+    ("/bria/image/edit/remove_background", {"image": "IMAGE"}),
+    ("/api/estimate", {"prompt": "sky"}),
+    ("/mj/submit/imagine", {"prompt": "a cat"}),
+    ("/mj/submit/shorten", {"prompt": "a very long prompt about a cat on a mat"}),
+    ("/mj/submit/describe", {"base64": "IMAGE"}),
+    ("/mj/submit/blend", {"base64Array": ["IMAGE", "IMAGE"]}),
+    ("/mj/submit/upload-discord-images", {"base64Array": ["IMAGE"]}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), MODEL_ROUTES)
+async def test_a_key_limited_to_other_models_is_refused_everywhere(
+    gateway: Gateway, path: str, body: dict[str, Any]
+) -> None:
+    created = await gateway.client.post(
+        "/admin/keys", json={"models": ["not-this-one*"]}, headers=gateway.admin
+    )
+    key = created.json()["key"]
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "x-goog-api-key": key,
+        "x-key": key,
+        "api_token": key,
+        "mj-api-secret": key,
+    }
+    image = _mj_image()
+    filled = orjson.loads(orjson.dumps(body).replace(b'"IMAGE"', orjson.dumps(image)))
+    response = await gateway.client.post(path, json=filled, headers=headers)
+    if path.startswith("/mj/") and response.status_code == 200:  # Midjourney's business shape
+        assert response.json()["code"] != 1, response.text
+    else:
+        assert response.status_code == 403, response.text
+        assert "model" in response.text
