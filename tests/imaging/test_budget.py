@@ -83,3 +83,22 @@ async def test_waiters_from_worker_threads_are_woken() -> None:
 
 def test_release_memory_is_safe_to_call() -> None:
     release_memory()
+
+
+async def test_patient_work_waits_past_the_limit_instead_of_a_429() -> None:
+    budget = DecodeBudget(10, max_wait=0.01)
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with budget.hold(10):
+            await release.wait()
+
+    held = asyncio.create_task(holder())
+    await asyncio.sleep(0.01)
+    patient = asyncio.create_task(budget.hold(10, patient=True).__aenter__())
+    await asyncio.sleep(0.1)
+    assert not patient.done()
+    release.set()
+    await held
+    await patient
+    assert budget.held == 10

@@ -73,18 +73,23 @@ class DecodeBudget:
             self.max_wait = max_wait
 
     @asynccontextmanager
-    async def hold(self, pixels: int, *, param: str | None = None) -> AsyncIterator[None]:
-        """Reserve ``pixels`` for the body of the ``async with``; 429 after ``max_wait``."""
+    async def hold(
+        self, pixels: int, *, param: str | None = None, patient: bool = False
+    ) -> AsyncIterator[None]:
+        """Reserve ``pixels`` for the body of the ``async with``; 429 after ``max_wait``.
+
+        ``patient`` waits for as long as it takes: for work whose refusal would waste what was
+        already paid for (converting an upstream's result)."""
         if pixels <= 0:
             yield
             return
-        await self._acquire(pixels, param)
+        await self._acquire(pixels, param, None if patient else self.max_wait)
         try:
             yield
         finally:
             self._release(pixels)
 
-    async def _acquire(self, pixels: int, param: str | None) -> None:
+    async def _acquire(self, pixels: int, param: str | None, max_wait: float | None) -> None:
         loop = asyncio.get_running_loop()
         with self._lock:
             if not self._waiters and self._fits(pixels):
@@ -95,7 +100,7 @@ class DecodeBudget:
             self._waiters.append(entry)
         started = time.monotonic()
         try:
-            await asyncio.wait_for(asyncio.shield(future), self.max_wait)
+            await asyncio.wait_for(asyncio.shield(future), max_wait)
         except TimeoutError:
             with self._lock:
                 if entry in self._waiters:
@@ -104,12 +109,13 @@ class DecodeBudget:
                 else:
                     granted = True  # granted while the timeout fired: keep it
             if not granted:
-                log.warning("decode budget: waited %.1f s for %d pixels", self.max_wait, pixels)
+                waited = max_wait or 0.0
+                log.warning("decode budget: waited %.1f s for %d pixels", waited, pixels)
                 raise RateLimited(
                     "the server is decoding too many large images at once; retry shortly",
                     param=param,
                     code="decode_budget_exhausted",
-                    retry_after=max(1.0, self.max_wait / 4),
+                    retry_after=max(1.0, waited / 4),
                 ) from None
         except asyncio.CancelledError:
             with self._lock:
