@@ -187,3 +187,34 @@ async def test_a_key_limited_to_other_models_is_refused_everywhere(
     else:
         assert response.status_code == 403, response.text
         assert "model" in response.text
+
+
+async def test_unicode_and_endless_digits_are_400s_not_500s(gateway: Gateway) -> None:
+    """``"²".isdigit()`` is true and ``int`` refuses it, as it refuses 5,000 digits."""
+    endless = "9" * 5000
+    flux = [{"aspect_ratio": "²:1"}, {"aspect_ratio": f"{endless}:1"}]
+    for extra in flux:
+        response = await gateway.client.post(
+            "/flux/v1/sketch", json={"prompt": "x", **extra}, headers=gateway.auth
+        )
+        assert response.status_code == 400, response.text
+    for wait in ("wait=\xb2", f"wait={endless}"):
+        response = await gateway.client.post(
+            "/replicate/v1/models/imagegate/sketch/predictions",
+            json={"input": {"prompt": "x"}},
+            headers={**gateway.auth, "Prefer": wait.encode("latin-1")},
+        )
+        assert response.status_code == 400 and response.json()["error"]["param"] == "Prefer"
+    for flag in ("--seed ²", f"--seed {endless}"):
+        response = await gateway.client.post(
+            "/mj/submit/imagine", json={"prompt": f"a cat {flag}"}, headers=gateway.auth
+        )
+        assert response.status_code in (200, 400), response.text
+        if response.status_code == 200:
+            assert response.json()["code"] != 1, response.text
+    for prompt in ("² cats", f"{endless} cats"):
+        body = {"model": "sketch", "prompt": prompt, "size": "256x256"}
+        response = await gateway.client.post(
+            "/v1/images/generations", json=body, headers=gateway.auth
+        )
+        assert response.status_code == 200, response.text
