@@ -7,6 +7,7 @@ minute; the checks are "no 5xx" and, where a route declares its response schema,
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from imagegate.app import create_app
 from imagegate.settings import Settings
 from tests.conftest import ADMIN_KEY, LiveServer
 
-EXAMPLES_PER_OPERATION = 3
+EXAMPLES_PER_OPERATION = int(os.environ.get("IMAGEGATE_FUZZ_EXAMPLES", "3"))
+"""A few keep the suite under a minute; a deeper run sets ``IMAGEGATE_FUZZ_EXAMPLES``."""
 
 
 def _refs(node: Any) -> list[str]:
