@@ -26,6 +26,7 @@ from imagegate.fronts.http.errors import Envelopes
 from imagegate.fronts.http.front import Front
 from imagegate.fronts.http.idempotency import IdempotencyMiddleware
 from imagegate.fronts.http.middleware import GatewayMiddleware
+from imagegate.fronts.http.openapi import install_openapi
 from imagegate.observability import multiproc, tracing
 from imagegate.pacing import Pacer
 from imagegate.services import Services
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for front in FRONTS:
         for router in front.routers:
             app.include_router(router)
+    install_openapi(app)
     envelopes = Envelopes(prefix for front in FRONTS for prefix in front.error_envelopes)
     render_error = error_renderer(envelopes)
     _install_error_handlers(app, render_error)
@@ -103,10 +105,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(IdempotencyMiddleware, envelopes=envelopes)
     app.add_middleware(
-        GatewayMiddleware, max_body_bytes=settings.max_body_bytes, envelopes=envelopes
+        GatewayMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        small_body_bytes=settings.max_small_body_bytes,
+        small_prefixes=SMALL_BODY_PREFIXES,
+        envelopes=envelopes,
     )
     return app
 
+
+SMALL_BODY_PREFIXES = ("/admin/", "/api/models", "/api/usage")
+"""Routes that take no images: their bodies are held to ``max_small_body_bytes``."""
 
 HANDLED = (ImagegateError, HTTPException, RequestValidationError, ClientDisconnect)
 """What a route may raise as an answer; anything else is a crash (500, logged)."""

@@ -32,6 +32,7 @@ from imagegate.core.tasks import EngineSettings, TaskEngine
 from imagegate.core.usage import UsageRecorder
 from imagegate.core.usage_report import UsageReport
 from imagegate.core.webhooks import WebhookSender
+from imagegate.imaging.budget import DECODE_BUDGET
 from imagegate.imaging.fetch import ImageFetcher
 from imagegate.observability.exposition import FleetFigures
 from imagegate.outbound import OutboundGuard
@@ -86,6 +87,9 @@ class Services:
         :mod:`imagegate.pacing`); a new one by default."""
         pacer = pacer if pacer is not None else Pacer()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        DECODE_BUDGET.configure(
+            int(settings.decode_budget_megapixels * 1_000_000), settings.decode_wait_seconds
+        )
         engine = db.create_engine(settings.resolved_database_url)
         if settings.auto_migrate:
             await db.upgrade(engine)

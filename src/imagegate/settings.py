@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     asset_retention_days: float = Field(default=7, gt=0)
     retention_sweep_seconds: float = Field(default=3600, gt=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_small_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Body limit of the routes that take no images (``/admin/*``, ``/api/models``,
+    ``/api/usage``)."""
+    decode_budget_megapixels: float = Field(default=64, gt=0, le=1_000_000)
+    """Client-image pixels decoded at once in one process; more wait (see
+    ``imagegate.imaging.budget``). Resident memory grows by about 8 bytes a pixel of it."""
+    decode_wait_seconds: float = Field(default=30, ge=0, le=3600)
+    """How long a decode waits for the budget before its 429."""
     outbound_allow: list[str] = Field(default_factory=list)
     """Hosts or CIDRs that image URLs and webhooks may reach even though they are private or
     loopback (JSON list in the environment, e.g. ``'["127.0.0.1/32", "images.internal"]'``)."""

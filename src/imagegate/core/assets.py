@@ -52,6 +52,22 @@ class NewAsset:
     height: int | None = None
 
 
+_MAX_EXPIRY_DIGITS = 12
+"""Unix seconds until the year 33658: longer is never a link this server signed."""
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+
+
+def link_expiry(exp: str | None, sig: str | None) -> int | None:
+    """``exp`` as Unix seconds when ``exp``/``sig`` have the shape of a signed link's, else
+    ``None``. Only ASCII digits count (``str.isdigit`` accepts ``²``, which ``int`` refuses),
+    and only a few of them (``int`` refuses 5,000 digits); ``sig`` must be 64 hex digits."""
+    if not exp or not sig or len(exp) > _MAX_EXPIRY_DIGITS or not _SIGNATURE.fullmatch(sig):
+        return None
+    if not (exp.isascii() and exp.isdigit()):
+        return None
+    return int(exp)
+
+
 class AssetService:
     """Stores images, signs and checks download links, and sweeps expired assets."""
 
@@ -139,11 +155,12 @@ class AssetService:
 
     def verify(self, asset_id: str, exp: str | None, sig: str | None) -> None:
         """Raise 403 for a bad or missing signature, 410 for an expired link."""
-        if not ASSET_ID.fullmatch(asset_id) or not exp or not sig or not exp.isdigit():
+        expires_at = link_expiry(exp, sig)
+        if not ASSET_ID.fullmatch(asset_id) or expires_at is None or sig is None:
             raise PermissionDenied("invalid or missing link signature", code="invalid_signature")
-        if not hmac.compare_digest(self.sign(asset_id, int(exp)), sig):
+        if not hmac.compare_digest(self.sign(asset_id, expires_at).encode(), sig.encode()):
             raise PermissionDenied("invalid or missing link signature", code="invalid_signature")
-        if int(exp) < time.time():
+        if expires_at < time.time():
             raise LinkExpired("this link has expired; request a new one")
 
     async def open(self, asset_id: str) -> tuple[Asset, Path]:

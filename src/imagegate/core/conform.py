@@ -21,14 +21,18 @@ from PIL import Image
 
 from imagegate.core.requests import GeneratedImage, ImageRequest, ImageResult, OutputFormat
 from imagegate.errors import UpstreamError
+from imagegate.imaging.budget import DECODE_BUDGET
 from imagegate.imaging.encode import encode_image
-from imagegate.imaging.inspect import sniff_format
+from imagegate.imaging.inspect import decode_cost, sniff_format
+from imagegate.imaging.limits import ImageLimits
 
 __all__ = ["bad_response", "conform", "no_image"]
 
 _DECODABLE: Final = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}
 MAX_PIXELS: Final = 100_000_000
 MAX_SIDE: Final = 16384
+_UPSTREAM_LIMITS: Final = ImageLimits(max_bytes=1 << 40, max_pixels=MAX_PIXELS, max_side=MAX_SIDE)
+"""For :func:`decode_cost` only: what a result may cost to convert."""
 
 
 def bad_response(provider: str, what: str) -> UpstreamError:
@@ -72,7 +76,10 @@ async def _conform_one(
         if size is None:
             size = await asyncio.to_thread(_lazy_size, image.data, fmt, provider)
         return replace(image, output_format=wanted, width=size[0], height=size[1])
-    return await asyncio.to_thread(_convert, image, fmt, wanted, request, provider)
+    # The upstream is paid for: wait for the decode budget rather than refuse.
+    pixels = decode_cost(image.data, _UPSTREAM_LIMITS)
+    async with DECODE_BUDGET.hold(pixels, patient=True):
+        return await asyncio.to_thread(_convert, image, fmt, wanted, request, provider)
 
 
 def _png_size(data: bytes) -> tuple[int, int] | None:

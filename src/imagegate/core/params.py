@@ -13,6 +13,7 @@ from imagegate.core.requests import (
     Operation,
     OutputFormat,
 )
+from imagegate.digits import is_decimal
 from imagegate.errors import InvalidRequest
 
 
@@ -230,7 +231,7 @@ def _formats(entry: CatalogEntry) -> list[str]:
 
 def _in_range(size: str, spec: GenerateSpec) -> bool:
     width, _, height = size.partition("x")
-    if spec.size_range is None or not (width.isdigit() and height.isdigit()):
+    if spec.size_range is None or not (is_decimal(width) and is_decimal(height)):
         return False
     return spec.size_range.allows(int(width), int(height))
 

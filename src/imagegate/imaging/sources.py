@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Final
 import pybase64
 
 from imagegate.errors import InvalidRequest, PayloadTooLarge
+from imagegate.imaging.budget import DECODE_BUDGET
 from imagegate.imaging.fetch import ImageFetcher
-from imagegate.imaging.inspect import inspect_image
+from imagegate.imaging.inspect import decode_cost, inspect_image
 
 if TYPE_CHECKING:
     from imagegate.imaging.image import InputImage
@@ -81,16 +82,19 @@ async def load_image(
     """
     if isinstance(source, bytes):
         kind = "upload"
-        image = await asyncio.to_thread(inspect_image, source, param=param, limits=limits)
+        image = await _inspect(source, param, limits)
     else:
         scheme = _scheme(source)
         if scheme in ("http", "https"):
             kind = "url"
             data = await fetcher.fetch(source, max_bytes=limits.max_bytes, param=param)
-            image = await asyncio.to_thread(inspect_image, data, param=param, limits=limits)
+            image = await _inspect(data, param, limits)
         elif scheme in (None, "data"):
             kind = "base64"
-            image = await asyncio.to_thread(_decode_and_inspect, source, param, limits)
+            data = await asyncio.to_thread(
+                decode_base64_image, source, param=param, max_bytes=limits.max_bytes
+            )
+            image = await _inspect(data, param, limits)
         else:
             raise InvalidRequest(
                 f"{param} uses the unsupported scheme '{scheme}:'; send an http(s) URL,"
@@ -110,9 +114,10 @@ async def load_image(
     return image
 
 
-def _decode_and_inspect(text: str, param: str, limits: ImageLimits) -> InputImage:
-    data = decode_base64_image(text, param=param, max_bytes=limits.max_bytes)
-    return inspect_image(data, param=param, limits=limits)
+async def _inspect(data: bytes, param: str, limits: ImageLimits) -> InputImage:
+    """Inspect in a worker thread, within the process's budget of decoded pixels."""
+    async with DECODE_BUDGET.hold(decode_cost(data, limits), param=param):
+        return await asyncio.to_thread(inspect_image, data, param=param, limits=limits)
 
 
 def _scheme(text: str) -> str | None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from imagegate import __version__
 from imagegate.core.upstream import ProviderContext, UpstreamAnswer, UpstreamHttp
+from imagegate.digits import is_decimal
 from imagegate.errors import ServerError, Unavailable, UpstreamError, UpstreamTimeout
 from imagegate.providers.errors import bad_response
 from imagegate.providers.upstream_client import (
@@ -141,7 +142,7 @@ async def read_capped(response: UpstreamAnswer, provider: str, max_bytes: int) -
 
 async def _read(response: UpstreamAnswer, provider: str, max_bytes: int) -> bytes:
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if is_decimal(declared) and int(declared) > max_bytes:
         raise _too_large(provider, max_bytes)
     chunks: list[bytes] = []
     size = 0

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from imagegate.core.midjourney.errors import ParameterError
+from imagegate.digits import is_decimal
 
 MAX_SEED = 4294967295
 VERSIONS = frozenset({"1", "2", "3", "4", "5", "5.0", "5.1", "5.2", "6", "6.0", "6.1", "7"})
@@ -176,7 +177,7 @@ def _ratio(name: str, values: list[str]) -> tuple[int, int]:
 def _integer(low: int, high: int) -> Callable[[str, list[str]], int]:
     def parse(name: str, values: list[str]) -> int:
         text = _one(name, values)
-        if not text.isdigit() or not low <= int(text) <= high:
+        if not is_decimal(text) or not low <= int(text) <= high:
             raise ParameterError(
                 f"Invalid parameter: {name} must be a whole number from {low} to {high}",
                 param=name,

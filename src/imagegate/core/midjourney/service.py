@@ -47,6 +47,7 @@ class MidjourneyService(Submissions):
         """Press button ``custom_id`` of finished task ``task_id``. Vary (Region), Custom Zoom
         and (with ``remix``) the buttons that take a prompt make a task waiting in MODAL."""
         parent = await self.task(caller.key, task_id)
+        self._model(caller.key)  # a key's models may have narrowed since the parent ran
         if parent.status != "succeeded":
             raise ParameterError(f"task {task_id!r} has not succeeded", param="taskId")
         press = parse_custom_id(custom_id, parent.id)

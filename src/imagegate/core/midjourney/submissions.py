@@ -124,6 +124,7 @@ class Submissions(Intake):
         parsed = parse_prompt(prompt)
         if not parsed.text:
             raise ParameterError("prompt is required", param="prompt")
+        self._model(caller.key)  # worked out here, but the task stands on the model: its globs
         code = await self._queue_code(caller)
         text = numbered(shorten(parsed.text))
         meta = new_meta(caller, "SHORTEN", prompt=prompt, prompt_en=text, final_prompt=parsed.text)

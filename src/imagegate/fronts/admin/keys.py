@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from imagegate.core.keys import ApiKey, parse_globs
-from imagegate.errors import NotFound
+from imagegate.errors import InvalidRequest, NotFound
 from imagegate.fronts.http.auth import require_admin
 from imagegate.fronts.http.body import parse_json_body
 from imagegate.fronts.http.deps import services_of
@@ -19,19 +19,32 @@ from imagegate.fronts.http.responses import json_response
 router = APIRouter(prefix="/admin", tags=["Admin"])
 
 
+MAX_USD = 1_000_000_000.0
+"""Money columns hold 10 integer digits; a balance topped up past this would not fit."""
+MAX_COUNT = 1_000_000_000
+"""Counts are 32-bit integer columns."""
+MAX_MEGAPIXELS = 1e12
+MAX_UNIX_SECONDS = 32_503_680_000.0
+"""The year 3000: later dates do not survive the conversions that show a key."""
+
+
 class LimitFields(BaseModel):
     """Limits a key carries; omitted = unchanged (on create: unlimited)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    budget_daily_usd: float | None = Field(default=None, ge=0)
-    budget_monthly_usd: float | None = Field(default=None, ge=0)
+    budget_daily_usd: float | None = Field(default=None, ge=0, le=MAX_USD, allow_inf_nan=False)
+    budget_monthly_usd: float | None = Field(default=None, ge=0, le=MAX_USD, allow_inf_nan=False)
     routes: list[str] | None = Field(default=None, description="path globs, e.g. '/v1/images/*'")
-    rpm: int | None = Field(default=None, ge=1)
-    images_per_minute: int | None = Field(default=None, ge=1)
-    megapixels_per_day: float | None = Field(default=None, gt=0)
-    max_concurrent: int | None = Field(default=None, ge=1)
-    expires_at: float | None = Field(default=None, description="Unix seconds")
+    rpm: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    images_per_minute: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    megapixels_per_day: float | None = Field(
+        default=None, gt=0, le=MAX_MEGAPIXELS, allow_inf_nan=False
+    )
+    max_concurrent: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    expires_at: float | None = Field(
+        default=None, ge=0, le=MAX_UNIX_SECONDS, allow_inf_nan=False, description="Unix seconds"
+    )
 
     def changes(self) -> dict[str, Any]:
         values = self.model_dump(exclude_unset=True)
@@ -48,7 +61,11 @@ class CreateKeyBody(LimitFields):
     )
     admin: bool = False
     credit_usd: float | None = Field(
-        default=None, ge=0, description="starting balance; omitted = unlimited credit"
+        default=None,
+        ge=0,
+        le=MAX_USD,
+        allow_inf_nan=False,
+        description="starting balance; omitted = unlimited credit",
     )
 
     def globs(self) -> tuple[str, ...] | None:
@@ -68,7 +85,7 @@ class CreateKeyBody(LimitFields):
 class TopUpBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    amount_usd: float = Field(gt=0)
+    amount_usd: float = Field(gt=0, le=MAX_USD, allow_inf_nan=False)
     note: str | None = Field(default=None, max_length=200)
 
 
@@ -131,6 +148,12 @@ async def top_up(
     key = await _key(request, key_id)
     body = await parse_json_body(request, TopUpBody)
     services = services_of(request)
+    balance = (await services.billing.limits(key.id)).balance_usd
+    if balance is not None and balance + Decimal(str(body.amount_usd)) > Decimal(MAX_USD):
+        raise InvalidRequest(
+            f"the balance would pass {MAX_USD:.0f} USD, the most a key can hold",
+            param="amount_usd",
+        )
     await services.billing.top_up(key.id, Decimal(str(body.amount_usd)), body.note)
     services.access.forget(key.id)
     return json_response(await _shown(request, key))

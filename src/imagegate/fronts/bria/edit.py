@@ -4,7 +4,9 @@ image and mask within Bria's limits, converts the mask and ``expand``'s canvas g
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from imagegate.core.catalog import CatalogEntry
 from imagegate.core.inputs import InputLoader
@@ -21,6 +23,7 @@ from imagegate.fronts.bria.wire import (
     EditBody,
 )
 from imagegate.fronts.common.sizes import parse_ratio, size_for_output
+from imagegate.imaging.budget import DECODE_BUDGET
 from imagegate.imaging.limits import ImageLimits
 
 LIMITS = ImageLimits(max_bytes=MAX_IMAGE_BYTES, formats=IMAGE_FORMATS)
@@ -77,7 +80,7 @@ async def plan_edit(
         scale = body.desired_increase or DEFAULT_INCREASE
         plan.size = size_for_output(entry, image.width * scale, image.height * scale)
     elif mask is not None:
-        plan.mask = await asyncio.to_thread(pixels.alpha_mask, mask.data)
+        plan.mask = await _decoding(_area(mask), pixels.alpha_mask, mask.data)
     return plan
 
 
@@ -91,7 +94,8 @@ async def _expand(
     size = (image.width, image.height)
     if body.original_image_size is not None and tuple(body.original_image_size) != size:
         size = _sides(body.original_image_size, "original_image_size")
-        plan.image = await asyncio.to_thread(pixels.resize, image.data, size)
+        cost = _area(image) + size[0] * size[1]
+        plan.image = await _decoding(cost, pixels.resize, image.data, size)
     if body.canvas_size is not None:
         canvas = _sides(body.canvas_size, "canvas_size")
         location = body.original_image_location
@@ -102,10 +106,10 @@ async def _expand(
     else:
         assert mask is not None  # check_fields asked for one
         canvas = (mask.width, mask.height)
-        box, mask_size = await asyncio.to_thread(pixels.kept_box, mask.data)
+        box, mask_size = await _decoding(_area(mask), pixels.kept_box, mask.data)
         if mask_size != (image.width, image.height):
             raise InvalidRequest("mask must be the size of the image", param="mask")
-        plan.image = await asyncio.to_thread(pixels.crop, image.data, box)
+        plan.image = await _decoding(_area(image), pixels.crop, image.data, box)
         plan.padding = (box[0], box[1], canvas[0] - box[2], canvas[1] - box[3])
     framed = body.canvas_size is not None or body.aspect_ratio is not None
     if framed and body.mask is not None:
@@ -115,6 +119,19 @@ async def _expand(
     if body.canvas_size is not None and body.aspect_ratio is not None:
         plan.dropped.append("aspect_ratio")
     plan.size = size_for_output(entry, *canvas)
+
+
+_T = TypeVar("_T")
+
+
+def _area(image: InputImage) -> int:
+    return image.width * image.height
+
+
+async def _decoding(pixels: int, work: Callable[..., _T], *args: object) -> _T:
+    """``work`` in a worker thread, within the process's budget of decoded pixels."""
+    async with DECODE_BUDGET.hold(pixels):
+        return await asyncio.to_thread(work, *args)
 
 
 def _sides(value: tuple[int, int], param: str) -> tuple[int, int]:

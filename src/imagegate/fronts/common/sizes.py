@@ -9,6 +9,7 @@ import math
 
 from imagegate.core.catalog import CatalogEntry, GenerateSpec, SizeRange
 from imagegate.core.params import fit_size
+from imagegate.digits import is_decimal
 from imagegate.errors import InvalidRequest
 
 TARGET_PIXELS = 1024 * 1024
@@ -18,7 +19,7 @@ TARGET_PIXELS = 1024 * 1024
 def parse_ratio(text: str, *, param: str) -> tuple[int, int]:
     """``"16:9"`` → (16, 9); anything else is a 400 naming ``param``."""
     width, sep, height = text.partition(":")
-    if not sep or not width.strip().isdigit() or not height.strip().isdigit():
+    if not sep or not is_decimal(width.strip()) or not is_decimal(height.strip()):
         raise InvalidRequest(f"{param} must look like '16:9'; got {text!r}", param=param)
     ratio = int(width), int(height)
     if 0 in ratio or max(ratio) / min(ratio) > 21 / 4:

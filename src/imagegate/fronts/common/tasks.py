@@ -22,6 +22,7 @@ from imagegate.core.params import GenerationParams
 from imagegate.core.task_model import TaskRecord
 from imagegate.errors import ImagegateError, InvalidRequest
 from imagegate.fronts.http.deps import public_base_url, request_id_of, services_of
+from imagegate.fronts.http.responses import header_value
 from imagegate.imaging.fetch import ImageFetcher
 from imagegate.outbound import OutboundGuard
 from imagegate.services import Services
@@ -117,7 +118,7 @@ def resolve(request: Request, key: ApiKey, model: str | None) -> CatalogEntry:
 def ignored_headers(*groups: Iterable[str]) -> dict[str, str]:
     """The ``x-imagegate-ignored-params`` header for every parameter the model did not take."""
     names = sorted({name for group in groups for name in group})
-    return {IGNORED_HEADER: ",".join(names)} if names else {}
+    return {IGNORED_HEADER: header_value(",".join(names))} if names else {}
 
 
 def takes_param(entry: CatalogEntry, name: str) -> bool:

@@ -96,14 +96,24 @@ async def estimate(request: Request, key: ApiKey = Depends(require_key)) -> Resp
     )
 
 
+MAX_UNIX_SECONDS = 32_503_680_000.0
+"""The year 3000."""
+
+
 def _when(value: str | None, param: str) -> float | None:
     """Unix seconds or an ISO 8601 date/time (UTC when no zone is given)."""
     if value is None:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if not 0 <= seconds <= MAX_UNIX_SECONDS:  # also NaN and infinities
+            raise InvalidRequest(
+                f"{param} must be Unix seconds between 0 and {MAX_UNIX_SECONDS:.0f}", param=param
+            )
+        return seconds
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:

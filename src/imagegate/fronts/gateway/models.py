@@ -19,7 +19,7 @@ router = APIRouter(tags=["Models"])
 @router.get("/api/models", summary="The public model catalogue")
 async def list_catalog(
     request: Request,
-    page: int = Query(0, ge=0, description="0 = everything, else 1-based"),
+    page: int = Query(0, ge=0, le=1_000_000, description="0 = everything, else 1-based"),
     page_size: int = Query(20, ge=1, le=100),
     model_type: str | None = None,
     provider: str | None = None,

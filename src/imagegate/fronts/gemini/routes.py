@@ -36,7 +36,7 @@ from imagegate.fronts.gemini.wire import (
 )
 from imagegate.fronts.http.body import parse_json_body
 from imagegate.fronts.http.deps import request_id_of, services_of
-from imagegate.fronts.http.responses import json_response
+from imagegate.fronts.http.responses import header_value, json_response
 
 router = APIRouter(tags=["Gemini"])
 
@@ -210,9 +210,9 @@ async def _prepare(
     ignored = [*ask.ignored, *(fields.get(name, name) for name in prepared.validated.ignored)]
     headers = {}
     if ignored:
-        headers["x-imagegate-ignored-params"] = ",".join(ignored)
+        headers["x-imagegate-ignored-params"] = header_value(",".join(ignored))
     if adjusted:
-        headers["x-imagegate-adjusted-params"] = ",".join(adjusted)
+        headers["x-imagegate-adjusted-params"] = header_value(",".join(adjusted))
     return prepared, ask, headers
 
 

@@ -1,5 +1,11 @@
-"""Raw ASGI middleware: request ids, the body-size limit and one access-log line per request
-(which also feeds the request metrics and, when tracing is on, the request's server span)."""
+"""Raw ASGI middleware: request ids, the body-size limits and one access-log line per request
+(which also feeds the request metrics and, when tracing is on, the request's server span).
+
+Bodies are counted as they stream: a declared ``Content-Length`` over the route's limit is
+refused before anything is read, and a chunked body is cut off as soon as its bytes pass the
+limit (an endless body costs at most the limit). Routes that take no images (``small_prefixes``)
+have a small limit, so an endless body there costs ~1 MB rather than the image routes' 64 MB;
+after refusing a large body the freed buffers are handed back to the system."""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imagegate.errors import PayloadTooLarge
 from imagegate.fronts.http.errors import Envelopes
+from imagegate.fronts.http.responses import header_value
+from imagegate.imaging.budget import release_memory
 from imagegate.observability import metrics, tracing
 
 log = logging.getLogger("imagegate.access")
@@ -28,10 +36,26 @@ DIRECT_ROUTE = "imagegate.route"
 class GatewayMiddleware:
     """Gives each request an id (``x-request-id``), refuses oversize bodies, logs one line."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, envelopes: Envelopes) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        envelopes: Envelopes,
+        small_body_bytes: int | None = None,
+        small_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.small_body_bytes = min(small_body_bytes or max_body_bytes, max_body_bytes)
+        self.small_prefixes = small_prefixes
         self.envelopes = envelopes
+
+    def limit(self, path: str) -> int:
+        """The body limit of ``path``."""
+        return (
+            self.small_body_bytes if path.startswith(self.small_prefixes) else self.max_body_bytes
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,18 +74,22 @@ class GatewayMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 extra = [
-                    (k.encode(), v.encode()) for k, v in state.get("response_headers", {}).items()
+                    (k.encode(), header_value(v).encode())
+                    for k, v in state.get("response_headers", {}).items()
                 ]
                 message["headers"] = [*message.get("headers", []), header, *extra]
             await send(message)
 
+        limit = self.limit(scope["path"])
         try:
-            if self._declared_too_large(scope):
-                await self._refuse(scope, receive, send_with_id, request_id)
+            if self._declared_too_large(scope, limit):
+                await self._refuse(scope, receive, send_with_id, request_id, limit)
                 return
-            await self.app(scope, self._limited(receive), send_with_id)
+            await self.app(scope, self._limited(receive, limit), send_with_id)
         except _BodyTooLarge:
-            await self._refuse(scope, receive, send_with_id, request_id)
+            await self._refuse(scope, receive, send_with_id, request_id, limit)
+            if limit >= _TRIM_AFTER_BYTES:
+                release_memory()
         except Exception:
             status = 500
             raise
@@ -71,13 +99,15 @@ class GatewayMiddleware:
                 release()
             self._log(scope, state, status, started, traced)
 
-    def _declared_too_large(self, scope: Scope) -> bool:
+    @staticmethod
+    def _declared_too_large(scope: Scope, limit: int) -> bool:
         for name, value in scope["headers"]:
             if name == b"content-length":
-                return not value.isdigit() or int(value) > self.max_body_bytes
+                return not value.isdigit() or len(value) > 18 or int(value) > limit
         return False
 
-    def _limited(self, receive: Receive) -> Receive:
+    @staticmethod
+    def _limited(receive: Receive, limit: int) -> Receive:
         received = 0
 
         async def limited() -> Message:
@@ -85,15 +115,17 @@ class GatewayMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     raise _BodyTooLarge
             return message
 
         return limited
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, limit: int
+    ) -> None:
         error = PayloadTooLarge(
-            f"request body exceeds the {self.max_body_bytes} byte limit", code="body_too_large"
+            f"request body exceeds the {limit} byte limit", code="body_too_large"
         )
         response = self.envelopes.response(scope["path"], error, request_id)
         await response(scope, receive, send)
@@ -132,6 +164,9 @@ def route_of(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else metrics.UNMATCHED_ROUTE
+
+
+_TRIM_AFTER_BYTES = 8 * 1024 * 1024
 
 
 class _BodyTooLarge(Exception):

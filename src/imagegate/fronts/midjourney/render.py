@@ -7,7 +7,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from imagegate.core.assets import AssetService, LinkExpired
+from imagegate.core.assets import AssetService, LinkExpired, link_expiry
 from imagegate.core.midjourney.buttons import buttons_for
 from imagegate.core.midjourney.shorten import KEYCAPS, suggestion
 from imagegate.core.task_model import TaskRecord
@@ -43,11 +43,12 @@ class ImageLinks:
     def valid(self, task_id: str, exp: str | None, sig: str | None) -> bool:
         """Whether ``exp``/``sig`` sign ``task_id``; :class:`LinkExpired` (410) when they did
         but the link has run out."""
-        if not exp or not sig or not exp.isdigit():
+        expires_at = link_expiry(exp, sig)
+        if expires_at is None or sig is None:
             return False
-        if not hmac.compare_digest(self._sign(task_id, int(exp)), sig):
+        if not hmac.compare_digest(self._sign(task_id, expires_at).encode(), sig.encode()):
             return False
-        if int(exp) < time.time():
+        if expires_at < time.time():
             raise LinkExpired("this link has expired")
         return True
 

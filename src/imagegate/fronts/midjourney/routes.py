@@ -320,11 +320,30 @@ _ROUTES: tuple[tuple[str, str, Callable[..., Any], type[BaseModel] | None, str],
 )
 
 
-def _body_schema(model: type[BaseModel] | None) -> dict[str, Any] | None:
+_SUBMIT_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "description", "result", "properties"],
+    "properties": {
+        "code": {"type": "integer", "description": "1 submitted, 21 exists, 22 queued, 2x refused"},
+        "description": {"type": "string"},
+        "result": {"description": "the task id (a list of URLs for upload-discord-images)"},
+        "properties": {"type": "object"},
+    },
+}
+"""What every submit answers with HTTP 200, accepted or refused (Midjourney's business shape)."""
+
+
+def _body_schema(model: type[BaseModel] | None, path: str) -> dict[str, Any] | None:
     if model is None:
         return None
     schema = model.model_json_schema(by_alias=True)
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    extra: dict[str, Any] = {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+    }
+    if path.startswith("/mj/submit/"):
+        content = {"application/json": {"schema": _SUBMIT_ANSWER}}
+        extra["responses"] = {"200": {"description": "Submitted or refused", "content": content}}
+    return extra
 
 
 for _prefix in PREFIXES:
@@ -335,7 +354,7 @@ for _prefix in PREFIXES:
             methods=[_method],
             summary=_summary + (f" ({TIERS[_prefix[1:]]} tier)" if _prefix else ""),
             name=f"{_endpoint.__name__}{_prefix.replace('/', '_').replace('-', '_')}",
-            openapi_extra=_body_schema(_model),
+            openapi_extra=_body_schema(_model, _path),
         )
 
 DIRECT_ROUTES = {

@@ -22,6 +22,7 @@ from imagegate.fronts.http.body import invalid_request_from, parse_json_body
 from imagegate.fronts.http.deps import public_base_url, request_id_of, services_of
 from imagegate.fronts.http.direct import keyed
 from imagegate.fronts.http.multipart import read_form, read_upload
+from imagegate.fronts.http.responses import header_value
 from imagegate.fronts.openai.render import render_images, sse_events
 from imagegate.fronts.openai.tasks import async_options
 from imagegate.fronts.openai.tasks import submit as submit_task
@@ -215,7 +216,7 @@ async def _serve(
     )
     request.state.log = {"key_id": key.id, "model": prepared.entry.spec.id}
     ignored = prepared.validated.ignored
-    headers = {"x-imagegate-ignored-params": ",".join(ignored)} if ignored else {}
+    headers = {"x-imagegate-ignored-params": header_value(",".join(ignored))} if ignored else {}
     if prepared.validated.stream:
         events = sse_events(service.run_stream(prepared), prepared, prefix=stream_prefix)
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from imagegate.core.keys import ApiKey
 from imagegate.core.task_model import TaskRecord
+from imagegate.digits import is_decimal
 from imagegate.errors import InvalidRequest, NotFound
 from imagegate.fronts.common import tasks as front
 from imagegate.fronts.http.auth import require_key
@@ -117,7 +118,7 @@ def wait_seconds(prefer: str | None) -> float:
             continue
         if not value:
             return MAX_WAIT
-        if not value.strip().isdigit() or not 1 <= int(value) <= MAX_WAIT:
+        if not is_decimal(value.strip()) or not 1 <= int(value) <= MAX_WAIT:
             raise InvalidRequest(
                 f"Prefer: wait=N takes N from 1 to {MAX_WAIT} seconds", param="Prefer"
             )

@@ -155,6 +155,7 @@ def decode_keep(mask: InputImage, size: tuple[int, int]) -> Image.Image:
     levels instead, so black marks the area to change.
     """
     with Image.open(BytesIO(mask.data)) as opened:
+        opened.draft(None, size)
         opened.load()
         if opened.mode in ("RGBA", "LA"):
             alpha = opened.getchannel("A")

@@ -23,6 +23,7 @@ from imagegate.core.requests import (
     StreamEvent,
 )
 from imagegate.core.upstream import ProviderContext
+from imagegate.imaging.budget import DECODE_BUDGET
 from imagegate.imaging.encode import encode_image
 from imagegate.providers.local.describe import describe
 from imagegate.providers.local.inputs import Inputs, input_seed, prepare
@@ -102,7 +103,13 @@ def _seed(request: ImageRequest) -> int:
 async def _prepare(request: ImageRequest) -> Inputs | None:
     if request.operation == "generate":
         return None
-    return await asyncio.to_thread(prepare, request)
+    # Decoding the inputs is the memory-heavy part (a PNG decodes at full size); the result
+    # is at most the output size, so only this step holds the process's decode budget.
+    pixels = sum(image.width * image.height for image in request.images)
+    if request.mask is not None:
+        pixels += request.mask.width * request.mask.height
+    async with DECODE_BUDGET.hold(pixels):
+        return await asyncio.to_thread(prepare, request)
 
 
 def _job(request: ImageRequest, inputs: Inputs | None, index: int, stages: int) -> Job:

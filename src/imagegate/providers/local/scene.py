@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from imagegate.digits import is_decimal
 from imagegate.providers.local.vocab import (
     BREAKERS,
     COLOURS,
@@ -123,7 +124,7 @@ class _Parser:
             self._add_subject(word)
             return index + 1
         self.compound = None
-        if token in NUMBERS or token.isdigit():
+        if token in NUMBERS or is_decimal(token, 64):
             self.count = NUMBERS[token] if token in NUMBERS else min(int(token[:3]), 200)
         elif token in MOODS:
             self.mood = MOODS[token]

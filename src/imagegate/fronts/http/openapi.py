@@ -1,0 +1,97 @@
+"""The OpenAPI document with every schema reachable: nested ``$defs`` moved to components.
+
+Request bodies that routes parse themselves are declared with ``openapi_extra`` from a pydantic
+model's ``model_json_schema()``, which keeps nested models under a local ``$defs`` and refers
+to them as ``#/$defs/Name``. In an OpenAPI document such a reference resolves against the
+document's root, where there is no ``$defs``: schema-driven clients and fuzzers saw those
+bodies as unresolvable. :func:`hoist_defs` moves every ``$defs`` entry to
+``#/components/schemas`` (renaming on a clash with a different schema) and rewrites the
+references, so every route — present and future — is covered in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+__all__ = ["hoist_defs", "install_openapi"]
+
+_LOCAL = "#/$defs/"
+_COMPONENTS = "#/components/schemas/"
+
+
+def hoist_defs(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` (changed in place) with no ``$defs`` left and every reference resolvable."""
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    _hoist(document, schemas)
+    return document
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make ``app.openapi()`` (and ``/openapi.json``) serve the hoisted document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = hoist_defs(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _hoist(node: Any, schemas: dict[str, Any]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _hoist(item, schemas)
+        return
+    if not isinstance(node, dict):
+        return
+    defs = node.pop("$defs", None)
+    if isinstance(defs, dict):
+        names = {name: _free_name(name, schema, defs, schemas) for name, schema in defs.items()}
+        _rewrite(node, names)
+        _rewrite(defs, names)
+        for name, schema in defs.items():
+            _hoist(schema, schemas)
+            schemas[names[name]] = schema
+    for value in list(node.values()):
+        _hoist(value, schemas)
+
+
+def _free_name(name: str, schema: Any, defs: dict[str, Any], schemas: dict[str, Any]) -> str:
+    """``name`` unless components hold a different schema by that name, else ``name_2``, …"""
+    identity = {other: other for other in defs}
+    candidate, suffix = name, 2
+    while candidate in schemas and schemas[candidate] != _rewritten(schema, identity):
+        candidate, suffix = f"{name}_{suffix}", suffix + 1
+    return candidate
+
+
+def _rewritten(node: Any, names: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: _target(value, names) if key == "$ref" else _rewritten(value, names)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_rewritten(item, names) for item in node]
+    return node
+
+
+def _rewrite(node: Any, names: dict[str, str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                node[key] = _target(value, names)
+            else:
+                _rewrite(value, names)
+    elif isinstance(node, list):
+        for item in node:
+            _rewrite(item, names)
+
+
+def _target(ref: Any, names: dict[str, str]) -> Any:
+    if isinstance(ref, str) and ref.startswith(_LOCAL) and ref[len(_LOCAL) :] in names:
+        return _COMPONENTS + names[ref[len(_LOCAL) :]]
+    return ref
