@@ -1,11 +1,15 @@
 """``Idempotency-Key`` on every POST: same key and body within 24 h → the stored answer is
 replayed and nothing runs or is charged again; same key still running → 409; same key with
-another body → 422. Keys are scoped to the caller's credential."""
+another body → 422. Keys are scoped to the caller's API key (its id, whichever header carried
+it), and only an authenticated caller's key is recorded: a request whose credentials match no
+key passes through untouched (its route answers 401), and an answer that comes from
+authentication or routing (401, 403, 404, 405) is never kept."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,8 +21,9 @@ MAX_KEY_LENGTH = 255
 _CREDENTIAL_HEADERS = (
     b"authorization", b"x-goog-api-key", b"mj-api-secret", b"x-key", b"api_token",
 )  # fmt: skip
-_NOT_KEPT = frozenset({401, 409, 429})
-"""Answers a retry should not get again: it may succeed once the cause is gone."""
+_NOT_KEPT = frozenset({401, 403, 404, 405, 409, 429})
+"""Answers a retry should not get again: it may succeed once the cause is gone, or they come
+from authentication and routing, before anything ran."""
 
 
 class IdempotencyMiddleware:
@@ -42,8 +47,11 @@ class IdempotencyMiddleware:
                 f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
                 param="Idempotency-Key",
             )
+        owner = await _key_id(scope)
+        if owner is None:
+            await self.app(scope, receive, send)
+            return
         body = await _read_body(receive)
-        owner = _owner(scope)
         digest = hashlib.sha256(
             b"\0".join([scope["path"].encode(), scope.get("query_string", b""), body])
         ).hexdigest()
@@ -134,8 +142,28 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _owner(scope: Scope) -> str:
-    """A hash of the caller's credential, so keys never collide across callers."""
-    parts = [value for name, value in scope.get("headers", []) if name in _CREDENTIAL_HEADERS]
-    parts.append(scope.get("query_string", b"") if not parts else b"")
-    return hashlib.sha256(b"\0".join(parts)).hexdigest()
+async def _key_id(scope: Scope) -> str | None:
+    """The id of the API key among the request's credentials (any header or the ``?key=``
+    parameter a route accepts), or None when none is a valid key."""
+    keys = scope["app"].state.services.keys
+    for secret in _presented(scope):
+        key = await keys.authenticate(secret)
+        if key is not None:
+            return str(key.id)
+    return None
+
+
+def _presented(scope: Scope) -> list[str]:
+    secrets: list[str] = []
+    for name, raw in scope.get("headers", []):
+        if name not in _CREDENTIAL_HEADERS:
+            continue
+        value = raw.decode("latin-1").strip()
+        if name == b"authorization":
+            scheme, _, rest = value.partition(" ")
+            value = rest.strip() if scheme.lower() == "bearer" else value
+        if value:
+            secrets.append(value)
+    query = scope.get("query_string", b"").decode("latin-1")
+    secrets.extend(value for name, value in parse_qsl(query) if name == "key" and value)
+    return secrets

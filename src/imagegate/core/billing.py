@@ -7,6 +7,11 @@ actual cost of what was delivered, or releases the reservation when nothing was.
 change of a reservation is guarded by its current state, so it happens once however often it is
 attempted; tasks settle inside the transaction that completes them.
 
+A hold names the process that made it (``lease_owner``) and lasts a lease that process renews
+while it lives (:meth:`Billing.renew_holds`); a hold whose lease ran out and that no unfinished
+task waits on belongs to a request cut off by a crash, and is released
+(:meth:`Billing.release_expired`).
+
 Writes go through the group commit (one transaction for many requests), and a synchronous
 request by a key that caps no spending takes no hold at all (:meth:`Billing.reserve_unheld`):
 nothing can refuse it, so its charge is simply written, with its assets, when it settles.
@@ -29,6 +34,9 @@ from imagegate.storage.tables import key_limits, ledger, reservations, tasks
 
 ZERO = Decimal(0)
 SPENDING = "spending"
+HOLD_LEASE_SECONDS = 30.0
+LEGACY_HOLD_SECONDS = 3600.0
+"""A hold from before leases (none recorded) is a crash's once it is this old."""
 LIMIT_FIELDS = (
     "balance_usd",
     "budget_daily_usd",
@@ -110,8 +118,19 @@ def _month(now: float) -> str:
 class Billing:
     """Balances, budgets, reservations and the ledger, on SQLite and PostgreSQL alike."""
 
-    def __init__(self, engine: AsyncEngine, writer: GroupCommit | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        writer: GroupCommit | None = None,
+        *,
+        owner: str = "local",
+        lease_seconds: float = HOLD_LEASE_SECONDS,
+    ) -> None:
+        """``owner``: this process's id, named by its holds; ``lease_seconds``: how long a
+        hold outlives its owner's last renewal."""
         self._engine = engine
+        self.owner = owner
+        self.lease_seconds = lease_seconds
         self._writer = writer or GroupCommit(engine)
         self._writer.register_tally(SPENDING, _add_spending)
         self._unheld: set[str] = set()
@@ -186,6 +205,8 @@ class Billing:
                     "amount_usd": amount,
                     "state": "held",
                     "created_at": now,
+                    "lease_owner": self.owner,
+                    "lease_expires_at": now + self.lease_seconds,
                 },
             )
             batch.insert(
@@ -295,16 +316,32 @@ class Billing:
         )
         return True
 
-    async def release_stale(self, older_than: float) -> int:
-        """Release holds older than ``older_than`` that no unfinished task is waiting to settle
-        (their request crashed before settling); returns how many."""
+    async def renew_holds(self, now: float | None = None) -> int:
+        """Extend the lease of every hold this process owns that is still held."""
+        now = time.time() if now is None else now
+        c = reservations.c
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                reservations.update()
+                .where(c.lease_owner == self.owner, c.state == "held")
+                .values(lease_expires_at=now + self.lease_seconds)
+            )
+        return int(result.rowcount or 0)
+
+    async def release_expired(self, now: float | None = None) -> int:
+        """Release holds whose owner stopped renewing them and that no unfinished task is
+        waiting to settle (their request was cut off by a crash); returns how many."""
+        now = time.time() if now is None else now
+        c = reservations.c
         unfinished = sa.exists().where(
-            tasks.c.reservation_id == reservations.c.id,
+            tasks.c.reservation_id == c.id,
             tasks.c.status.in_(("queued", "modal", "running")),
         )
-        query = sa.select(reservations.c.id).where(
-            reservations.c.state == "held", reservations.c.created_at < older_than, ~unfinished
+        expired = sa.or_(
+            c.lease_expires_at < now,
+            sa.and_(c.lease_expires_at.is_(None), c.created_at < now - LEGACY_HOLD_SECONDS),
         )
+        query = sa.select(c.id).where(c.state == "held", expired, ~unfinished)
         async with self._engine.connect() as conn:
             stale = list((await conn.execute(query)).scalars())
         released = [await self.release(reservation_id) for reservation_id in stale]
