@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.aio import wait_set
@@ -25,7 +24,8 @@ from imagegate.core.inputs import InputLoader
 from imagegate.core.keys import KeyService
 from imagegate.core.leases import LeaseKeeper
 from imagegate.core.limits import ConcurrencyLimiter, MemoryRateLimiter, RateLimiter
-from imagegate.core.redis_limits import RedisRateLimiter
+from imagegate.core.rate_fallback import FallbackRateLimiter
+from imagegate.core.redis_limits import RedisRateLimiter, redis_client
 from imagegate.core.routing import RouterSettings
 from imagegate.core.secret import load_or_create_secret
 from imagegate.core.tasks import EngineSettings, TaskEngine
@@ -112,7 +112,7 @@ class Services:
         billing = Billing(engine, writer, owner=instance, lease_seconds=lease)
         idempotency = IdempotencyStore(engine, owner=instance, lease_seconds=lease)
         rate: RateLimiter = (
-            RedisRateLimiter(Redis.from_url(settings.redis_url))
+            FallbackRateLimiter(RedisRateLimiter(redis_client(settings.redis_url)))
             if settings.redis_url
             else MemoryRateLimiter()
         )

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from imagegate.api._deps import services_of
 from imagegate.api._responses import json_response
+from imagegate.core.rate_fallback import FallbackRateLimiter
 
 router = APIRouter(tags=["Health"])
 
@@ -32,6 +33,9 @@ async def readyz(request: Request) -> Response:
     writable = await asyncio.to_thread(services.assets.writable)
     checks["storage"] = "ok" if writable else "error: not writable"
     ready = all(value == "ok" for value in checks.values())
+    # Reported, not counted: without Redis the replica still serves, limiting per process.
+    degraded = isinstance(services.rate, FallbackRateLimiter) and services.rate.degraded
+    checks["rate_limits"] = "degraded: Redis unreachable, limits per process" if degraded else "ok"
     return json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,
