@@ -43,6 +43,7 @@ from imagegate.errors import (
 from imagegate.pacing import Pacer
 from imagegate.services import Services
 from imagegate.settings import Settings
+from imagegate.storage.outage import OUTAGES, outage_error
 
 log = logging.getLogger("imagegate")
 
@@ -122,8 +123,9 @@ def _direct_of(module: ModuleType) -> Iterable[tuple[tuple[str, str], Endpoint]]
     return cast(dict[tuple[str, str], Endpoint], getattr(module, "DIRECT_ROUTES", {})).items()
 
 
-HANDLED = (ImagegateError, HTTPException, RequestValidationError, ClientDisconnect)
-"""What a route may raise as an answer; anything else is a crash (500, logged)."""
+HANDLED = (ImagegateError, HTTPException, RequestValidationError, ClientDisconnect, *OUTAGES)
+"""What a route may raise as an answer (an outage of the database or the asset store is a
+503); anything else is a crash (500, logged)."""
 
 
 def render_error(request: Request, exc: Exception) -> Response:
@@ -148,6 +150,9 @@ def render_error(request: Request, exc: Exception) -> Response:
             f"invalid value for {'.'.join(location) or 'the request'}: {first.get('msg', '')}",
             param=".".join(location) or None,
         )
+    elif (unavailable := outage_error(exc)) is not None:
+        log.warning("storage unavailable on %s: %s", path, type(exc).__name__)
+        error = unavailable
     else:
         log.exception("unhandled error on %s", path)
         error = ServerError("internal error")

@@ -46,9 +46,25 @@ def gemini_error_body(error: ImagegateError, request_id: str) -> dict[str, objec
     }
 
 
+MJ_RETRY_LATER = 23
+"""Midjourney's business code for "queue full, retry later" (see ``_mj_wire``)."""
+
+
+def mj_unavailable_body(error: ImagegateError, request_id: str) -> dict[str, object]:
+    """A Midjourney submit answer for a 503: its clients read ``code`` before the status."""
+    return {
+        "code": MJ_RETRY_LATER,
+        "description": f"{error.message} (request id: {request_id})",
+        "result": None,
+        "properties": {},
+    }
+
+
 def error_response_for_path(path: str, error: ImagegateError, request_id: str) -> Response:
     """The error in the envelope of the wire format that owns ``path``."""
     render = gemini_error_body if path.startswith("/v1beta/") else openai_error_body
+    if error.status == 503 and "/mj/submit/" in path:
+        render = mj_unavailable_body
     headers = dict(error.headers)
     if error.retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))

@@ -8,6 +8,8 @@ authentication or routing (401, 403, 404, 405) is never kept."""
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -16,6 +18,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from imagegate.api._errors import error_response_for_path
 from imagegate.core.idempotency import IdempotencyStore, StoredResponse
 from imagegate.errors import Conflict, IdempotencyMismatch, ImagegateError, InvalidRequest
+from imagegate.storage.outage import OUTAGES
+
+log = logging.getLogger("imagegate.idempotency")
 
 MAX_KEY_LENGTH = 255
 _CREDENTIAL_HEADERS = (
@@ -106,11 +111,22 @@ class IdempotencyMiddleware:
             status = captured["status"]
             if status < 500 and status not in _NOT_KEPT:
                 response = StoredResponse(status, captured["headers"], b"".join(captured["body"]))
-                await store.store(owner, key, response)
-                kept = True
+                kept = await _quietly(store.store(owner, key, response))
         finally:
             if not kept:
-                await store.forget(owner, key)
+                # The answer is sent: failing now would only hide it. A record left in flight
+                # is taken over by a retry once its lease runs out.
+                await _quietly(store.forget(owner, key))
+
+
+async def _quietly(write: Awaitable[None]) -> bool:
+    """Whether ``write`` succeeded; a storage outage is logged, not raised."""
+    try:
+        await write
+    except OUTAGES as exc:
+        log.warning("could not record an Idempotency-Key: %s", type(exc).__name__)
+        return False
+    return True
 
 
 async def _replay(response: StoredResponse, send: Send) -> None:

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imagegate.api._errors import error_response_for_path
 from imagegate.errors import PayloadTooLarge
+from imagegate.storage.outage import outage_error
 
 log = logging.getLogger("imagegate.access")
 
@@ -36,12 +37,13 @@ class GatewayMiddleware:
         state["request_id"] = request_id
         started = time.perf_counter()
         status = CLIENT_CLOSED_REQUEST
+        answered = False
         header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 extra = [
                     (k.encode(), v.encode()) for k, v in state.get("response_headers", {}).items()
                 ]
@@ -55,9 +57,14 @@ class GatewayMiddleware:
             await self.app(scope, self._limited(receive), send_with_id)
         except _BodyTooLarge:
             await self._refuse(scope, receive, send_with_id, request_id)
-        except Exception:
-            status = 500
-            raise
+        except Exception as exc:
+            unavailable = None if answered else outage_error(exc)
+            if unavailable is None:
+                status = 500
+                raise
+            log.warning("storage unavailable on %s: %s", scope["path"], type(exc).__name__)
+            response = error_response_for_path(scope["path"], unavailable, request_id)
+            await response(scope, receive, send_with_id)
         finally:
             release = state.get("release")
             if release is not None:
