@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 
 from imagegate.core.billing import Billing
 from imagegate.storage.tables import ledger, reservations, usage
@@ -71,3 +72,27 @@ async def test_the_usage_row_commits_with_the_charge(
             )
         ).scalar_one()
     assert -charged == metered == Decimal("0.1")
+
+
+async def test_a_hold_whose_release_failed_expires_though_its_owner_lives(
+    leased: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_id, _ = await make_key(leased, credit_usd=1.0)
+    billing = leased.services.billing
+    reservation = await billing.reserve(key_id, Decimal("0.5"), "req-outage")
+    writer = leased.services.writer
+
+    async def down(*_: object) -> object:
+        raise OperationalError("UPDATE reservations", {}, Exception("connection refused"))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(writer, "run", down)
+        with pytest.raises(OperationalError):
+            await billing.release(reservation)
+    deadline = time.monotonic() + 4 * LEASE
+    while True:
+        leased.services.access.forget(key_id)
+        if (await show(leased, key_id))["balance_usd"] == pytest.approx(1.0):
+            break
+        assert time.monotonic() < deadline, "the hold stayed held"
+        await asyncio.sleep(0.1)

@@ -135,6 +135,9 @@ class Billing:
         self._writer.register_tally(SPENDING, _add_spending)
         self._unheld: set[str] = set()
         """Unheld reservations not yet settled or released (they live only in this process)."""
+        self._live: set[str] = set()
+        """Holds this process made and still answers for: only their leases are renewed, so a
+        hold whose release failed (the database was down) expires and is released later."""
 
     async def create_limits(
         self, conn: AsyncConnection, key_id: str, values: dict[str, Any], now: float
@@ -214,6 +217,7 @@ class Billing:
             )
 
         await self._writer.run(hold)
+        self._live.add(reservation.id)
         return reservation
 
     def reserve_unheld(self, key_id: str, amount: Decimal, request_id: str) -> Reservation:
@@ -227,15 +231,20 @@ class Billing:
         return reservation
 
     async def settle(self, reservation: Reservation, actual: Decimal) -> Decimal | None:
-        charged = await self._writer.run(
-            lambda batch: self.settle_in_batch(batch, reservation, actual)
-        )
+        try:
+            charged = await self._writer.run(
+                lambda batch: self.settle_in_batch(batch, reservation, actual)
+            )
+        finally:
+            self._live.discard(reservation.id)
         self.forget_unheld(reservation)
         return charged
 
     def forget_unheld(self, reservation: Reservation) -> None:
-        """After a committed :meth:`settle_in_batch`: the reservation is closed."""
+        """After a :meth:`settle_in_batch` (committed or failed): the reservation is closed, or
+        is left to expire."""
         self._unheld.discard(reservation.id)
+        self._live.discard(reservation.id)
 
     async def settle_in_batch(
         self, batch: Batch, reservation: Reservation, actual: Decimal
@@ -266,6 +275,7 @@ class Billing:
     ) -> Decimal | None:
         """Charge ``actual`` against the hold, in the caller's transaction. Returns what was
         charged, or ``None`` if the reservation was already settled or released."""
+        self._live.discard(reservation_id)
         batch = Batch(conn)
         charged = await self._settle_held(batch, reservation_id, actual)
         await self._writer.apply(batch)
@@ -295,10 +305,12 @@ class Billing:
             self._unheld.discard(reservation.id)
             return True
         reservation_id = reservation if isinstance(reservation, str) else reservation.id
+        self._live.discard(reservation_id)
         return await self._writer.run(lambda batch: self._release_held(batch, reservation_id))
 
     async def release_in(self, conn: AsyncConnection, reservation_id: str) -> bool:
         """:meth:`release` in the caller's transaction."""
+        self._live.discard(reservation_id)
         batch = Batch(conn)
         released = await self._release_held(batch, reservation_id)
         await self._writer.apply(batch)
@@ -317,16 +329,24 @@ class Billing:
         return True
 
     async def renew_holds(self, now: float | None = None) -> int:
-        """Extend the lease of every hold this process owns that is still held."""
+        """Extend the lease of every hold this process still answers for (a request running
+        here, or a task's hold until the task settles it); returns how many."""
         now = time.time() if now is None else now
+        live = list(self._live)
+        if not live:
+            return 0
         c = reservations.c
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 reservations.update()
-                .where(c.lease_owner == self.owner, c.state == "held")
+                .where(c.id.in_(live), c.lease_owner == self.owner, c.state == "held")
                 .values(lease_expires_at=now + self.lease_seconds)
+                .returning(c.id)
             )
-        return int(result.rowcount or 0)
+            held = set(result.scalars())
+        # Closed meanwhile (a task settled on another replica): nothing left to renew.
+        self._live.difference_update(set(live) - held)
+        return len(held)
 
     async def release_expired(self, now: float | None = None) -> int:
         """Release holds whose owner stopped renewing them and that no unfinished task is

@@ -54,6 +54,9 @@ class IdempotencyStore:
         self._engine = engine
         self.owner = owner
         self.lease_seconds = lease_seconds
+        self._live: set[tuple[str, str]] = set()
+        """Records of requests running here: only their leases are renewed (one whose
+        clean-up failed, the database being down, expires and is taken over)."""
 
     async def claim(
         self,
@@ -81,6 +84,7 @@ class IdempotencyStore:
                             lease_expires_at=now + self.lease_seconds,
                         )
                     )
+                self._live.add((scope, key))
                 return Claim("new")
             except IntegrityError:
                 existing = await self._existing(scope, key)
@@ -120,16 +124,24 @@ class IdempotencyStore:
         return bool(result.rowcount)
 
     async def renew(self, now: float | None = None) -> int:
-        """Extend the lease of every in-flight record this process owns."""
+        """Extend the lease of every record of a request running here."""
         now = time.time() if now is None else now
         c = idempotency.c
+        renewed = 0
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                idempotency.update()
-                .where(c.lease_owner == self.owner, c.state == "in_flight")
-                .values(lease_expires_at=now + self.lease_seconds)
-            )
-        return int(result.rowcount or 0)
+            for scope, key in list(self._live):
+                result = await conn.execute(
+                    idempotency.update()
+                    .where(
+                        c.scope == scope,
+                        c.idempotency_key == key,
+                        c.lease_owner == self.owner,
+                        c.state == "in_flight",
+                    )
+                    .values(lease_expires_at=now + self.lease_seconds)
+                )
+                renewed += int(result.rowcount or 0)
+        return renewed
 
     async def _existing(self, scope: str, key: str) -> sa.RowMapping | None:
         query = idempotency.select().where(
@@ -139,6 +151,7 @@ class IdempotencyStore:
             return (await conn.execute(query)).mappings().first()
 
     async def store(self, scope: str, key: str, response: StoredResponse) -> None:
+        self._live.discard((scope, key))
         async with self._engine.begin() as conn:
             await conn.execute(
                 idempotency.update()
@@ -154,6 +167,7 @@ class IdempotencyStore:
             )
 
     async def forget(self, scope: str, key: str) -> None:
+        self._live.discard((scope, key))
         async with self._engine.begin() as conn:
             await conn.execute(
                 idempotency.delete().where(
