@@ -94,6 +94,8 @@ class IdempotencyMiddleware:
             chunk, body = body, b""
             return {"type": "http.request", "body": chunk, "more_body": False}
 
+        last: list[Message] = []
+
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
@@ -103,6 +105,12 @@ class IdempotencyMiddleware:
                 ]
             elif message["type"] == "http.response.body":
                 captured["body"].append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    # Held until the answer is recorded: a client that has its whole answer
+                    # must find it kept if it retries (a crash in between only drops the
+                    # connection, and the retry takes the record over).
+                    last.append(message)
+                    return
             await send(message)
 
         kept = False
@@ -114,9 +122,11 @@ class IdempotencyMiddleware:
                 kept = await _quietly(store.store(owner, key, response))
         finally:
             if not kept:
-                # The answer is sent: failing now would only hide it. A record left in flight
-                # is taken over by a retry once its lease runs out.
+                # Failing now would only hide the answer. A record left in flight is taken
+                # over by a retry once its lease runs out.
                 await _quietly(store.forget(owner, key))
+            for message in last:
+                await send(message)
 
 
 async def _quietly(write: Awaitable[None]) -> bool:
