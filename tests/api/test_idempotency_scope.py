@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
 import pytest
 import sqlalchemy as sa
 
-from imagegate.storage.tables import idempotency
+from imagegate.storage.tables import idempotency, ledger, usage
 from tests.api.billing_kit import priced_gateway
 from tests.api.test_billing_api import BODY, ROUTE, make_key, show
 from tests.conftest import Gateway
@@ -98,3 +99,40 @@ async def test_a_live_owner_keeps_its_key(priced: Gateway) -> None:
     response = await priced.client.post(ROUTE, content=content, headers=headers)
     assert response.status_code == 409, response.text
     assert response.headers["retry-after"] == "1"
+
+
+async def test_a_retry_after_a_lost_answer_is_charged_once(priced: Gateway) -> None:
+    """A replica charged a request and died before its answer was recorded (so the client never
+    got it): the retry runs again, and the lost attempt's charge is given back."""
+    key_id, headers = await make_key(priced, credit_usd=1.0)
+    headers = {**headers, "content-type": "application/json"}
+    lost = await priced.client.post(ROUTE, content=CONTENT, headers=headers)
+    assert lost.status_code == 200
+    await priced.services.idempotency.claim(
+        key_id,
+        "lost",
+        DIGEST,
+        now=time.time() - 600,
+        owner="dead-replica",
+        request_id=lost.headers["x-request-id"],
+    )
+    retry = await priced.client.post(
+        ROUTE, content=CONTENT, headers={**headers, "Idempotency-Key": "lost"}
+    )
+    assert retry.status_code == 200, retry.text
+    assert (await show(priced, key_id))["balance_usd"] == pytest.approx(0.9)
+    async with priced.services.engine.connect() as conn:
+        kinds = (
+            await conn.execute(
+                sa.select(ledger.c.kind, sa.func.sum(ledger.c.amount_usd))
+                .where(ledger.c.key_id == key_id, ledger.c.kind.in_(("charge", "void")))
+                .group_by(ledger.c.kind)
+            )
+        ).all()
+        metered = (
+            await conn.execute(
+                sa.select(sa.func.sum(usage.c.cost_usd)).where(usage.c.key_id == key_id)
+            )
+        ).scalar_one()
+    net = -sum(amount for _, amount in kinds)
+    assert net == metered == Decimal("0.1")

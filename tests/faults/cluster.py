@@ -251,7 +251,7 @@ def assert_books_balance(direct_url: str) -> None:
                (SELECT coalesce(sum(amount_usd), 0) FROM ledger l WHERE l.key_id = k.key_id)
                    AS ledger,
                (SELECT coalesce(-sum(amount_usd), 0) FROM ledger l
-                 WHERE l.key_id = k.key_id AND l.kind = 'charge') AS charged,
+                 WHERE l.key_id = k.key_id AND l.kind IN ('charge', 'void')) AS charged,
                (SELECT coalesce(sum(cost_usd), 0) FROM usage u WHERE u.key_id = k.key_id)
                    AS metered
         FROM key_limits k WHERE k.balance_usd IS NOT NULL
@@ -265,33 +265,52 @@ def assert_books_balance(direct_url: str) -> None:
 
 
 def charges_of(direct_url: str, key_id: str) -> int:
+    """How many requests of ``key_id`` stay charged (charges less those voided because their
+    answer was lost with a killed replica and the retry ran again)."""
     rows = query(
         direct_url,
-        f"SELECT count(*) AS n FROM ledger WHERE kind = 'charge' AND key_id = '{key_id}'",
+        f"""SELECT count(*) FILTER (WHERE kind = 'charge') - count(*) FILTER (WHERE kind = 'void')
+            AS n FROM ledger WHERE key_id = '{key_id}'""",
     )
     return int(rows[0]["n"])
 
 
-def assert_nothing_stuck(direct_url: str, within: float) -> None:
-    """No Idempotency-Key left in flight and no hold left held (with no task waiting on it),
-    within ``within`` seconds."""
+def assert_nothing_stuck(direct_url: str, load: Load, within: float) -> None:
+    """Within ``within`` seconds: no hold of the load's key left held (with no task waiting on
+    it) and none of its Idempotency-Keys refusing a retry (a record left in flight because
+    its answer could not be recorded has an expired lease, and its retry is answered)."""
     deadline = time.monotonic() + within
     while True:
-        in_flight = query(
-            direct_url, "SELECT count(*) AS n FROM idempotency WHERE state = 'in_flight'"
+        live = query(
+            direct_url,
+            f"""SELECT count(*) AS n FROM idempotency WHERE state = 'in_flight'
+                AND scope = '{load.key_id}' AND lease_expires_at >= extract(epoch from now())""",
         )[0]["n"]
         held = query(
             direct_url,
-            """SELECT count(*) AS n FROM reservations r WHERE state = 'held' AND NOT EXISTS
+            f"""SELECT count(*) AS n FROM reservations r WHERE state = 'held'
+                AND key_id = '{load.key_id}' AND NOT EXISTS
                (SELECT 1 FROM tasks t WHERE t.reservation_id = r.id
                 AND t.status IN ('queued', 'modal', 'running'))""",
         )[0]["n"]
-        if in_flight == 0 and held == 0:
-            return
-        if time.monotonic() > deadline:
-            rows = query(direct_url, "SELECT * FROM idempotency WHERE state = 'in_flight'")
-            raise AssertionError(
-                f"{in_flight} keys in flight, {held} holds held; now {time.time()}: "
-                + repr([dict(r) for r in rows])
-            )
+        if live == 0 and held == 0:
+            break
+        assert time.monotonic() < deadline, f"{live} keys in flight, {held} holds held"
         time.sleep(0.2)
+    left = query(
+        direct_url,
+        f"""SELECT idempotency_key FROM idempotency WHERE state = 'in_flight'
+            AND scope = '{load.key_id}'""",
+    )
+    replica = load.cluster.live()[0]
+    for row in left:
+        retry = httpx.post(
+            f"{replica.base_url}/v1/images/generations",
+            json=IMAGE,
+            headers={
+                "Authorization": f"Bearer {load.key}",
+                "Idempotency-Key": row["idempotency_key"],
+            },
+            timeout=15,
+        )
+        assert retry.status_code == 200, retry.text

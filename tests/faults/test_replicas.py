@@ -116,7 +116,7 @@ def test_a_replica_killed_or_stopped_under_load(
         # A graceful stop: uvicorn re-raises the signal once the app has shut down.
         assert exit_codes[0] in (0, -signal.SIGTERM), cluster.logs()
         assert "failed; closing the rest" not in victim.log.read_text()
-    assert_nothing_stuck(direct, CLEANUP_SECONDS)
+    assert_nothing_stuck(direct, load, CLEANUP_SECONDS)
     assert_books_balance(direct)
 
 
@@ -131,7 +131,7 @@ def test_the_database_cut_off_under_load(stack: tuple[Cluster, Proxy, Proxy, str
     load = run_load(cluster, 6, fault)
     assert_all_answered(load, cluster, direct)
     assert load.statuses[503] > 0, load.statuses  # the outage was seen, as a retryable 503
-    assert_nothing_stuck(direct, CLEANUP_SECONDS)
+    assert_nothing_stuck(direct, load, CLEANUP_SECONDS)
     assert_books_balance(direct)
 
 
@@ -146,6 +146,6 @@ def test_redis_cut_off_under_load(stack: tuple[Cluster, Proxy, Proxy, str]) -> N
     load = run_load(cluster, 5, fault)
     assert_all_answered(load, cluster, direct)
     assert set(load.statuses) == {200}, load.statuses  # limits fall back per process
-    assert_nothing_stuck(direct, CLEANUP_SECONDS)
+    assert_nothing_stuck(direct, load, CLEANUP_SECONDS)
     assert_books_balance(direct)
     assert query(direct, "SELECT 1 AS one")[0]["one"] == 1

@@ -60,8 +60,14 @@ class IdempotencyMiddleware:
         digest = hashlib.sha256(
             b"\0".join([scope["path"].encode(), scope.get("query_string", b""), body])
         ).hexdigest()
-        store: IdempotencyStore = scope["app"].state.services.idempotency
-        claim = await store.claim(owner, key, digest)
+        services = scope["app"].state.services
+        store: IdempotencyStore = services.idempotency
+        request_id = scope.get("state", {}).get("request_id")
+        claim = await store.claim(owner, key, digest, request_id=request_id)
+        if claim.replaces is not None:
+            # The attempt this retry replaces never got its answer to the client: what it
+            # charged is given back, as this run charges again.
+            await services.billing.void_requests(owner, [claim.replaces])
         if claim.outcome == "mismatch":
             raise IdempotencyMismatch(
                 "this Idempotency-Key was used with a different request body",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.errors import NotFound, QuotaExceeded
 from imagegate.storage.group_commit import Batch, GroupCommit
-from imagegate.storage.tables import key_limits, ledger, reservations, tasks
+from imagegate.storage.tables import key_limits, ledger, reservations, tasks, usage
 
 ZERO = Decimal(0)
 SPENDING = "spending"
@@ -366,6 +367,43 @@ class Billing:
             stale = list((await conn.execute(query)).scalars())
         released = [await self.release(reservation_id) for reservation_id in stale]
         return sum(released)
+
+    async def void_requests(self, key_id: str, request_ids: Sequence[str]) -> Decimal:
+        """Give back what ``request_ids`` (of ``key_id``) were charged: requests whose answer
+        never reached their client (their server stopped before recording it) and that the
+        client's retry runs again. Their usage rows then say nothing was charged. Once per
+        request; returns the amount given back."""
+        if not request_ids:
+            return ZERO
+        now = time.time()
+        mine = sa.and_(ledger.c.key_id == key_id, ledger.c.request_id.in_(list(request_ids)))
+        async with self._engine.begin() as conn:
+            voided = await conn.execute(
+                sa.select(ledger.c.id).where(mine, ledger.c.kind == "void").limit(1)
+            )
+            if voided.first() is not None:
+                return ZERO
+            charges = await conn.execute(
+                sa.select(ledger.c.request_id, -sa.func.sum(ledger.c.amount_usd))
+                .where(mine, ledger.c.kind == "charge")
+                .group_by(ledger.c.request_id)
+            )
+            amounts = {str(request_id): Decimal(amount) for request_id, amount in charges}
+            total = sum(amounts.values(), ZERO)
+            if not amounts:
+                return ZERO
+            await conn.execute(_credit(key_id, total, now))
+            entries = [
+                _entry(key_id, "void", amount, request_id=request_id, now=now, note="answer lost")
+                for request_id, amount in amounts.items()
+            ]
+            await conn.execute(ledger.insert(), entries)
+            await conn.execute(
+                usage.update()
+                .where(usage.c.key_id == key_id, usage.c.request_id.in_(list(amounts)))
+                .values(cost_usd=ZERO, error_code="answer_lost")
+            )
+        return total
 
     async def _adjust(
         self, conn: AsyncConnection, key_id: str, held: Decimal, actual: Decimal, now: float

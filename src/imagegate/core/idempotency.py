@@ -38,6 +38,9 @@ class Claim:
 
     outcome: Literal["new", "replay", "in_flight", "mismatch"]
     response: StoredResponse | None = None
+    replaces: str | None = None
+    """``new`` after a take-over: the request id of the attempt whose owner stopped (its answer
+    never reached the client; what it charged is to be voided)."""
 
 
 class IdempotencyStore:
@@ -66,8 +69,10 @@ class IdempotencyStore:
         *,
         now: float | None = None,
         owner: str | None = None,
+        request_id: str | None = None,
     ) -> Claim:
-        """``now``/``owner``: tests stand in for another process at another time."""
+        """``request_id``: the attempt's (kept, so a take-over knows what it replaces);
+        ``now``/``owner``: tests stand in for another process at another time."""
         now = time.time() if now is None else now
         owner = owner or self.owner
         for _ in range(3):
@@ -82,6 +87,7 @@ class IdempotencyStore:
                             created_at=now,
                             lease_owner=owner,
                             lease_expires_at=now + self.lease_seconds,
+                            request_id=request_id,
                         )
                     )
                 self._live.add((scope, key))
@@ -96,16 +102,19 @@ class IdempotencyStore:
             if (
                 _orphaned(existing, now)
                 and existing["body_sha256"] == body_sha256
-                and await self._take_over(existing, owner, now)
+                and await self._take_over(existing, owner, now, request_id)
             ):
                 log.warning(
                     "took over an Idempotency-Key whose owner (%s) stopped", existing["lease_owner"]
                 )
-                return Claim("new")
+                self._live.add((scope, key))
+                return Claim("new", replaces=existing["request_id"])
             return _judge(existing, body_sha256)
         return Claim("in_flight")
 
-    async def _take_over(self, existing: sa.RowMapping, owner: str, now: float) -> bool:
+    async def _take_over(
+        self, existing: sa.RowMapping, owner: str, now: float, request_id: str | None
+    ) -> bool:
         """Make an orphaned in-flight record ours; False when another retry was first."""
         c = idempotency.c
         async with self._engine.begin() as conn:
@@ -119,7 +128,11 @@ class IdempotencyStore:
                     if existing["lease_expires_at"] is None
                     else c.lease_expires_at == existing["lease_expires_at"],
                 )
-                .values(lease_owner=owner, lease_expires_at=now + self.lease_seconds)
+                .values(
+                    lease_owner=owner,
+                    lease_expires_at=now + self.lease_seconds,
+                    request_id=request_id,
+                )
             )
         return bool(result.rowcount)
 

@@ -177,4 +177,5 @@ idempotency = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False, index=True),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_expires_at", sa.Float, nullable=True),
+    sa.Column("request_id", sa.String(64), nullable=True),
 )
