@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve check lint typecheck test bench format
+.PHONY: serve check lint typecheck test faults bench format
 
 $(BIN)/imagegate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ typecheck: $(VENV)/.test-deps
 
 test: $(VENV)/.test-deps
 	$(BIN)/pytest --cov=imagegate --cov-report=term:skip-covered
+
+faults: $(VENV)/.test-deps  ## only the fault suite (also part of test): replicas killed, outages
+	$(BIN)/pytest -m faults
 
 format: $(VENV)/.test-deps
 	$(BIN)/ruff format src tests bench

@@ -93,3 +93,15 @@ async def test_every_front_answers_503_while_the_database_is_down(
     proxy.restore()
     again = await gateway.client.post("/v1/images/generations", json=IMAGE, headers=gateway.auth)
     assert again.status_code == 200, again.text
+
+
+async def test_a_full_asset_disk_is_a_503(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def full(*_: object, **__: object) -> object:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gateway.services.assets, "write_blobs", full)
+    response = await gateway.client.post("/v1/images/generations", json=IMAGE, headers=gateway.auth)
+    assert_retryable(response)
+    assert response.json()["error"]["code"] == "storage_unavailable"
