@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imagegate.api._errors import error_response_for_path
 from imagegate.core.idempotency import IdempotencyStore, StoredResponse
+from imagegate.core.lost_attempts import void_attempt
 from imagegate.errors import Conflict, IdempotencyMismatch, ImagegateError, InvalidRequest
 from imagegate.storage.outage import OUTAGES
 
@@ -65,9 +66,11 @@ class IdempotencyMiddleware:
         request_id = scope.get("state", {}).get("request_id")
         claim = await store.claim(owner, key, digest, request_id=request_id)
         if claim.replaces is not None:
-            # The attempt this retry replaces never got its answer to the client: what it
-            # charged is given back, as this run charges again.
-            await services.billing.void_requests(owner, [claim.replaces])
+            # The attempt this retry replaces never got its answer to the client: its tasks are
+            # cancelled and what it charged is given back, as this run does it again.
+            await void_attempt(
+                services.engine, services.billing, services.tasks, owner, claim.replaces
+            )
         if claim.outcome == "mismatch":
             raise IdempotencyMismatch(
                 "this Idempotency-Key was used with a different request body",

@@ -368,11 +368,14 @@ class Billing:
         released = [await self.release(reservation_id) for reservation_id in stale]
         return sum(released)
 
-    async def void_requests(self, key_id: str, request_ids: Sequence[str]) -> Decimal:
+    async def void_requests(
+        self, key_id: str, request_ids: Sequence[str], *, usage_of: Sequence[str] = ()
+    ) -> Decimal:
         """Give back what ``request_ids`` (of ``key_id``) were charged: requests whose answer
         never reached their client (their server stopped before recording it) and that the
-        client's retry runs again. Their usage rows then say nothing was charged. Once per
-        request; returns the amount given back."""
+        client's retry runs again. Their usage rows (and those of ``usage_of``: the tasks they
+        submitted) then say nothing was charged. Once per request; returns the amount given
+        back."""
         if not request_ids:
             return ZERO
         now = time.time()
@@ -400,7 +403,10 @@ class Billing:
             await conn.execute(ledger.insert(), entries)
             await conn.execute(
                 usage.update()
-                .where(usage.c.key_id == key_id, usage.c.request_id.in_(list(amounts)))
+                .where(
+                    usage.c.key_id == key_id,
+                    usage.c.request_id.in_([*amounts, *usage_of]),
+                )
                 .values(cost_usd=ZERO, error_code="answer_lost")
             )
         return total

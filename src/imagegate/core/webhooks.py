@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.aio import wait_set
 from imagegate.errors import ImagegateError, InvalidRequest
-from imagegate.outbound import OutboundGuard
+from imagegate.outbound import UNRESOLVED, OutboundGuard
 from imagegate.storage.claims import claim_update
 from imagegate.storage.tables import webhook_deliveries as deliveries
 
@@ -113,9 +113,10 @@ class WebhookSender:
         self._wake.set()
 
     async def check_target(self, url: str | None, *, param: str) -> str | None:
-        """Refuse, when a client submits it, a webhook target no delivery could reach: a URL
+        """Refuse, when a client submits it, a webhook target no delivery may reach: a URL
         that is not absolute http(s), or a host that resolves to a non-public address not
-        allowed by ``IMAGEGATE_OUTBOUND_ALLOW`` (400, naming the setting)."""
+        allowed by ``IMAGEGATE_OUTBOUND_ALLOW`` (400, naming the setting). A host name that
+        does not resolve is let through (DNS may be failing for a moment)."""
         if url is None:
             return None
         parts = urlsplit(url)
@@ -124,6 +125,8 @@ class WebhookSender:
         try:
             await self._guard.check_url(url, param=param)
         except InvalidRequest as exc:
+            if exc.code == UNRESOLVED:  # perhaps for now only: each delivery looks again
+                return url
             raise InvalidRequest(
                 f"{exc.message}; webhooks go only to public addresses and to hosts or networks "
                 "listed in IMAGEGATE_OUTBOUND_ALLOW",
