@@ -35,7 +35,10 @@ image_output_per_mtok = 0.0
 per_request = 0.1
 """
 RETRYABLE = frozenset({409, 429, 502, 503, 504})
+IMAGE_ROUTE = "/v1/images/generations"
 IMAGE = {"model": "sketch", "prompt": "a red square", "size": "256x256"}
+TASK_ROUTE = "/flux/v1/sketch"
+TASK = {"prompt": "a red square", "width": 256, "height": 256}
 
 
 def free_port() -> int:
@@ -164,6 +167,10 @@ class Load:
     dropped: int = 0
     unanswered: list[str] = field(default_factory=list)
     answered: set[str] = field(default_factory=set)
+    tasks: set[str] = field(default_factory=set)
+    """Ids of the tasks the load's clients were answered with."""
+    sent: dict[str, tuple[str, dict[str, object]]] = field(default_factory=dict)
+    """Route and body of each Idempotency-Key."""
     bad: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _workers: list[threading.Thread] = field(default_factory=list)
@@ -188,9 +195,21 @@ class Load:
                 if self._stop.is_set():
                     return
                 idempotency_key = f"load-{n}-{i}-{secrets.token_hex(4)}"
-                self._one(client, {**headers, "Idempotency-Key": idempotency_key}, idempotency_key)
+                keyed = {**headers, "Idempotency-Key": idempotency_key}
+                # Two image requests answered at once, then a task (answered with its id).
+                route, body = (TASK_ROUTE, TASK) if i % 3 == 2 else (IMAGE_ROUTE, IMAGE)
+                with self._lock:
+                    self.sent[idempotency_key] = (route, body)
+                self._one(client, route, body, keyed, idempotency_key)
 
-    def _one(self, client: httpx.Client, headers: dict[str, str], idempotency_key: str) -> None:
+    def _one(
+        self,
+        client: httpx.Client,
+        route: str,
+        body: dict[str, object],
+        headers: dict[str, str],
+        idempotency_key: str,
+    ) -> None:
         deadline = time.monotonic() + 40
         for attempt in itertools.count():
             live = self.cluster.live()
@@ -199,9 +218,7 @@ class Load:
                 continue
             replica = live[attempt % len(live)]
             try:
-                response = client.post(
-                    f"{replica.base_url}/v1/images/generations", json=IMAGE, headers=headers
-                )
+                response = client.post(f"{replica.base_url}{route}", json=body, headers=headers)
             except httpx.TransportError:
                 with self._lock:
                     self.dropped += 1
@@ -212,6 +229,8 @@ class Load:
                 if response.status_code == 200:
                     with self._lock:
                         self.answered.add(idempotency_key)
+                        if route == TASK_ROUTE:
+                            self.tasks.add(str(response.json()["id"]))
                     return
                 if response.status_code not in RETRYABLE:
                     with self._lock:
@@ -264,6 +283,23 @@ def assert_books_balance(direct_url: str) -> None:
         assert row["charged"] > Decimal(0)
 
 
+def assert_tasks_done(direct_url: str, load: Load, within: float) -> None:
+    """Every task of the load's key finishes (a killed or stopped replica's are run by another
+    one), and each task a client was answered with succeeds."""
+    deadline = time.monotonic() + within
+    while True:
+        rows = query(
+            direct_url, f"SELECT id, status FROM tasks WHERE owner_key_id = '{load.key_id}'"
+        )
+        statuses = {row["id"]: row["status"] for row in rows}
+        if all(s in ("succeeded", "failed", "canceled") for s in statuses.values()):
+            break
+        assert time.monotonic() < deadline, Counter(statuses.values())
+        time.sleep(0.2)
+    assert load.tasks, "no task was submitted"
+    assert {statuses[task_id] for task_id in load.tasks} == {"succeeded"}
+
+
 def charges_of(direct_url: str, key_id: str) -> int:
     """How many requests of ``key_id`` stay charged (charges less those voided because their
     answer was lost with a killed replica and the retry ran again)."""
@@ -304,9 +340,10 @@ def assert_nothing_stuck(direct_url: str, load: Load, within: float) -> None:
     )
     replica = load.cluster.live()[0]
     for row in left:
+        route, body = load.sent[row["idempotency_key"]]
         retry = httpx.post(
-            f"{replica.base_url}/v1/images/generations",
-            json=IMAGE,
+            f"{replica.base_url}{route}",
+            json=body,
             headers={
                 "Authorization": f"Bearer {load.key}",
                 "Idempotency-Key": row["idempotency_key"],

@@ -24,6 +24,7 @@ from tests.faults.cluster import (
     Load,
     assert_books_balance,
     assert_nothing_stuck,
+    assert_tasks_done,
     charges_of,
     query,
 )
@@ -91,8 +92,10 @@ def run_load(cluster: Cluster, seconds: float, fault: object) -> Load:
 
 
 def assert_all_answered(load: Load, cluster: Cluster, direct: str) -> None:
-    """Every request answered, none twice charged, no 500, each 429/503 with Retry-After."""
+    """Every request answered, every task done, none twice charged, no 500, each 429/503 with
+    Retry-After."""
     assert load.answered, "no request succeeded"
+    assert_tasks_done(direct, load, CLEANUP_SECONDS)
     assert charges_of(direct, load.key_id) == len(load.answered), (load.statuses, load.dropped)
     assert not load.bad, load.bad[:5]
     assert not load.unanswered, (len(load.unanswered), cluster.logs())
