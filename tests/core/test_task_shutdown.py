@@ -99,3 +99,39 @@ async def test_every_close_step_runs_when_one_fails(tmp_path: Path) -> None:
         ids = (await conn.execute(sa.select(usage.c.request_id))).scalars().all()
     await check.dispose()
     assert "req_last" in ids
+
+
+async def test_handing_back_waits_for_a_batch_that_locks_the_same_rows(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A group-commit batch holds one task row and is about to take the other while the server
+    stops: the hand-back queues behind it instead of locking the rows in the other order (on
+    PostgreSQL that was a deadlock, and the loser's error escaped close())."""
+    engine = db.create_engine(postgres_url)
+    await db.upgrade(engine)
+    try:
+        first = make_engine(engine, tmp_path, lease_seconds=60)
+        first.register("test", Recorder())
+        a = await first.submit(kind="test", owner_key_id="key_a", request={}, meta={})
+        b = await first.submit(kind="test", owner_key_id="key_a", request={}, meta={})
+        await first._store.claim(first.worker_id, 2, time.time(), 60)
+        store = first._store
+
+        async def backwards(conn: Any) -> None:
+            for task_id in (b.id, a.id):
+                await conn.execute(
+                    sa.update(tasks_table)
+                    .where(tasks_table.c.id == task_id)
+                    .values(progress=tasks_table.c.progress + 1)
+                )
+                await asyncio.sleep(0.3)
+
+        batch = asyncio.create_task(store.write(backwards))
+        await asyncio.sleep(0.1)
+        await first.close()
+        await batch
+        for task in (a, b):
+            _, expires = await lease_of(engine, task.id)
+            assert expires is not None and expires <= time.time()
+    finally:
+        await engine.dispose()
