@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve check lint lint-deploy typecheck test bench format
+.PHONY: serve check lint lint-deploy typecheck test faults bench format
 
 $(BIN)/imagegate:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,15 @@ lint-deploy: $(VENV)/.test-deps
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
+# The suite on every core, then the tests that start real replicas and cut their services
+# under load on their own, so other tests' CPU does not stretch their timings.
+SERIAL := faults
 test: $(VENV)/.test-deps
-	$(BIN)/pytest -n auto --cov=imagegate --cov-report=term:skip-covered
+	$(BIN)/pytest -n auto -m "not ($(SERIAL))" --cov=imagegate --cov-report=
+	$(BIN)/pytest -m "$(SERIAL)" --cov=imagegate --cov-append --cov-report=term:skip-covered
+
+faults: $(VENV)/.test-deps  ## only the fault suite (also part of test): replicas killed, outages
+	$(BIN)/pytest -m faults
 
 format: $(VENV)/.test-deps
 	$(BIN)/ruff format src tests bench

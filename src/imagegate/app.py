@@ -31,6 +31,7 @@ from imagegate.observability import multiproc, tracing
 from imagegate.pacing import Pacer
 from imagegate.services import Services
 from imagegate.settings import Settings
+from imagegate.storage.outage import OUTAGES, outage_error
 
 log = logging.getLogger("imagegate")
 
@@ -103,13 +104,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         DirectRoutes, routes=direct, on_error=render_error, handles=HANDLED, pacer=pacer
     )
-    app.add_middleware(IdempotencyMiddleware, envelopes=envelopes)
+    app.add_middleware(
+        IdempotencyMiddleware,
+        envelopes=envelopes,
+        credential_headers=(name for front in FRONTS for name in front.credential_headers),
+        outages=OUTAGES,
+    )
     app.add_middleware(
         GatewayMiddleware,
         max_body_bytes=settings.max_body_bytes,
         small_body_bytes=settings.max_small_body_bytes,
         small_prefixes=SMALL_BODY_PREFIXES,
         envelopes=envelopes,
+        outage=outage_error,
     )
     return app
 
@@ -117,8 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 SMALL_BODY_PREFIXES = ("/admin/", "/api/models", "/api/usage")
 """Routes that take no images: their bodies are held to ``max_small_body_bytes``."""
 
-HANDLED = (ImagegateError, HTTPException, RequestValidationError, ClientDisconnect)
-"""What a route may raise as an answer; anything else is a crash (500, logged)."""
+HANDLED = (ImagegateError, HTTPException, RequestValidationError, ClientDisconnect, *OUTAGES)
+"""What a route may raise as an answer (an outage of the database or the asset store is a
+503); anything else is a crash (500, logged)."""
 
 
 def error_renderer(envelopes: Envelopes) -> ErrorRenderer:
@@ -152,6 +160,9 @@ def as_domain_error(request: Request, exc: Exception) -> ImagegateError:
             f"invalid value for {location or 'the request'}: {first.get('msg', '')}",
             param=location or None,
         )
+    if (unavailable := outage_error(exc)) is not None:
+        log.warning("storage unavailable on %s: %s", path, type(exc).__name__)
+        return unavailable
     log.exception("unhandled error on %s", path)
     return ServerError("internal error")
 

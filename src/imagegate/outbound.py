@@ -192,6 +192,10 @@ class ResolvedTarget:
         return request
 
 
+UNRESOLVED = "host_not_resolved"
+"""The code of the refusal of a host name that does not resolve (now)."""
+
+
 class OutboundGuard:
     """Decides which URLs the gateway may fetch for a client, and fetches them safely.
 
@@ -303,7 +307,9 @@ class OutboundGuard:
             addresses = []
         if not addresses:
             raise InvalidRequest(
-                f"could not fetch {param}: the host name does not resolve", param=param
+                f"could not fetch {param}: the host name does not resolve",
+                param=param,
+                code=UNRESOLVED,
             )
         return addresses
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
-from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,8 +23,10 @@ from imagegate.core.generation import ImageService
 from imagegate.core.idempotency import IdempotencyStore
 from imagegate.core.inputs import InputLoader
 from imagegate.core.keys import KeyService
+from imagegate.core.leases import LeaseKeeper
 from imagegate.core.limits import ConcurrencyLimiter, MemoryRateLimiter, RateLimiter
-from imagegate.core.redis_limits import RedisRateLimiter
+from imagegate.core.rate_fallback import FallbackRateLimiter
+from imagegate.core.redis_limits import RedisRateLimiter, redis_client
 from imagegate.core.routing import RouterSettings
 from imagegate.core.secret import load_or_create_secret
 from imagegate.core.task_events import PartialImages
@@ -50,8 +52,6 @@ log = logging.getLogger("imagegate")
 
 FIRST_SWEEP_SECONDS = 5.0
 FLEET_QUERY_SECONDS = 5.0
-STALE_RESERVATION_SECONDS = 3600.0
-"""A hold this old, with no unfinished task behind it, belongs to a request that crashed."""
 
 
 @dataclass(slots=True)
@@ -77,6 +77,7 @@ class Services:
     webhooks: WebhookSender
     partials: PartialImages
     """Previews of running tasks for the clients watching them (in this process)."""
+    leases: LeaseKeeper
     _sweeper: asyncio.Task[None] | None = None
     _stopping: asyncio.Event | None = None
 
@@ -116,9 +117,13 @@ class Services:
         usage = UsageRecorder(engine)
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         writer = GroupCommit(engine, pacer=pacer)
-        billing = Billing(engine, writer)
+        instance = f"p-{uuid.uuid4().hex[:16]}"
+        """Names what this process holds under a lease (tasks have their worker's own id)."""
+        lease = settings.task_lease_seconds
+        billing = Billing(engine, writer, owner=instance, lease_seconds=lease)
+        idempotency = IdempotencyStore(engine, owner=instance, lease_seconds=lease)
         rate: RateLimiter = (
-            RedisRateLimiter(Redis.from_url(settings.redis_url))
+            FallbackRateLimiter(RedisRateLimiter(redis_client(settings.redis_url)))
             if settings.redis_url
             else MemoryRateLimiter()
         )
@@ -178,7 +183,7 @@ class Services:
             access=access,
             rate=rate,
             usage_report=UsageReport(engine),
-            idempotency=IdempotencyStore(engine),
+            idempotency=idempotency,
             assets=assets,
             files=files,
             usage=usage,
@@ -186,11 +191,14 @@ class Services:
             tasks=tasks,
             webhooks=webhooks,
             partials=partials,
+            leases=LeaseKeeper(billing, idempotency, lease),
         )
 
     def run_background(self) -> None:
-        """Start the usage flusher, the task workers, the webhook sender and the sweeper."""
+        """Start the usage flusher, the task workers, the webhook sender, the lease keeper and
+        the sweeper."""
         self.usage.start()
+        self.leases.start()
         self.tasks.start()
         self.webhooks.start()
         self._stopping = asyncio.Event()
@@ -207,7 +215,6 @@ class Services:
                 removed = await self.assets.sweep()
                 tasks = await self.tasks.sweep()
                 await self.idempotency.sweep()
-                await self.billing.release_stale(time.time() - STALE_RESERVATION_SECONDS)
                 if removed or tasks:
                     log.info("retention sweep removed %d assets and %d tasks", removed, tasks)
             except Exception:
@@ -224,15 +231,27 @@ class Services:
             return None
 
     async def close(self) -> None:
+        """Stop everything; each step runs even when an earlier one failed (a failed task
+        hand-back must not cost the usage flush, nor leave the engine open)."""
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("sweeper", self._stop_sweeper),
+            ("task engine", self.tasks.close),
+            ("webhook sender", self.webhooks.close),
+            ("lease keeper", self.leases.close),
+            ("usage flush", self.usage.close),
+            ("group commit", self.writer.close),
+            ("rate limiter", self.rate.close),
+            ("upstream client", self.http.aclose),
+            ("outbound client", self.outbound_http.aclose),
+            ("database engine", self.engine.dispose),
+        ]
+        for name, step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("closing the %s failed; closing the rest", name)
+
+    async def _stop_sweeper(self) -> None:
         if self._sweeper is not None and self._stopping is not None:
             self._stopping.set()
             await self._sweeper
-        await self.tasks.close()
-        await self.webhooks.close()
-        await self.usage.close()
-        await self.writer.close()
-        if isinstance(self.rate, RedisRateLimiter):
-            await self.rate.close()
-        await self.http.aclose()
-        await self.outbound_http.aclose()
-        await self.engine.dispose()

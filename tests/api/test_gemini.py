@@ -682,7 +682,7 @@ async def test_usage_rows_name_the_gemini_route(gateway: Gateway) -> None:
     )
     await gateway.services.usage.flush()
     async with gateway.services.engine.connect() as conn:
-        rows = (await conn.execute(sa.select(usage).order_by(usage.c.id))).mappings().all()
+        rows = (await conn.execute(sa.select(usage).order_by(usage.c.created_at))).mappings().all()
     assert [(row["route"], row["status"]) for row in rows] == [
         ("/v1beta/models:generateContent", 200),
         ("/v1beta/models:generateContent", 400),

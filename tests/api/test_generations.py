@@ -272,7 +272,7 @@ async def test_every_request_leaves_a_usage_row(priced_gateway: Gateway) -> None
     await post(gateway, {"model": "sketch", "prompt": "x", "n": 11})
     await gateway.services.usage.flush()
     async with gateway.services.engine.connect() as conn:
-        rows = (await conn.execute(sa.select(usage).order_by(usage.c.id))).mappings().all()
+        rows = (await conn.execute(sa.select(usage).order_by(usage.c.created_at))).mappings().all()
     ok, bad = rows
     assert (ok["status"], ok["model"], ok["images"], ok["user"], ok["size"]) == (
         200,

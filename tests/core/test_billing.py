@@ -128,8 +128,10 @@ async def test_stale_holds_are_released(engine: AsyncEngine) -> None:
     billing = Billing(engine)
     key_id = await new_key(engine, balance_usd=D("1"))
     await billing.reserve(key_id, D("0.4"), "req_1")
-    assert await billing.release_stale(time.time() - 60) == 0
-    assert await billing.release_stale(time.time() + 1) == 1
+    assert await billing.release_expired(time.time()) == 0
+    assert await billing.renew_holds(time.time() + 60) == 1
+    assert await billing.release_expired(time.time() + 61) == 0
+    assert await billing.release_expired(time.time() + 120) == 1
     assert (await billing.limits(key_id)).balance_usd == D("1")
 
 

@@ -7,6 +7,11 @@ actual cost of what was delivered, or releases the reservation when nothing was.
 change of a reservation is guarded by its current state, so it happens once however often it is
 attempted; tasks settle inside the transaction that completes them.
 
+A hold names the process that made it (``lease_owner``) and lasts a lease that process renews
+while it lives (:meth:`Billing.renew_holds`); a hold whose lease ran out and that no unfinished
+task waits on belongs to a request cut off by a crash, and is released
+(:meth:`Billing.release_expired`).
+
 Writes go through the group commit (one transaction for many requests), and a synchronous
 request by a key that caps no spending takes no hold at all (:meth:`Billing.reserve_unheld`):
 nothing can refuse it, so its charge is simply written, with its assets, when it settles.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -26,10 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from imagegate.core.task_model import UNFINISHED
 from imagegate.errors import NotFound, QuotaExceeded
 from imagegate.storage.group_commit import Batch, GroupCommit
-from imagegate.storage.tables import key_limits, ledger, reservations, tasks
+from imagegate.storage.tables import key_limits, ledger, reservations, tasks, usage
 
 ZERO = Decimal(0)
 SPENDING = "spending"
+HOLD_LEASE_SECONDS = 30.0
+LEGACY_HOLD_SECONDS = 3600.0
+"""A hold from before leases (none recorded) is a crash's once it is this old."""
 LIMIT_FIELDS = (
     "balance_usd",
     "budget_daily_usd",
@@ -111,12 +120,26 @@ def _month(now: float) -> str:
 class Billing:
     """Balances, budgets, reservations and the ledger, on SQLite and PostgreSQL alike."""
 
-    def __init__(self, engine: AsyncEngine, writer: GroupCommit | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        writer: GroupCommit | None = None,
+        *,
+        owner: str = "local",
+        lease_seconds: float = HOLD_LEASE_SECONDS,
+    ) -> None:
+        """``owner``: this process's id, named by its holds; ``lease_seconds``: how long a
+        hold outlives its owner's last renewal."""
         self._engine = engine
+        self.owner = owner
+        self.lease_seconds = lease_seconds
         self._writer = writer or GroupCommit(engine)
         self._writer.register_tally(SPENDING, _add_spending)
         self._unheld: set[str] = set()
         """Unheld reservations not yet settled or released (they live only in this process)."""
+        self._live: set[str] = set()
+        """Holds this process made and still answers for: only their leases are renewed, so a
+        hold whose release failed (the database was down) expires and is released later."""
 
     async def create_limits(
         self, conn: AsyncConnection, key_id: str, values: dict[str, Any], now: float
@@ -202,6 +225,8 @@ class Billing:
                     "amount_usd": amount,
                     "state": "held",
                     "created_at": now,
+                    "lease_owner": self.owner,
+                    "lease_expires_at": now + self.lease_seconds,
                 },
             )
             batch.insert(
@@ -209,6 +234,7 @@ class Billing:
             )
 
         await self._writer.run(hold)
+        self._live.add(reservation.id)
         return reservation
 
     def reserve_unheld(self, key_id: str, amount: Decimal, request_id: str) -> Reservation:
@@ -222,15 +248,20 @@ class Billing:
         return reservation
 
     async def settle(self, reservation: Reservation, actual: Decimal) -> Decimal | None:
-        charged = await self._writer.run(
-            lambda batch: self.settle_in_batch(batch, reservation, actual)
-        )
+        try:
+            charged = await self._writer.run(
+                lambda batch: self.settle_in_batch(batch, reservation, actual)
+            )
+        finally:
+            self._live.discard(reservation.id)
         self.forget_unheld(reservation)
         return charged
 
     def forget_unheld(self, reservation: Reservation) -> None:
-        """After a committed :meth:`settle_in_batch`: the reservation is closed."""
+        """After a :meth:`settle_in_batch` (committed or failed): the reservation is closed, or
+        is left to expire."""
         self._unheld.discard(reservation.id)
+        self._live.discard(reservation.id)
 
     async def settle_in_batch(
         self, batch: Batch, reservation: Reservation, actual: Decimal
@@ -261,6 +292,7 @@ class Billing:
     ) -> Decimal | None:
         """Charge ``actual`` against the hold, in the caller's transaction. Returns what was
         charged, or ``None`` if the reservation was already settled or released."""
+        self._live.discard(reservation_id)
         batch = Batch(conn)
         charged = await self._settle_held(batch, reservation_id, actual)
         await self._writer.apply(batch)
@@ -290,10 +322,12 @@ class Billing:
             self._unheld.discard(reservation.id)
             return True
         reservation_id = reservation if isinstance(reservation, str) else reservation.id
+        self._live.discard(reservation_id)
         return await self._writer.run(lambda batch: self._release_held(batch, reservation_id))
 
     async def release_in(self, conn: AsyncConnection, reservation_id: str) -> bool:
         """:meth:`release` in the caller's transaction."""
+        self._live.discard(reservation_id)
         batch = Batch(conn)
         released = await self._release_held(batch, reservation_id)
         await self._writer.apply(batch)
@@ -311,20 +345,87 @@ class Billing:
         )
         return True
 
-    async def release_stale(self, older_than: float) -> int:
-        """Release holds older than ``older_than`` that no unfinished task is waiting to settle
-        (their request crashed before settling); returns how many."""
+    async def renew_holds(self, now: float | None = None) -> int:
+        """Extend the lease of every hold this process still answers for (a request running
+        here, or a task's hold until the task settles it); returns how many."""
+        now = time.time() if now is None else now
+        live = list(self._live)
+        if not live:
+            return 0
+        c = reservations.c
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                reservations.update()
+                .where(c.id.in_(live), c.lease_owner == self.owner, c.state == "held")
+                .values(lease_expires_at=now + self.lease_seconds)
+                .returning(c.id)
+            )
+            held = set(result.scalars())
+        # Closed meanwhile (a task settled on another replica): nothing left to renew.
+        self._live.difference_update(set(live) - held)
+        return len(held)
+
+    async def release_expired(self, now: float | None = None) -> int:
+        """Release holds whose owner stopped renewing them and that no unfinished task is
+        waiting to settle (their request was cut off by a crash); returns how many."""
+        now = time.time() if now is None else now
+        c = reservations.c
         unfinished = sa.exists().where(
-            tasks.c.reservation_id == reservations.c.id,
+            tasks.c.reservation_id == c.id,
             tasks.c.status.in_(UNFINISHED),
         )
-        query = sa.select(reservations.c.id).where(
-            reservations.c.state == "held", reservations.c.created_at < older_than, ~unfinished
+        expired = sa.or_(
+            c.lease_expires_at < now,
+            sa.and_(c.lease_expires_at.is_(None), c.created_at < now - LEGACY_HOLD_SECONDS),
         )
+        query = sa.select(c.id).where(c.state == "held", expired, ~unfinished)
         async with self._engine.connect() as conn:
             stale = list((await conn.execute(query)).scalars())
         released = [await self.release(reservation_id) for reservation_id in stale]
         return sum(released)
+
+    async def void_requests(
+        self, key_id: str, request_ids: Sequence[str], *, usage_of: Sequence[str] = ()
+    ) -> Decimal:
+        """Give back what ``request_ids`` (of ``key_id``) were charged: requests whose answer
+        never reached their client (their server stopped before recording it) and that the
+        client's retry runs again. Their usage rows (and those of ``usage_of``: the tasks they
+        submitted) then say nothing was charged. Once per request; returns the amount given
+        back."""
+        if not request_ids:
+            return ZERO
+        now = time.time()
+        mine = sa.and_(ledger.c.key_id == key_id, ledger.c.request_id.in_(list(request_ids)))
+        async with self._engine.begin() as conn:
+            voided = await conn.execute(
+                sa.select(ledger.c.id).where(mine, ledger.c.kind == "void").limit(1)
+            )
+            if voided.first() is not None:
+                return ZERO
+            charges = await conn.execute(
+                sa.select(ledger.c.request_id, -sa.func.sum(ledger.c.amount_usd))
+                .where(mine, ledger.c.kind == "charge")
+                .group_by(ledger.c.request_id)
+            )
+            amounts = {str(request_id): Decimal(amount) for request_id, amount in charges}
+            total = sum(amounts.values(), ZERO)
+            if not amounts:
+                return ZERO
+            await conn.execute(_credit(key_id, total, now))
+            entries = [
+                _entry(key_id, "void", amount, request_id=request_id, now=now, note="answer lost")
+                for request_id, amount in amounts.items()
+            ]
+            await conn.execute(ledger.insert(), entries)
+            await conn.execute(
+                usage.update()
+                .where(
+                    usage.c.key_id == key_id,
+                    usage.c.request_id.in_([*amounts, *usage_of]),
+                )
+                .values(cost_usd=ZERO, error_code="answer_lost")
+            )
+        return total
 
     async def _adjust(
         self, conn: AsyncConnection, key_id: str, held: Decimal, actual: Decimal, now: float

@@ -28,7 +28,7 @@ from imagegate.core.pricing import Price, price, quote
 from imagegate.core.requests import ImageRequest, ImageResult, PartialImage, StreamEvent
 from imagegate.core.routing import Router, RouterSettings
 from imagegate.core.upstream import AdapterRegistry, ImageProvider, ResultDownloads, UpstreamHttp
-from imagegate.core.usage import UsageRecorder, UsageRow
+from imagegate.core.usage import UsageRecorder, UsageRow, values_of
 from imagegate.errors import (
     ImagegateError,
     InvalidRequest,
@@ -37,7 +37,9 @@ from imagegate.errors import (
     ServerError,
     Unavailable,
 )
+from imagegate.observability import metrics
 from imagegate.storage.group_commit import Batch, GroupCommit
+from imagegate.storage.tables import usage as usage_table
 
 log = logging.getLogger("imagegate.generation")
 
@@ -292,33 +294,37 @@ class ImageService:
             owner_key_id=prepared.key.id,
         )
         cost = self.cost(prepared.entry.spec.id, request, result)
+        usage = result.usage
+        row = UsageRow(
+            request_id=prepared.request_id,
+            key_id=prepared.key.id,
+            model=prepared.entry.spec.id,
+            route=prepared.route,
+            status=200,
+            latency_ms=_ms_since(prepared.started),
+            n=request.n,
+            images=len(result.images),
+            size=request.size,
+            quality=result.quality or request.quality,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            cost_usd=cost,
+            user=request.user,
+        )
 
         async def commit(batch: Batch) -> Decimal | None:
+            """Assets, charge and usage row in one transaction: a crash keeps all or none; the
+            row says what the ledger says (nothing, if the hold was closed meanwhile)."""
             self._assets.add_rows(batch, stored, request_id=prepared.request_id)
-            return await self._billing.settle_in_batch(batch, prepared.reservation, cost)
+            charged = await self._billing.settle_in_batch(batch, prepared.reservation, cost)
+            metered = charged if charged is not None else Decimal(0)
+            batch.insert(usage_table, values_of(replace(row, cost_usd=metered)))
+            return charged
 
         charged = await self._writer.run(commit)
-        self._billing.forget_unheld(prepared.reservation)
+        metrics.cost(row.model, charged if charged is not None else Decimal(0))
         cost = charged if charged is not None else cost
-        usage = result.usage
-        self._usage.record(
-            UsageRow(
-                request_id=prepared.request_id,
-                key_id=prepared.key.id,
-                model=prepared.entry.spec.id,
-                route=prepared.route,
-                status=200,
-                latency_ms=_ms_since(prepared.started),
-                n=request.n,
-                images=len(result.images),
-                size=request.size,
-                quality=result.quality or request.quality,
-                input_tokens=usage.input_tokens if usage else 0,
-                output_tokens=usage.output_tokens if usage else 0,
-                cost_usd=cost,
-                user=request.user,
-            )
-        )
+        self._billing.forget_unheld(prepared.reservation)
         return Delivery(prepared, result, stored, cost)
 
     async def _fail(self, prepared: Prepared, exc: BaseException) -> None:

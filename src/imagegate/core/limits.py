@@ -31,6 +31,8 @@ class RateLimiter(Protocol):
 
     async def hit(self, bucket: str, amount: float, limit: float, window: float) -> Decision: ...
 
+    async def close(self) -> None: ...
+
 
 @dataclass(slots=True)
 class _Bucket:
@@ -58,6 +60,9 @@ class MemoryRateLimiter:
             return Decision(False, limit, state.tokens, wait)
         state.tokens -= amount
         return Decision(True, limit, state.tokens, (limit - state.tokens) / rate)
+
+    async def close(self) -> None:
+        """Nothing to close (buckets live in this process)."""
 
 
 def rate_limited(decision: Decision, what: str) -> RateLimited:

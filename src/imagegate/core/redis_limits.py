@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from imagegate.core.limits import Decision
 
@@ -35,6 +37,21 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now)
 redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
 return {allowed, tostring(tokens), tostring(wait)}
 """
+
+
+CONNECT_TIMEOUT_SECONDS = 0.25
+COMMAND_TIMEOUT_SECONDS = 0.25
+
+
+def redis_client(url: str) -> Redis:
+    """A client that gives up quickly (a hung Redis used to cost 5 s per request) and does not
+    retry on its own: :class:`~imagegate.core.rate_fallback.FallbackRateLimiter` decides."""
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        socket_timeout=COMMAND_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 class RedisRateLimiter:

@@ -216,12 +216,13 @@ class TaskEngine:
         self._closing = True
         for loop in self._loops:
             loop.cancel()
-        abandoned = list(self._running)
         for running in list(self._running.values()):
             running.cancel()
         await asyncio.gather(*self._loops, *self._running.values(), return_exceptions=True)
-        await self._store.abandon(self.worker_id, abandoned, time.time())
-        await self._store.close()
+        try:
+            await self._store.abandon(self.worker_id, time.time())
+        finally:
+            await self._store.close()
 
     async def _claim_loop(self) -> None:
         while True:

@@ -1,5 +1,7 @@
 """The usage log: one row per request, written in batches off the request path and never lost on
-shutdown. Rows never hold image bytes or secrets (the access log line is the middleware's)."""
+shutdown (a charged request's row is not queued here: it commits with its charge, see
+:func:`values_of`). Rows never hold image bytes or secrets (the access log line is the
+middleware's)."""
 
 from __future__ import annotations
 
@@ -90,6 +92,11 @@ class UsageRecorder:
 
 
 _FIELDS = tuple(f.name for f in fields(UsageRow))
+
+
+def values_of(row: UsageRow) -> dict[str, object]:
+    """``row`` as the usage table's columns (for writing it in a transaction of one's own)."""
+    return _values(replace(row, created_at=row.created_at or time.time()))
 
 
 def _values(row: UsageRow) -> dict[str, object]:

@@ -1,5 +1,10 @@
 """Webhooks (Standard Webhooks scheme): an outbox row per try, signed, retried with backoff,
-sent only through the SSRF guard."""
+sent only through the SSRF guard (a target it refuses is refused when the client submits it,
+see :meth:`WebhookSender.check_target`).
+
+A task's webhooks are delivered one at a time, in the order they were queued: a delivery waits
+while an earlier one of its task is pending, and a retry keeps its message's place (its row
+keeps the message's ``created_at``), so ``SUCCESS`` never overtakes ``IN_PROGRESS``."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -19,9 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.aio import wait_set
-from imagegate.errors import ImagegateError
+from imagegate.errors import ImagegateError, InvalidRequest
 from imagegate.observability import tracing
-from imagegate.outbound import OutboundGuard
+from imagegate.outbound import UNRESOLVED, OutboundGuard
 from imagegate.storage.claims import claim_update
 from imagegate.storage.tables import webhook_deliveries as deliveries
 
@@ -107,6 +113,29 @@ class WebhookSender:
     def wake(self) -> None:
         self._wake.set()
 
+    async def check_target(self, url: str | None, *, param: str) -> str | None:
+        """Refuse, when a client submits it, a webhook target no delivery may reach: a URL
+        that is not absolute http(s), or a host that resolves to a non-public address not
+        allowed by ``IMAGEGATE_OUTBOUND_ALLOW`` (400, naming the setting). A host name that
+        does not resolve is let through (DNS may be failing for a moment)."""
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidRequest(f"{param} must be an absolute http(s) URL", param=param)
+        try:
+            await self._guard.check_url(url, param=param)
+        except InvalidRequest as exc:
+            if exc.code == UNRESOLVED:  # perhaps for now only: each delivery looks again
+                return url
+            raise InvalidRequest(
+                f"{exc.message}; webhooks go only to public addresses and to hosts or networks "
+                "listed in IMAGEGATE_OUTBOUND_ALLOW",
+                param=param,
+                code="webhook_not_allowed",
+            ) from None
+        return url
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="webhook-sender")
 
@@ -134,10 +163,27 @@ class WebhookSender:
         return len(due)
 
     async def _claim(self, now: float, limit: int) -> list[sa.RowMapping]:
+        earlier = deliveries.alias("earlier")
+        waits = (
+            sa.exists()
+            .where(
+                earlier.c.task_id == deliveries.c.task_id,
+                earlier.c.state == "pending",
+                sa.or_(
+                    earlier.c.created_at < deliveries.c.created_at,
+                    sa.and_(
+                        earlier.c.created_at == deliveries.c.created_at,
+                        earlier.c.id < deliveries.c.id,
+                    ),
+                ),
+            )
+            .correlate(deliveries)
+        )
         ready = sa.and_(
             deliveries.c.state == "pending",
             deliveries.c.due_at <= now,
             sa.or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < now),
+            sa.or_(deliveries.c.task_id.is_(None), ~waits),
         )
         candidates = (
             sa.select(deliveries.c.id).where(ready).order_by(deliveries.c.due_at).limit(limit)
@@ -192,7 +238,7 @@ class WebhookSender:
                 attempt=row["attempt"] + 1,
                 state="pending",
                 due_at=now + delay + jitter,
-                created_at=now,
+                created_at=row["created_at"],
             )
         )
 

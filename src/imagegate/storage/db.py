@@ -20,7 +20,16 @@ def create_engine(url: str) -> AsyncEngine:
         sa.event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         serialize_writes(engine)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # A connection attempt gives up after 5 s (asyncpg's default is 60): during an outage a
+    # request gets its 503 quickly and its client retries.
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        connect_args={"timeout": 5},
+    )
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -146,6 +146,9 @@ reservations = sa.Table(
     sa.Column("state", sa.String(10), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False, index=True),
     sa.Column("closed_at", sa.Float, nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", sa.Float, nullable=True),
+    sa.Index("ix_reservations_lease", "state", "lease_expires_at"),
 )
 
 ledger = sa.Table(
@@ -172,4 +175,7 @@ idempotency = sa.Table(
     sa.Column("headers", sa.JSON, nullable=True),
     sa.Column("body", sa.LargeBinary, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", sa.Float, nullable=True),
+    sa.Column("request_id", sa.String(64), nullable=True),
 )

@@ -1,14 +1,20 @@
 """SQL for tasks: insert, claim with leases (SKIP LOCKED on PostgreSQL), heartbeat, finish.
 
 Writes on the hot path (insert, claim, progress, and the engine's completing transactions
-through :meth:`TaskStore.write`) are group-committed by :class:`~.group_commit.GroupCommit`."""
+through :meth:`TaskStore.write`) are group-committed by :class:`~.group_commit.GroupCommit`.
+So are the heartbeat and the hand-back at shutdown: every write of a process to its task rows
+then runs in one sequence, so two of them can never lock the same rows in opposite orders (on
+PostgreSQL that deadlocked a stopping server against its own last batch)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.core.task_model import CLAIMABLE, UNFINISHED, TaskRecord
@@ -17,6 +23,8 @@ from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.tables import tasks
 
 T = TypeVar("T")
+log = logging.getLogger("imagegate.tasks")
+HAND_BACK_TRIES = 3
 _DEFAULTS: dict[str, Any] = {
     "progress": 0,
     "result": None,
@@ -162,7 +170,8 @@ class TaskStore:
         if not task_ids:
             return set()
         ours = sa.and_(tasks.c.id.in_(list(task_ids)), tasks.c.lease_owner == worker)
-        async with self._engine.begin() as conn:
+
+        async def job(conn: AsyncConnection) -> set[str]:
             await conn.execute(
                 tasks.update()
                 .where(ours, tasks.c.status == "running")
@@ -173,21 +182,31 @@ class TaskStore:
             )
             return set(cancelled.scalars())
 
-    async def abandon(self, worker: str, task_ids: Sequence[str], now: float) -> None:
-        """End our leases on running tasks at once (a server stopping): the next claim, on
-        any worker, picks them up instead of waiting for the leases to run out."""
-        if not task_ids:
-            return
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                tasks.update()
-                .where(
-                    tasks.c.id.in_(list(task_ids)),
-                    tasks.c.lease_owner == worker,
-                    tasks.c.status == "running",
-                )
-                .values(lease_expires_at=now, updated_at=now)
-            )
+        return await self.write(job)
+
+    async def abandon(self, worker: str, now: float) -> int:
+        """End every lease ``worker`` holds on a running task at once (a server stopping):
+        the next claim, on any worker, picks them up instead of waiting for the leases to run
+        out. By owner, not by the ids it knows of, so a claim that committed while it was
+        stopping is handed back too. A failed try (a deadlock) is tried again."""
+        statement = (
+            tasks.update()
+            .where(tasks.c.lease_owner == worker, tasks.c.status == "running")
+            .values(lease_expires_at=now, updated_at=now)
+        )
+
+        async def job(conn: AsyncConnection) -> int:
+            return int((await conn.execute(statement)).rowcount or 0)
+
+        for attempt in range(1, HAND_BACK_TRIES + 1):
+            try:
+                return await self.write(job)
+            except DBAPIError:
+                if attempt == HAND_BACK_TRIES:
+                    raise
+                log.warning("handing tasks back failed (try %d); trying again", attempt)
+                await asyncio.sleep(0.05 * attempt)
+        return 0  # pragma: no cover - the loop returns or raises
 
     async def set_progress(self, task_id: str, worker: str, progress: int, now: float) -> None:
         statement = (

@@ -4,4 +4,8 @@ polled at ``GET /bria/{request_id}``; Bria's ``api_token`` header accepted."""
 from imagegate.fronts.bria import routes
 from imagegate.fronts.http.front import Front
 
-FRONT = Front(name="bria", routers=(routes.router,))
+FRONT = Front(
+    name="bria",
+    routers=(routes.router,),
+    credential_headers=("api_token",),
+)

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
@@ -20,7 +19,7 @@ from imagegate.core.inputs import InputLoader
 from imagegate.core.keys import ApiKey
 from imagegate.core.params import GenerationParams
 from imagegate.core.task_model import TaskRecord
-from imagegate.errors import ImagegateError, InvalidRequest
+from imagegate.errors import ImagegateError
 from imagegate.fronts.http.deps import public_base_url, request_id_of, services_of
 from imagegate.fronts.http.responses import header_value
 from imagegate.imaging.fetch import ImageFetcher
@@ -152,15 +151,10 @@ def input_loader(services: Services) -> InputLoader:
     return InputLoader(services.files, ImageFetcher(services.outbound_http, guard))
 
 
-def check_webhook_url(url: str | None, *, param: str) -> str | None:
-    """A webhook target must be an absolute http(s) URL; where it may point is checked on
-    every delivery by the outbound guard."""
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequest(f"{param} must be an absolute http(s) URL", param=param)
-    return url
+async def check_webhook_url(request: Request, url: str | None, *, param: str) -> str | None:
+    """A webhook target must be an absolute http(s) URL the outbound guard lets through
+    (checked here, at submit, and again on every delivery)."""
+    return await services_of(request).webhooks.check_target(url, param=param)
 
 
 async def wait_until_done(

@@ -9,4 +9,5 @@ FRONT = Front(
     routers=(routes.router,),
     direct_routes=routes.DIRECT_ROUTES,
     install=routes.install,
+    credential_headers=("x-key",),
 )

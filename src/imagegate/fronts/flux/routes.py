@@ -86,7 +86,7 @@ async def create(model: str, request: Request, key: ApiKey = Depends(FLUX_KEY.re
     async with front.metered(request, key, route=CREATE):
         body = await parse_json_body(request, FluxBody)
         entry = front.resolve(request, key, model)
-        front.check_webhook_url(body.webhook_url, param="webhook_url")
+        await front.check_webhook_url(request, body.webhook_url, param="webhook_url")
         params, dropped = flux_params(body, entry, front.pick_seed(entry, body.seed))
     prepared = await front.prepare(request, key, params, route=CREATE)
     ignored = sorted({*dropped, *prepared.validated.ignored})

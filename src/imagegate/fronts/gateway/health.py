@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from imagegate.core.rate_fallback import FallbackRateLimiter
 from imagegate.errors import PermissionDenied
 from imagegate.fronts.http.auth import bearer_key
 from imagegate.fronts.http.deps import services_of
@@ -38,6 +39,9 @@ async def readyz(request: Request) -> Response:
     writable = await asyncio.to_thread(services.assets.writable)
     checks["storage"] = "ok" if writable else "error: not writable"
     ready = all(value == "ok" for value in checks.values())
+    # Reported, not counted: without Redis the replica still serves, limiting per process.
+    degraded = isinstance(services.rate, FallbackRateLimiter) and services.rate.degraded
+    checks["rate_limits"] = "degraded: Redis unreachable, limits per process" if degraded else "ok"
     return json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,

@@ -6,5 +6,8 @@ from imagegate.fronts.gemini.errors import gemini_error_body
 from imagegate.fronts.http.front import Front
 
 FRONT = Front(
-    name="gemini", routers=(routes.router,), error_envelopes=(("/v1beta/", gemini_error_body),)
+    name="gemini",
+    routers=(routes.router,),
+    error_envelopes=(("/v1beta/", gemini_error_body),),
+    credential_headers=("x-goog-api-key",),
 )

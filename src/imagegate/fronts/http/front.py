@@ -23,10 +23,12 @@ class Front:
     ``routers``: its routes (also what OpenAPI shows); ``direct_routes``: the hot ones answered
     without FastAPI's router (see :mod:`imagegate.fronts.http.direct`); ``install``: called
     once the services exist and before the workers start (task kinds, webhook renderers);
-    ``error_envelopes``: path prefixes whose errors this front renders in its own envelope."""
+    ``error_envelopes``: path prefixes whose errors this front renders in its own envelope;
+    ``credential_headers``: headers besides ``Authorization`` that carry a key here."""
 
     name: str
     routers: tuple[APIRouter, ...]
     direct_routes: Mapping[tuple[str, str], Endpoint] = field(default_factory=dict)
     install: Callable[[Services], None] | None = None
     error_envelopes: tuple[tuple[str, ErrorBody], ...] = ()
+    credential_headers: tuple[str, ...] = ()

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from imagegate.errors import PayloadTooLarge
+from imagegate.errors import ImagegateError, PayloadTooLarge
 from imagegate.fronts.http.errors import Envelopes
 from imagegate.fronts.http.responses import header_value
 from imagegate.imaging.budget import release_memory
@@ -44,8 +45,12 @@ class GatewayMiddleware:
         envelopes: Envelopes,
         small_body_bytes: int | None = None,
         small_prefixes: tuple[str, ...] = (),
+        outage: Callable[[BaseException], ImagegateError | None] = lambda _exc: None,
     ) -> None:
+        """``outage``: the retryable error for an exception that means a storage service is
+        down (the composition root knows which those are), else None."""
         self.app = app
+        self.outage = outage
         self.max_body_bytes = max_body_bytes
         self.small_body_bytes = min(small_body_bytes or max_body_bytes, max_body_bytes)
         self.small_prefixes = small_prefixes
@@ -67,12 +72,13 @@ class GatewayMiddleware:
         started = time.perf_counter()
         traced = tracing.start_request(scope)
         status = CLIENT_CLOSED_REQUEST
+        answered = False
         header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 extra = [
                     (k.encode(), header_value(v).encode())
                     for k, v in state.get("response_headers", {}).items()
@@ -90,9 +96,14 @@ class GatewayMiddleware:
             await self._refuse(scope, receive, send_with_id, request_id, limit)
             if limit >= _TRIM_AFTER_BYTES:
                 release_memory()
-        except Exception:
-            status = 500
-            raise
+        except Exception as exc:
+            unavailable = None if answered else self.outage(exc)
+            if unavailable is None:
+                status = 500
+                raise
+            log.warning("storage unavailable on %s: %s", scope["path"], type(exc).__name__)
+            response = self.envelopes.response(scope["path"], unavailable, request_id)
+            await response(scope, receive, send_with_id)
         finally:
             release = state.get("release")
             if release is not None:

@@ -4,10 +4,15 @@ relay when the model is served by one."""
 
 from imagegate.fronts.http.front import Front
 from imagegate.fronts.midjourney import routes
+from imagegate.fronts.midjourney.errors import submit_error_body
 
 FRONT = Front(
     name="midjourney",
     routers=(routes.router,),
     direct_routes=routes.DIRECT_ROUTES,
     install=routes.install,
+    error_envelopes=tuple(
+        (f"{prefix}/mj/submit/", submit_error_body) for prefix in routes.PREFIXES
+    ),
+    credential_headers=("mj-api-secret",),
 )

@@ -128,7 +128,7 @@ async def _submit(
     started = time.perf_counter()
     try:
         body = await parse_json_body(request, model)
-        caller = _caller(request, key, body)
+        caller = await _caller(request, key, body)
     except ImagegateError as exc:
         return _refused(request, key, exc, started, record=True)
     service = _service(request)
@@ -157,14 +157,16 @@ def _refused(
     return json_response(refusal(error, code))
 
 
-def _caller(request: Request, key: ApiKey, body: BaseModel) -> Caller:
+async def _caller(request: Request, key: ApiKey, body: BaseModel) -> Caller:
     account = getattr(body, "account_filter", None)
     return Caller(
         key=key,
         request_id=request_id_of(request),
         tier=tier_of(request, account.modes if account else None),
         bot_type=getattr(body, "bot_type", None),
-        notify_hook=check_webhook_url(getattr(body, "notify_hook", None), param="notifyHook"),
+        notify_hook=await check_webhook_url(
+            request, getattr(body, "notify_hook", None), param="notifyHook"
+        ),
         state=getattr(body, "state", None),
         base_url=public_base_url(request),
     )
@@ -237,7 +239,7 @@ async def upload_images(request: Request, key: ApiKey = Depends(require_mj_key))
     started = time.perf_counter()
     try:
         body = await parse_json_body(request, UploadBody)
-        caller = _caller(request, key, body)
+        caller = await _caller(request, key, body)
         stored = await _service(request).upload(caller, _sources(body.base64_array, "base64Array"))
     except ImagegateError as exc:
         return _refused(request, key, exc, started, record=True)

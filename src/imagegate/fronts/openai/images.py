@@ -205,7 +205,7 @@ async def _serve(
     started = time.perf_counter()
     try:
         params = await parse()
-        task_options = async_options(request, params)
+        task_options = await async_options(request, params)
     except ImagegateError as exc:
         service.record_rejection(key, exc, route=route, request_id=request_id, started=started)
         raise

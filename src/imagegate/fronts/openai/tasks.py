@@ -75,7 +75,7 @@ class AsyncOptions:
     webhook_secret: str | None
 
 
-def async_options(request: Request, params: GenerationParams) -> AsyncOptions | None:
+async def async_options(request: Request, params: GenerationParams) -> AsyncOptions | None:
     """The task options when the client asked for a task (``Prefer: respond-async`` or
     ``"async": true``), else ``None``; the task-only fields leave ``params.extras`` either way
     (a synchronous call reports ``webhook_url`` as ignored)."""
@@ -86,7 +86,7 @@ def async_options(request: Request, params: GenerationParams) -> AsyncOptions | 
         return None
     url = _text(params.extras.pop("webhook_url", None), "webhook_url", MAX_WEBHOOK_URL)
     secret = _text(params.extras.pop("webhook_secret", None), "webhook_secret", MAX_WEBHOOK_SECRET)
-    front.check_webhook_url(url, param="webhook_url")
+    await front.check_webhook_url(request, url, param="webhook_url")
     params.stream = False  # a task is watched at its events URL, not answered as a stream
     return AsyncOptions(url, secret if url else None)
 

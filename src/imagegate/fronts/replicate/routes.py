@@ -59,7 +59,7 @@ async def create(
     async with front.metered(request, key, route=CREATE):
         wait = wait_seconds(prefer)
         body = await parse_json_body(request, PredictionBody)
-        front.check_webhook_url(body.webhook, param="webhook")
+        await front.check_webhook_url(request, body.webhook, param="webhook")
         entry = front.resolve(request, key, f"{owner}/{name}")
         translated = replicate_params(body.input, entry, front.pick_seed(entry, _seed(body.input)))
     prepared = await front.prepare(request, key, translated.params, route=CREATE)
