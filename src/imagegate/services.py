@@ -16,6 +16,7 @@ from imagegate.core import task_images
 from imagegate.core.access import AccessControl
 from imagegate.core.assets import AssetService
 from imagegate.core.billing import Billing
+from imagegate.core.blobs import BlobStore
 from imagegate.core.catalog import Catalog, load_catalog
 from imagegate.core.files import FileService
 from imagegate.core.generation import ImageService
@@ -38,8 +39,8 @@ from imagegate.providers.registry import ProviderRegistry
 from imagegate.providers.upstream_client import UpstreamClient
 from imagegate.settings import Settings
 from imagegate.storage import db
-from imagegate.storage.blobs import LocalBlobStore
 from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.stores import open_blob_store
 
 log = logging.getLogger("imagegate")
 
@@ -69,6 +70,7 @@ class Services:
     images: ImageService
     tasks: TaskEngine
     webhooks: WebhookSender
+    blobs: BlobStore
     _sweeper: asyncio.Task[None] | None = None
     _stopping: asyncio.Event | None = None
 
@@ -90,13 +92,14 @@ class Services:
         registry = ProviderRegistry()
         catalog = load_catalog(registry, settings.config)
         http = UpstreamClient(max_connections=settings.upstream_max_connections, pacer=pacer)
-        blobs = LocalBlobStore(settings.assets_dir)
+        blobs = open_blob_store(settings.storage_url, settings.assets_dir)
         assets = AssetService(
             engine,
             blobs,
             secret,
             link_ttl=settings.url_ttl_seconds,
             retention_seconds=settings.asset_retention_days * 86400,
+            redirect=settings.storage_redirect,
         )
         files = FileService(engine, blobs)
         guard = OutboundGuard(settings.outbound_allow)
@@ -173,6 +176,7 @@ class Services:
             images=images,
             tasks=tasks,
             webhooks=webhooks,
+            blobs=blobs,
         )
 
     def run_background(self) -> None:
@@ -212,4 +216,5 @@ class Services:
             await self.rate.close()
         await self.http.aclose()
         await self.outbound_http.aclose()
+        await self.blobs.close()
         await self.engine.dispose()

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from imagegate.storage.stores import parse_storage_url
+
 
 class Settings(BaseSettings):
     """Gateway settings. Build one with ``Settings()`` (reads the environment) or pass values."""
@@ -37,6 +39,14 @@ class Settings(BaseSettings):
     mj_queue_limit: int = Field(default=200, ge=1)
     """Midjourney tasks one key may have waiting; more are refused with code 23."""
     url_ttl_seconds: int = Field(default=3600, ge=1)
+    storage_url: str | None = None
+    """Where images, uploads and task inputs live: ``file://<dir>`` (default: ``<data dir>/assets``)
+    or ``s3://<bucket>/<prefix>`` on any S3-compatible store, configured by the standard AWS
+    variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+    ``AWS_REGION``). Replicas without a shared disk need a bucket."""
+    storage_redirect: bool = False
+    """A valid signed link answers 302 to a short-lived presigned URL of the bucket instead of
+    streaming the image through the gateway (an ``s3://`` store only)."""
     asset_retention_days: float = Field(default=7, gt=0)
     retention_sweep_seconds: float = Field(default=3600, gt=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
@@ -77,6 +87,13 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     """Run database migrations when the app starts (``serve`` runs them once before workers)."""
     log_level: str = "info"
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value:
+            parse_storage_url(value)
+        return value or None
 
     @field_validator("secret")
     @classmethod

@@ -3,25 +3,51 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from imagegate.api._deps import services_of
+from imagegate.core.assets import AssetService
+from imagegate.core.blobs import BlobBody
 
 router = APIRouter(tags=["Assets"])
 
 
-@router.get("/files/{asset_id}", summary="Download a stored image through a signed link")
+def blob_response(
+    body: BlobBody, media_type: str, headers: dict[str, str] | None = None
+) -> Response:
+    """The blob's bytes, streamed: ``sendfile`` from a local file, chunks from a bucket (never
+    the whole image in memory)."""
+    if body.path is not None:
+        return FileResponse(body.path, media_type=media_type, headers=headers)
+    headers = {**(headers or {}), "content-length": str(body.size)}
+    return StreamingResponse(body.chunks(), media_type=media_type, headers=headers)
+
+
+@router.get(
+    "/files/{asset_id}",
+    summary="Download a stored image through a signed link",
+    response_class=Response,
+)
 async def download(
     asset_id: str,
     request: Request,
     exp: str | None = Query(None, description="expiry, Unix seconds"),
     sig: str | None = Query(None, description="hex HMAC-SHA256 of 'asset_id|exp'"),
-) -> FileResponse:
+) -> Response:
     assets = services_of(request).assets
     assets.verify(asset_id, exp, sig)
-    asset, path = await assets.open(asset_id)
-    return FileResponse(
-        path,
-        media_type=asset.content_type,
-        headers={"cache-control": "private, max-age=3600", "etag": f'"{asset.sha256}"'},
-    )
+    return await asset_response(assets, asset_id, float(exp or 0))
+
+
+async def asset_response(
+    assets: AssetService, asset_id: str, link_expires_at: float | None
+) -> Response:
+    """An asset a valid link or key names: a 302 to the store's presigned URL when redirects
+    are on (and the store has them), else its bytes."""
+    if assets.redirect:
+        url = await assets.redirect_url(await assets.get(asset_id), link_expires_at)
+        if url is not None:
+            return RedirectResponse(url, status_code=302, headers={"cache-control": "no-store"})
+    asset, body = await assets.open(asset_id)
+    headers = {"cache-control": "private, max-age=3600", "etag": f'"{asset.sha256}"'}
+    return blob_response(body, asset.content_type, headers)

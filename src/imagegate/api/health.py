@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from imagegate.api._deps import services_of
 from imagegate.api._responses import json_response
+from imagegate.errors import StorageUnavailable
 
 router = APIRouter(tags=["Health"])
 
@@ -29,8 +28,11 @@ async def readyz(request: Request) -> Response:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
-    writable = await asyncio.to_thread(services.assets.writable)
-    checks["storage"] = "ok" if writable else "error: not writable"
+    try:
+        await services.assets.check()
+        checks["storage"] = "ok"
+    except StorageUnavailable as exc:
+        checks["storage"] = f"error: {exc.message}"
     ready = all(value == "ok" for value in checks.values())
     return json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -10,19 +10,20 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from imagegate.core.blobs import BlobBody, BlobStore
 from imagegate.errors import ImagegateError, NotFound, PermissionDenied
-from imagegate.storage.blobs import BlobStore
 from imagegate.storage.group_commit import Batch
 from imagegate.storage.references import unreferenced
 from imagegate.storage.tables import assets
 
 ASSET_ID = re.compile(r"asset_[0-9A-Za-z_-]{16,40}")
+REDIRECT_SECONDS = 300
+"""The longest a presigned URL a signed link redirects to stays valid."""
 
 
 class LinkExpired(ImagegateError):
@@ -62,17 +63,21 @@ class AssetService:
         *,
         link_ttl: int,
         retention_seconds: float,
+        redirect: bool = False,
     ) -> None:
+        """``redirect``: valid links answer with a presigned URL of the store (when it has
+        them) instead of the bytes."""
         self._engine = engine
         self._blobs = blobs
         self._secret = secret
         self.link_ttl = link_ttl
         self.retention_seconds = retention_seconds
+        self.redirect = redirect
 
     async def store(
         self, items: list[NewAsset], *, owner_key_id: str | None, request_id: str | None
     ) -> list[Asset]:
-        """Write blobs off the event loop, then one row per image in a single transaction."""
+        """Write the blobs, then one row per image in a single transaction."""
         stored = await self.write_blobs(items, owner_key_id=owner_key_id)
         async with self._engine.begin() as conn:
             await self.insert_rows(conn, stored, request_id=request_id)
@@ -81,7 +86,9 @@ class AssetService:
     async def write_blobs(self, items: list[NewAsset], *, owner_key_id: str | None) -> list[Asset]:
         """Store the bytes (idempotent) and describe each asset; no row is written yet, so the
         caller can insert them in its own transaction (:meth:`insert_rows`)."""
-        digests = await asyncio.to_thread(lambda: [self._blobs.put(item.data) for item in items])
+        digests = await asyncio.gather(
+            *(self._blobs.put(item.data, item.content_type) for item in items)
+        )
         now = time.time()
         return [
             Asset(
@@ -109,16 +116,16 @@ class AssetService:
         """:meth:`insert_rows` as part of a group-commit operation."""
         batch.insert(assets, *_rows(stored, request_id))
 
-    def blob(self, digest: str) -> bytes:
-        """A stored blob's bytes (call off the event loop)."""
-        path = self._blobs.path(digest)
-        if path is None:
+    async def blob(self, digest: str) -> bytes:
+        """A stored blob's bytes."""
+        data = await self._blobs.get(digest)
+        if data is None:
             raise NotFound("a stored input is gone", code="blob_not_found")
-        return path.read_bytes()
+        return data
 
-    def put_blob(self, data: bytes) -> str:
-        """Store bytes by content (call off the event loop); returns the sha256."""
-        return self._blobs.put(data)
+    async def put_blob(self, data: bytes, content_type: str) -> str:
+        """Store bytes by content; returns the sha256."""
+        return await self._blobs.put(data, content_type)
 
     def sign(self, asset_id: str, expires_at: int) -> str:
         message = f"{asset_id}|{expires_at}".encode()
@@ -141,18 +148,40 @@ class AssetService:
         if int(exp) < time.time():
             raise LinkExpired("this link has expired; request a new one")
 
-    async def open(self, asset_id: str) -> tuple[Asset, Path]:
-        """The asset and the file holding it; 404 when gone."""
+    async def get(self, asset_id: str) -> Asset:
+        """The asset's row; 404 when gone."""
         async with self._engine.connect() as conn:
             row = (
                 (await conn.execute(assets.select().where(assets.c.id == asset_id)))
                 .mappings()
                 .first()
             )
-        path = self._blobs.path(row["sha256"]) if row else None
-        if row is None or path is None:
+        if row is None:
             raise NotFound("no such asset", code="asset_not_found")
-        return _from_row(row), path
+        return _from_row(row)
+
+    async def open(self, asset_id: str) -> tuple[Asset, BlobBody]:
+        """The asset and its bytes as a stream; 404 when gone."""
+        asset = await self.get(asset_id)
+        body = await self._blobs.open(asset.sha256)
+        if body is None:
+            raise NotFound("no such asset", code="asset_not_found")
+        return asset, body
+
+    async def read(self, asset_id: str) -> bytes:
+        """The asset's bytes; 404 when gone."""
+        return await self.blob((await self.get(asset_id)).sha256)
+
+    async def redirect_url(self, asset: Asset, link_expires_at: float | None = None) -> str | None:
+        """Where a valid link sends the client instead of streaming, when redirects are on
+        and the store can presign: valid for at most :data:`REDIRECT_SECONDS`, never past the
+        link's own expiry."""
+        if not self.redirect:
+            return None
+        ttl = REDIRECT_SECONDS
+        if link_expires_at is not None:
+            ttl = max(1, min(ttl, int(link_expires_at - time.time())))
+        return await self._blobs.presign(asset.sha256, ttl)
 
     async def sweep(self, now: float | None = None) -> int:
         """Delete assets past retention, and their blobs once no asset references them."""
@@ -162,15 +191,13 @@ class AssetService:
             digests = set(old.scalars())
             result = await conn.execute(assets.delete().where(assets.c.created_at < cutoff))
             orphans = await unreferenced(conn, digests)
-        await asyncio.to_thread(self._delete_blobs, orphans)
+        for digest in orphans:
+            await self._blobs.delete(digest)
         return int(result.rowcount or 0)
 
-    def _delete_blobs(self, digests: set[str]) -> None:
-        for digest in digests:
-            self._blobs.delete(digest)
-
-    def writable(self) -> bool:
-        return self._blobs.writable()
+    async def check(self) -> None:
+        """Raise :class:`~imagegate.errors.StorageUnavailable` unless the store takes writes."""
+        await self._blobs.check()
 
 
 def _rows(stored: list[Asset], request_id: str | None) -> list[dict[str, object]]:

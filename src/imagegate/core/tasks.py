@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -26,12 +26,22 @@ from imagegate.core.billing import Billing, KeyLimits
 from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.usage import UsageRow
 from imagegate.core.webhooks import WebhookSender, enqueue
-from imagegate.errors import ImagegateError, InvalidRequest, NotFound, RateLimited, ServerError
+from imagegate.errors import (
+    ImagegateError,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    ServerError,
+    StorageUnavailable,
+)
 from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.tables import usage
 from imagegate.storage.task_store import TaskStore
 
 log = logging.getLogger("imagegate.tasks")
+T = TypeVar("T")
+STORAGE_RETRY_SECONDS = (0.5, 5.0)
+"""First and longest wait before a task retries a blob store that was down."""
 
 
 class TaskRun(Protocol):
@@ -275,7 +285,9 @@ class TaskEngine:
             return
         await self._notify_started(task)
         try:
-            output = await handler(task, _Run(self, task))
+            # Handlers touch the store only to read their inputs, before any upstream call,
+            # so running one again after the store came back repeats no upstream work.
+            output = await self._until_stored(lambda: handler(task, _Run(self, task)))
         except asyncio.CancelledError:
             if not self._closing:  # cancelled by its owner, not abandoned by a stopping server
                 await self._cancelled(task)
@@ -294,7 +306,9 @@ class TaskEngine:
         """Store outputs, charge and finish in one transaction, only while the lease is ours:
         whoever completes a task first wins, so outputs are stored and charged exactly once."""
         items = [NewAsset(i.data, i.mime_type, i.width, i.height) for i in output.images]
-        stored = await self._assets.write_blobs(items, owner_key_id=task.owner_key_id)
+        stored = await self._until_stored(
+            lambda: self._assets.write_blobs(items, owner_key_id=task.owner_key_id)
+        )
         now = time.time()
         result = {**output.result, "assets": [asset.id for asset in stored]}
         values = {
@@ -327,6 +341,19 @@ class TaskEngine:
         output.cost = cost
         self._wake_webhooks(task)
         return True
+
+    async def _until_stored(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run ``operation`` until the blob store takes it: a store that is down makes the
+        task wait, its lease kept by the heartbeats, and try again; an accepted task is never
+        failed nor its output lost for it. Stopping the server cancels the wait."""
+        delay, longest = STORAGE_RETRY_SECONDS
+        while True:
+            try:
+                return await operation()
+            except StorageUnavailable:
+                log.warning("the asset store is unavailable; the task retries in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, longest)
 
     def _usage_row(
         self, task: TaskRecord, output: TaskOutput, cost: Decimal, now: float
