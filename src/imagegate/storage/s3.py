@@ -12,7 +12,7 @@ import hashlib
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import obstore
 from obstore.exceptions import BaseError, NotFoundError
@@ -20,6 +20,9 @@ from obstore.store import S3Store
 
 from imagegate.core.blobs import BlobBody, blob_key
 from imagegate.errors import StorageUnavailable
+
+if TYPE_CHECKING:
+    from obstore.store import S3Config  # a TypedDict of the stubs only
 
 HASH_OFF_LOOP_BYTES = 256 * 1024
 """Blobs at least this large are hashed in a thread (hashlib releases the GIL)."""
@@ -38,9 +41,14 @@ class S3BlobStore:
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        # obstore reads AWS_REGION itself; AWS_DEFAULT_REGION is the AWS CLI's older name.
+        config: S3Config = {}
+        if not os.environ.get("AWS_REGION") and os.environ.get("AWS_DEFAULT_REGION"):
+            config["region"] = os.environ["AWS_DEFAULT_REGION"]
         self._store = S3Store(
             bucket,
             prefix=self.prefix or None,
+            config=config or None,
             client_options={
                 "allow_http": bool(endpoint and endpoint.startswith("http://")),
                 "connect_timeout": timedelta(seconds=2),
