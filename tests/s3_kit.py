@@ -9,10 +9,9 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 ACCESS = {"AWS_ACCESS_KEY_ID": "test-access", "AWS_SECRET_ACCESS_KEY": "test-secret"}
 
@@ -22,13 +21,17 @@ class S3Server:
     """moto's S3 on ``127.0.0.1:<port>``; :meth:`stop` and :meth:`start` keep its objects."""
 
     port: int = 0
-    _server: ThreadedMotoServer | None = field(default=None, repr=False)
+    _server: Any = field(default=None, repr=False)
+    """moto's ThreadedMotoServer, imported only when a test needs it (moto and boto3 take
+    seconds to import, which every other test session would pay)."""
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
         deadline = time.monotonic() + 10
         while True:
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
@@ -60,7 +63,9 @@ class S3Server:
         self.client().create_bucket(Bucket=name)
         return name
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Any:
+        import boto3
+
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
