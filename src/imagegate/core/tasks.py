@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -87,7 +89,10 @@ class TaskEngine:
         self._assets = assets
         self._webhooks = webhooks
         self.settings = settings
-        self.worker_id = f"w-{uuid.uuid4().hex[:12]}"
+        # Host and pid in the lease owner tell an operator (and the fleet test) which replica
+        # holds a task; the random tail keeps two engines of one process apart.
+        host = socket.gethostname()[:32]
+        self.worker_id = f"w-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._handlers: dict[str, TaskHandler] = {}
         self._renderers: dict[str, WebhookRenderer] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
