@@ -21,6 +21,7 @@ from imagegate.errors import StorageUnavailable
 from imagegate.services import Services
 from imagegate.settings import Settings
 from tests.api.fronts_kit import data_uri, decode, picture, poll
+from tests.api.mj_kit import SMALL, imagine
 from tests.conftest import ADMIN_KEY, Gateway
 from tests.s3_kit import S3Server
 
@@ -125,6 +126,16 @@ async def test_redirect_answers_a_valid_link_with_a_presigned_url(gateway: Gatew
     assert image.status_code == 200 and image.content[:4] == b"\x89PNG"
     bad = await gateway.client.get(link.replace("sig=", "sig=0"))
     assert bad.status_code == 403  # an invalid link never reaches the bucket
+
+
+@pytest.mark.parametrize("redirect", [True])
+async def test_a_midjourney_image_link_redirects_too(gateway: Gateway) -> None:
+    task = await imagine(gateway.client, f"a boat {SMALL}", gateway.auth)
+    answer = await gateway.client.get(task["imageUrl"])
+    assert answer.status_code == 302 and "X-Amz-Signature=" in answer.headers["location"]
+    async with httpx.AsyncClient() as outside:
+        image = await outside.get(answer.headers["location"])
+    assert image.status_code == 200 and image.content[:4] == b"\x89PNG"
 
 
 async def test_a_bucket_that_is_down_is_not_ready_and_refuses_with_503_and_retry_after(
