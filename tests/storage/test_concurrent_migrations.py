@@ -78,11 +78,11 @@ def migrate_in_processes(url: str, processes: int, data_dir: Path) -> None:
 async def test_processes_migrate_a_fresh_postgres_database_at_once(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    await asyncio.to_thread(migrate_in_processes, postgres_url, 4, tmp_path)
+    await asyncio.to_thread(migrate_in_processes, postgres_url, 3, tmp_path)
     await schema_at_head(postgres_url)
 
 
 async def test_processes_migrate_a_fresh_sqlite_file_at_once(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-    await asyncio.to_thread(migrate_in_processes, url, 4, tmp_path)
+    await asyncio.to_thread(migrate_in_processes, url, 3, tmp_path)
     await schema_at_head(url)
