@@ -43,9 +43,12 @@ GENERATE = {
 }
 
 
-def sql(database: str, query: str, *args: Any) -> list[asyncpg.Record]:
+def sql(database: str | None, query: str, *args: Any) -> list[asyncpg.Record]:
+    """Rows of ``query`` on ``database`` (``None``: the test server's own database)."""
+
     async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(POSTGRES_URL.rsplit("/", 1)[0] + "/" + database)
+        url = POSTGRES_URL if database is None else POSTGRES_URL.rsplit("/", 1)[0] + "/" + database
+        conn = await asyncpg.connect(url)
         try:
             return list(await conn.fetch(query, *args))
         finally:
@@ -123,7 +126,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             pytest.fail("the fleet test needs Redis in CI")
         pytest.skip("Redis is not reachable")
     database = "imagegate_fleet_" + secrets.token_hex(6)
-    sql("postgres", f'CREATE DATABASE "{database}"')
+    sql(None, f'CREATE DATABASE "{database}"')
     s3 = S3Server()  # its own server: the outage test stops it
     s3.start()
     bucket = s3.create_bucket()
@@ -163,7 +166,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             if replica.process is not None:
                 replica.process.wait(20)
         s3.stop()
-        sql("postgres", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        sql(None, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def relink(url: str, replica: Replica) -> str:
