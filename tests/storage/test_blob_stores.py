@@ -156,3 +156,22 @@ def test_storage_urls(url: str, parsed: tuple[str, str, str]) -> None:
 def test_bad_storage_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match=r"storage URL|needs"):
         parse_storage_url(url)
+
+
+class _DeletesFail(LocalBlobStore):
+    async def delete(self, digest: str) -> None:
+        raise StorageUnavailable()
+
+
+async def test_a_sweep_while_the_store_is_down_logs_what_it_left_and_finishes(
+    engine: AsyncEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _DeletesFail(tmp_path / "assets")
+    assets = AssetService(engine, store, b"s" * 32, link_ttl=60, retention_seconds=100)
+    await assets.store(
+        [NewAsset(b"one", "image/png"), NewAsset(b"two", "image/png")],
+        owner_key_id=None,
+        request_id=None,
+    )
+    assert await assets.sweep(now=time.time() + 200) == 2
+    assert "left 2 unreferenced blobs" in caplog.text

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
@@ -16,12 +17,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.core.blobs import BlobBody, BlobStore
-from imagegate.errors import ImagegateError, NotFound, PermissionDenied
+from imagegate.errors import ImagegateError, NotFound, PermissionDenied, StorageUnavailable
 from imagegate.storage.group_commit import Batch
 from imagegate.storage.references import unreferenced
 from imagegate.storage.tables import assets
 
 ASSET_ID = re.compile(r"asset_[0-9A-Za-z_-]{16,40}")
+log = logging.getLogger("imagegate.assets")
+DELETE_CONCURRENCY = 16
 REDIRECT_SECONDS = 300
 """The longest a presigned URL a signed link redirects to stays valid."""
 
@@ -191,9 +194,28 @@ class AssetService:
             digests = set(old.scalars())
             result = await conn.execute(assets.delete().where(assets.c.created_at < cutoff))
             orphans = await unreferenced(conn, digests)
-        for digest in orphans:
-            await self._blobs.delete(digest)
+        await self._delete_blobs(orphans)
         return int(result.rowcount or 0)
+
+    async def _delete_blobs(self, digests: set[str]) -> None:
+        """Delete up to :data:`DELETE_CONCURRENCY` objects at a time; a store that is down
+        leaves the rest in place (logged) instead of failing the whole retention sweep."""
+        gate = asyncio.Semaphore(DELETE_CONCURRENCY)
+
+        async def delete(digest: str) -> bool:
+            async with gate:
+                try:
+                    await self._blobs.delete(digest)
+                except StorageUnavailable:
+                    return False
+                return True
+
+        deleted = await asyncio.gather(*(delete(digest) for digest in digests))
+        if not all(deleted):
+            log.warning(
+                "retention left %d unreferenced blobs in the store (it was unavailable)",
+                deleted.count(False),
+            )
 
     async def check(self) -> None:
         """Raise :class:`~imagegate.errors.StorageUnavailable` unless the store takes writes."""
