@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 HASH_OFF_LOOP_BYTES = 256 * 1024
 """Blobs at least this large are hashed in a thread (hashlib releases the GIL)."""
 READ_CHUNK = 256 * 1024
+REQUEST_SECONDS = 30.0
+"""The whole of one request that is not a download stream: a stalled store is a 503 by then."""
+STREAM_SECONDS = 900.0
+"""The whole of one download stream, which goes at the pace of the client reading it."""
 MISSING = (NotFoundError, FileNotFoundError)
 """obstore reports a missing object as either, depending on the call."""
 FAILED = (BaseError, OSError)
@@ -37,16 +41,20 @@ class S3BlobStore:
     AWS variables (``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3``, ``AWS_ACCESS_KEY_ID``,
     ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``), which obstore reads itself."""
 
-    def __init__(self, bucket: str, prefix: str = "", *, timeout: float = 30.0) -> None:
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    def __init__(self, bucket: str, prefix: str = "") -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self._store = self._client(REQUEST_SECONDS)
+        self._reader = self._client(STREAM_SECONDS)
+
+    def _client(self, timeout: float) -> S3Store:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         # obstore reads AWS_REGION itself; AWS_DEFAULT_REGION is the AWS CLI's older name.
         config: S3Config = {}
         if not os.environ.get("AWS_REGION") and os.environ.get("AWS_DEFAULT_REGION"):
             config["region"] = os.environ["AWS_DEFAULT_REGION"]
-        self._store = S3Store(
-            bucket,
+        return S3Store(
+            self.bucket,
             prefix=self.prefix or None,
             config=config or None,
             client_options={
@@ -89,7 +97,7 @@ class S3BlobStore:
 
     async def open(self, digest: str) -> BlobBody | None:
         try:
-            result = await obstore.get_async(self._store, blob_key(digest))
+            result = await obstore.get_async(self._reader, blob_key(digest))
         except MISSING:
             return None
         except FAILED as exc:
