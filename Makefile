@@ -38,7 +38,7 @@ typecheck: $(VENV)/.test-deps
 
 # The suite on every core, then the tests that start real replicas and cut their services
 # under load on their own, so other tests' CPU does not stretch their timings.
-SERIAL := faults
+SERIAL := faults or fleet
 test: $(VENV)/.test-deps
 	$(BIN)/pytest -n auto -m "not ($(SERIAL))" --cov=imagegate --cov-report=
 	$(BIN)/pytest -m "$(SERIAL)" --cov=imagegate --cov-append --cov-report=term:skip-covered

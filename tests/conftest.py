@@ -24,6 +24,9 @@ from imagegate.app import create_app
 from imagegate.services import Services
 from imagegate.settings import Settings
 from imagegate.storage import db
+from tests.s3_kit import S3Server, s3_bucket
+
+__all__ = ["s3_bucket"]  # a fixture for every test module
 
 ADMIN_KEY = "test-admin-key-0123456789"
 # The test process keeps Python's default collector: a frozen heap and rarer collections would
@@ -73,6 +76,15 @@ def postgres_url(postgres_available: bool) -> Iterator[str]:
     base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     yield f"{base}/{name}"
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible server (moto) on a loopback port, shared by the session."""
+    server = S3Server()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -2,6 +2,7 @@
 
 ImagegateError
 ├── ServerError                      500 server_error        (a gateway bug)
+│   └── StorageUnavailable           503 code storage_unavailable (the blob store is down)
 ├── ClientError                      4xx: the caller must change something
 │   ├── InvalidRequest               400 invalid_request_error
 │   │   └── ContentPolicyViolation   400 code content_policy_violation (a safety block)
@@ -73,6 +74,16 @@ class ImagegateError(Exception):
 
 class ServerError(ImagegateError):
     """Something went wrong inside the gateway."""
+
+
+class StorageUnavailable(ServerError):
+    """The blob store cannot be reached; nothing was accepted, the client retries later."""
+
+    status = 503
+    default_code = "storage_unavailable"
+
+    def __init__(self, message: str = "the asset store is unavailable; retry shortly") -> None:
+        super().__init__(message, retry_after=5)
 
 
 class ClientError(ImagegateError):

@@ -17,6 +17,7 @@ from imagegate.core import task_images
 from imagegate.core.access import AccessControl
 from imagegate.core.assets import AssetService
 from imagegate.core.billing import Billing
+from imagegate.core.blobs import BlobStore
 from imagegate.core.catalog import Catalog, load_catalog
 from imagegate.core.files import FileService
 from imagegate.core.generation import ImageService
@@ -44,9 +45,9 @@ from imagegate.providers.registry import ProviderRegistry
 from imagegate.providers.upstream_client import UpstreamClient
 from imagegate.settings import Settings
 from imagegate.storage import db
-from imagegate.storage.blobs import LocalBlobStore
 from imagegate.storage.fleet import read_fleet
 from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.stores import open_blob_store
 
 log = logging.getLogger("imagegate")
 
@@ -78,6 +79,7 @@ class Services:
     partials: PartialImages
     """Previews of running tasks for the clients watching them (in this process)."""
     leases: LeaseKeeper
+    blobs: BlobStore
     _sweeper: asyncio.Task[None] | None = None
     _stopping: asyncio.Event | None = None
 
@@ -102,13 +104,14 @@ class Services:
         registry = ProviderRegistry()
         catalog = load_catalog(registry, settings.config)
         http = UpstreamClient(max_connections=settings.upstream_max_connections, pacer=pacer)
-        blobs = LocalBlobStore(settings.assets_dir)
+        blobs = open_blob_store(settings.storage_url, settings.assets_dir)
         assets = AssetService(
             engine,
             blobs,
             secret,
             link_ttl=settings.url_ttl_seconds,
             retention_seconds=settings.asset_retention_days * 86400,
+            redirect=settings.storage_redirect,
         )
         files = FileService(engine, blobs)
         guard = OutboundGuard(settings.outbound_allow)
@@ -192,6 +195,7 @@ class Services:
             webhooks=webhooks,
             partials=partials,
             leases=LeaseKeeper(billing, idempotency, lease),
+            blobs=blobs,
         )
 
     def run_background(self) -> None:
@@ -243,6 +247,7 @@ class Services:
             ("rate limiter", self.rate.close),
             ("upstream client", self.http.aclose),
             ("outbound client", self.outbound_http.aclose),
+            ("blob store", self.blobs.close),
             ("database engine", self.engine.dispose),
         ]
         for name, step in steps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,14 @@ class Settings(BaseSettings):
     mj_queue_limit: int = Field(default=200, ge=1)
     """Midjourney tasks one key may have waiting; more are refused with code 23."""
     url_ttl_seconds: int = Field(default=3600, ge=1)
+    storage_url: str | None = None
+    """Where images, uploads and task inputs live: ``file://<dir>`` (default: ``<data dir>/assets``)
+    or ``s3://<bucket>/<prefix>`` on any S3-compatible store, configured by the standard AWS
+    variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+    ``AWS_REGION``). Replicas without a shared disk need a bucket."""
+    storage_redirect: bool = False
+    """A valid signed link answers 302 to a short-lived presigned URL of the bucket instead of
+    streaming the image through the gateway (an ``s3://`` store only)."""
     asset_retention_days: float = Field(default=7, gt=0)
     retention_sweep_seconds: float = Field(default=3600, gt=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
@@ -88,6 +97,13 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     """Serve ``GET /metrics`` without an admin key (for a scraper on a private network)."""
 
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value:
+            parse_storage_url(value)
+        return value or None
+
     @field_validator("secret")
     @classmethod
     def _hex_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -114,3 +130,18 @@ class Settings(BaseSettings):
     @property
     def secret_path(self) -> Path:
         return self.data_dir / "server-secret"
+
+
+def parse_storage_url(url: str) -> tuple[str, str, str]:
+    """``("file", <dir>, "")`` or ``("s3", <bucket>, <prefix>)``; ``ValueError`` otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        directory = url[len("file://") :]
+        if not directory:
+            raise ValueError("file:// needs a directory, e.g. file:///var/lib/imagegate/assets")
+        return "file", directory, ""
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise ValueError("s3:// needs a bucket, e.g. s3://my-bucket/imagegate")
+        return "s3", parts.netloc, parts.path.strip("/")
+    raise ValueError("the storage URL must start with file:// or s3://")

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imagegate.core.assets import AssetService, NewAsset
 from imagegate.core.keys import KeyService
 from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.storage import db
-from imagegate.storage.blobs import LocalBlobStore
 from imagegate.storage.tables import api_keys, usage
 
 
@@ -68,24 +64,6 @@ async def test_sql_metacharacters_in_a_presented_key_are_just_data(engine: Async
     for evil in ["' OR '1'='1", "x'; DROP TABLE api_keys; --", "\x00abc", "a" * 10_000]:
         assert await keys.authenticate(evil) is None
     assert await keys.count_active() == 1
-
-
-async def test_assets_are_content_addressed_and_swept(engine: AsyncEngine, tmp_path: Path) -> None:
-    blobs = LocalBlobStore(tmp_path / "assets")
-    assets = AssetService(engine, blobs, b"s" * 32, link_ttl=60, retention_seconds=100)
-    first, second = await assets.store(
-        [NewAsset(b"same", "image/png"), NewAsset(b"same", "image/png")],
-        owner_key_id="key_a",
-        request_id="req_1",
-    )
-    assert first.id != second.id and first.sha256 == second.sha256
-    assert len([p for p in (tmp_path / "assets").rglob("*") if p.is_file()]) == 1
-    asset, path = await assets.open(first.id)
-    assert asset == first and path.read_bytes() == b"same"
-
-    assert await assets.sweep(now=time.time() + 50) == 0
-    assert await assets.sweep(now=time.time() + 200) == 2
-    assert blobs.path(first.sha256) is None
 
 
 async def test_usage_rows_are_batched_and_flushed_on_close(engine: AsyncEngine) -> None:

@@ -6,24 +6,28 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from imagegate.errors import ImagegateError, NotFound, PermissionDenied
+from imagegate.core.blobs import BlobBody, BlobStore
+from imagegate.errors import ImagegateError, NotFound, PermissionDenied, StorageUnavailable
 from imagegate.observability import tracing
-from imagegate.storage.blobs import BlobStore
 from imagegate.storage.group_commit import Batch
 from imagegate.storage.references import unreferenced
 from imagegate.storage.tables import assets
 
 ASSET_ID = re.compile(r"asset_[0-9A-Za-z_-]{16,40}")
+log = logging.getLogger("imagegate.assets")
+DELETE_CONCURRENCY = 16
+REDIRECT_SECONDS = 300
+"""The longest a presigned URL a signed link redirects to stays valid."""
 
 
 class LinkExpired(ImagegateError):
@@ -79,17 +83,21 @@ class AssetService:
         *,
         link_ttl: int,
         retention_seconds: float,
+        redirect: bool = False,
     ) -> None:
+        """``redirect``: valid links answer with a presigned URL of the store (when it has
+        them) instead of the bytes."""
         self._engine = engine
         self._blobs = blobs
         self._secret = secret
         self.link_ttl = link_ttl
         self.retention_seconds = retention_seconds
+        self.redirect = redirect
 
     async def store(
         self, items: list[NewAsset], *, owner_key_id: str | None, request_id: str | None
     ) -> list[Asset]:
-        """Write blobs off the event loop, then one row per image in a single transaction."""
+        """Write the blobs, then one row per image in a single transaction."""
         stored = await self.write_blobs(items, owner_key_id=owner_key_id)
         async with self._engine.begin() as conn:
             await self.insert_rows(conn, stored, request_id=request_id)
@@ -99,8 +107,8 @@ class AssetService:
         """Store the bytes (idempotent) and describe each asset; no row is written yet, so the
         caller can insert them in its own transaction (:meth:`insert_rows`)."""
         with tracing.span("storage.write", **{"imagegate.objects": len(items)}):
-            digests = await asyncio.to_thread(
-                lambda: [self._blobs.put(item.data) for item in items]
+            digests = await asyncio.gather(
+                *(self._blobs.put(item.data, item.content_type) for item in items)
             )
         now = time.time()
         return [
@@ -129,17 +137,17 @@ class AssetService:
         """:meth:`insert_rows` as part of a group-commit operation."""
         batch.insert(assets, *_rows(stored, request_id))
 
-    def blob(self, digest: str) -> bytes:
-        """A stored blob's bytes (call off the event loop)."""
-        path = self._blobs.path(digest)
-        if path is None:
+    async def blob(self, digest: str) -> bytes:
+        """A stored blob's bytes."""
+        data = await self._blobs.get(digest)
+        if data is None:
             raise NotFound("a stored input is gone", code="blob_not_found")
-        return path.read_bytes()
+        return data
 
-    def put_blob(self, data: bytes) -> str:
-        """Store bytes by content (call off the event loop); returns the sha256."""
+    async def put_blob(self, data: bytes, content_type: str) -> str:
+        """Store bytes by content; returns the sha256."""
         with tracing.span("storage.write", **{"imagegate.objects": 1}):
-            return self._blobs.put(data)
+            return await self._blobs.put(data, content_type)
 
     def sign(self, asset_id: str, expires_at: int) -> str:
         message = f"{asset_id}|{expires_at}".encode()
@@ -163,18 +171,40 @@ class AssetService:
         if expires_at < time.time():
             raise LinkExpired("this link has expired; request a new one")
 
-    async def open(self, asset_id: str) -> tuple[Asset, Path]:
-        """The asset and the file holding it; 404 when gone."""
+    async def get(self, asset_id: str) -> Asset:
+        """The asset's row; 404 when gone."""
         async with self._engine.connect() as conn:
             row = (
                 (await conn.execute(assets.select().where(assets.c.id == asset_id)))
                 .mappings()
                 .first()
             )
-        path = self._blobs.path(row["sha256"]) if row else None
-        if row is None or path is None:
+        if row is None:
             raise NotFound("no such asset", code="asset_not_found")
-        return _from_row(row), path
+        return _from_row(row)
+
+    async def open(self, asset_id: str) -> tuple[Asset, BlobBody]:
+        """The asset and its bytes as a stream; 404 when gone."""
+        asset = await self.get(asset_id)
+        body = await self._blobs.open(asset.sha256)
+        if body is None:
+            raise NotFound("no such asset", code="asset_not_found")
+        return asset, body
+
+    async def read(self, asset_id: str) -> bytes:
+        """The asset's bytes; 404 when gone."""
+        return await self.blob((await self.get(asset_id)).sha256)
+
+    async def redirect_url(self, asset: Asset, link_expires_at: float | None = None) -> str | None:
+        """Where a valid link sends the client instead of streaming, when redirects are on
+        and the store can presign: valid for at most :data:`REDIRECT_SECONDS`, never past the
+        link's own expiry."""
+        if not self.redirect:
+            return None
+        ttl = REDIRECT_SECONDS
+        if link_expires_at is not None:
+            ttl = max(1, min(ttl, int(link_expires_at - time.time())))
+        return await self._blobs.presign(asset.sha256, ttl)
 
     async def sweep(self, now: float | None = None) -> int:
         """Delete assets past retention, and their blobs once no asset references them."""
@@ -184,15 +214,32 @@ class AssetService:
             digests = set(old.scalars())
             result = await conn.execute(assets.delete().where(assets.c.created_at < cutoff))
             orphans = await unreferenced(conn, digests)
-        await asyncio.to_thread(self._delete_blobs, orphans)
+        await self._delete_blobs(orphans)
         return int(result.rowcount or 0)
 
-    def _delete_blobs(self, digests: set[str]) -> None:
-        for digest in digests:
-            self._blobs.delete(digest)
+    async def _delete_blobs(self, digests: set[str]) -> None:
+        """Delete up to :data:`DELETE_CONCURRENCY` objects at a time; a store that is down
+        leaves the rest in place (logged) instead of failing the whole retention sweep."""
+        gate = asyncio.Semaphore(DELETE_CONCURRENCY)
 
-    def writable(self) -> bool:
-        return self._blobs.writable()
+        async def delete(digest: str) -> bool:
+            async with gate:
+                try:
+                    await self._blobs.delete(digest)
+                except StorageUnavailable:
+                    return False
+                return True
+
+        deleted = await asyncio.gather(*(delete(digest) for digest in digests))
+        if not all(deleted):
+            log.warning(
+                "retention left %d unreferenced blobs in the store (it was unavailable)",
+                deleted.count(False),
+            )
+
+    async def check(self) -> None:
+        """Raise :class:`~imagegate.errors.StorageUnavailable` unless the store takes writes."""
+        await self._blobs.check()
 
 
 def _rows(stored: list[Asset], request_id: str | None) -> list[dict[str, object]]:

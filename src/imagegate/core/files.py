@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from imagegate.core.blobs import BlobBody, BlobStore
 from imagegate.errors import NotFound
 from imagegate.observability import tracing
-from imagegate.storage.blobs import BlobStore
 from imagegate.storage.references import unreferenced
 from imagegate.storage.tables import files
 
@@ -57,7 +55,7 @@ class FileService:
         self, *, owner_key_id: str, filename: str, purpose: str, content_type: str, data: bytes
     ) -> StoredFile:
         with tracing.span("storage.write", **{"imagegate.objects": 1}):
-            digest = await asyncio.to_thread(self._blobs.put, data)
+            digest = await self._blobs.put(data, content_type)
         stored = StoredFile(
             id="file-" + secrets.token_urlsafe(18),
             owner_key_id=owner_key_id,
@@ -89,15 +87,19 @@ class FileService:
             rows = (await conn.execute(query.order_by(files.c.created_at.desc()))).mappings().all()
         return [StoredFile(**dict(row)) for row in rows]
 
-    async def content_path(self, stored: StoredFile) -> Path:
-        path = self._blobs.path(stored.sha256)
-        if path is None:
+    async def content(self, stored: StoredFile) -> BlobBody:
+        """The file's bytes as a stream."""
+        body = await self._blobs.open(stored.sha256)
+        if body is None:
             raise NotFound(f"the content of {stored.id!r} is gone", code="file_not_found")
-        return path
+        return body
 
     async def read(self, file_id: str, owner_key_id: str) -> bytes:
-        path = await self.content_path(await self.get(file_id, owner_key_id))
-        return await asyncio.to_thread(path.read_bytes)
+        stored = await self.get(file_id, owner_key_id)
+        data = await self._blobs.get(stored.sha256)
+        if data is None:
+            raise NotFound(f"the content of {stored.id!r} is gone", code="file_not_found")
+        return data
 
     async def delete(self, file_id: str, owner_key_id: str) -> None:
         stored = await self.get(file_id, owner_key_id)
@@ -105,7 +107,7 @@ class FileService:
             await conn.execute(files.delete().where(files.c.id == stored.id))
             orphans = await unreferenced(conn, {stored.sha256})
         for digest in orphans:
-            await asyncio.to_thread(self._blobs.delete, digest)
+            await self._blobs.delete(digest)
 
 
 def _columns(stored: StoredFile) -> dict[str, Any]:

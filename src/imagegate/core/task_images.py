@@ -24,7 +24,7 @@ _SCALARS = [f.name for f in fields(ImageRequest) if f.name not in ("images", "ma
 async def dump_request(request: ImageRequest, assets: AssetService) -> dict[str, Any]:
     """JSON for ``request``; input images are written to the blob store and referenced."""
     inputs = [*request.images, *([request.mask] if request.mask else [])]
-    await asyncio.to_thread(lambda: [assets.put_blob(image.data) for image in inputs])
+    await asyncio.gather(*(assets.put_blob(image.data, image.mime_type) for image in inputs))
     data = {name: getattr(request, name) for name in _SCALARS}
     data["images"] = [_image_ref(image) for image in request.images]
     data["mask"] = _image_ref(request.mask) if request.mask else None
@@ -38,7 +38,7 @@ async def load_request(data: dict[str, Any], assets: AssetService) -> ImageReque
         scalars["padding"] = tuple(scalars["padding"])  # JSON has no tuples
     request = ImageRequest(**scalars)
     refs = [*data.get("images", []), *([data["mask"]] if data.get("mask") else [])]
-    images = await asyncio.to_thread(lambda: [_image(ref, assets) for ref in refs])
+    images = await asyncio.gather(*(_image(ref, assets) for ref in refs))
     count = len(data.get("images", []))
     return replace(
         request,
@@ -53,8 +53,8 @@ def _image_ref(image: InputImage) -> dict[str, Any]:
     return ref
 
 
-def _image(ref: dict[str, Any], assets: AssetService) -> InputImage:
-    return InputImage(data=assets.blob(ref["sha256"]), **ref)
+async def _image(ref: dict[str, Any], assets: AssetService) -> InputImage:
+    return InputImage(data=await assets.blob(ref["sha256"]), **ref)
 
 
 class ImageTaskHandler:

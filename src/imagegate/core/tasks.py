@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -26,13 +28,23 @@ from imagegate.core.billing import Billing, KeyLimits
 from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.usage import UsageRow
 from imagegate.core.webhooks import WebhookSender, enqueue
-from imagegate.errors import ImagegateError, InvalidRequest, NotFound, RateLimited, ServerError
+from imagegate.errors import (
+    ImagegateError,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    ServerError,
+    StorageUnavailable,
+)
 from imagegate.observability import metrics, tracing
 from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.tables import usage
 from imagegate.storage.task_store import TaskStore
 
 log = logging.getLogger("imagegate.tasks")
+T = TypeVar("T")
+STORAGE_RETRY_SECONDS = (0.5, 5.0)
+"""First and longest wait before a task retries a blob store that was down."""
 
 
 class TaskRun(Protocol):
@@ -78,7 +90,10 @@ class TaskEngine:
         self._assets = assets
         self._webhooks = webhooks
         self.settings = settings
-        self.worker_id = f"w-{uuid.uuid4().hex[:12]}"
+        # Host and pid in the lease owner tell an operator (and the fleet test) which replica
+        # holds a task; the random tail keeps two engines of one process apart.
+        host = socket.gethostname()[:32]
+        self.worker_id = f"w-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._handlers: dict[str, TaskHandler] = {}
         self._renderers: dict[str, WebhookRenderer] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -277,8 +292,10 @@ class TaskEngine:
             return
         await self._notify_started(task)
         try:
+            # Handlers touch the store only to read their inputs, before any upstream call,
+            # so running one again after the store came back repeats no upstream work.
             with tracing.span("task.run", **{"imagegate.task_kind": task.kind}):
-                output = await handler(task, _Run(self, task))
+                output = await self._until_stored(lambda: handler(task, _Run(self, task)))
         except asyncio.CancelledError:
             if not self._closing:  # cancelled by its owner, not abandoned by a stopping server
                 await self._cancelled(task)
@@ -297,7 +314,9 @@ class TaskEngine:
         """Store outputs, charge and finish in one transaction, only while the lease is ours:
         whoever completes a task first wins, so outputs are stored and charged exactly once."""
         items = [NewAsset(i.data, i.mime_type, i.width, i.height) for i in output.images]
-        stored = await self._assets.write_blobs(items, owner_key_id=task.owner_key_id)
+        stored = await self._until_stored(
+            lambda: self._assets.write_blobs(items, owner_key_id=task.owner_key_id)
+        )
         now = time.time()
         result = {
             **output.result,
@@ -335,6 +354,19 @@ class TaskEngine:
         metrics.cost(output.model or task.model, cost)
         self._wake_webhooks(task)
         return True
+
+    async def _until_stored(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run ``operation`` until the blob store takes it: a store that is down makes the
+        task wait, its lease kept by the heartbeats, and try again; an accepted task is never
+        failed nor its output lost for it. Stopping the server cancels the wait."""
+        delay, longest = STORAGE_RETRY_SECONDS
+        while True:
+            try:
+                return await operation()
+            except StorageUnavailable:
+                log.warning("the asset store is unavailable; the task retries in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, longest)
 
     def _usage_row(
         self, task: TaskRecord, output: TaskOutput, cost: Decimal, now: float

@@ -1,63 +1,79 @@
-"""Content-addressed blob storage (sha256 → bytes) on the local filesystem."""
+"""Content-addressed blob storage (sha256 → bytes) in a local directory."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
-import re
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+from imagegate.core.blobs import BlobBody, blob_key
+from imagegate.errors import StorageUnavailable
 
-
-class BlobStore(Protocol):
-    """Where image bytes live. Callers name blobs only by a sha256 the store computed."""
-
-    def put(self, data: bytes) -> str:
-        """Store ``data`` (idempotent) and return its sha256 hex digest."""
-
-    def path(self, digest: str) -> Path | None:
-        """A local file holding the blob, or ``None`` when it does not exist."""
-
-    def delete(self, digest: str) -> None:
-        """Remove the blob if present."""
-
-    def writable(self) -> bool:
-        """Whether the store can take writes now (readiness)."""
+CHUNK = 256 * 1024
 
 
 class LocalBlobStore:
-    """Blobs as files under ``root/ab/cd/<sha256>``, written atomically."""
+    """Blobs as files under ``root/ab/cd/<sha256>``, written atomically (one replica, or
+    replicas that share this directory)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def _file(self, digest: str) -> Path:
-        if not _SHA256.fullmatch(digest):
-            raise ValueError("not a sha256 digest")
-        return self.root / digest[:2] / digest[2:4] / digest
+        return self.root / blob_key(digest)
 
-    def put(self, data: bytes) -> str:
+    async def put(self, data: bytes, content_type: str) -> str:
+        return await asyncio.to_thread(self._put, data)
+
+    def _put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         target = self._file(digest)
         if target.exists():
             return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{digest}.{secrets.token_hex(4)}.tmp")
-        temporary.write_bytes(data)
-        os.replace(temporary, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{digest}.{secrets.token_hex(4)}.tmp")
+            temporary.write_bytes(data)
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise StorageUnavailable() from exc
         return digest
 
-    def path(self, digest: str) -> Path | None:
+    async def get(self, digest: str) -> bytes | None:
         target = self._file(digest)
-        return target if target.is_file() else None
+        try:
+            return await asyncio.to_thread(target.read_bytes)
+        except FileNotFoundError:
+            return None
 
-    def delete(self, digest: str) -> None:
-        self._file(digest).unlink(missing_ok=True)
+    async def open(self, digest: str) -> BlobBody | None:
+        target = self._file(digest)
+        try:
+            size = (await asyncio.to_thread(target.stat)).st_size
+        except FileNotFoundError:
+            return None
 
-    def writable(self) -> bool:
+        async def chunks() -> AsyncIterator[bytes]:
+            with target.open("rb") as file:
+                while chunk := await asyncio.to_thread(file.read, CHUNK):
+                    yield chunk
+
+        return BlobBody(size=size, chunks=chunks, path=target)
+
+    async def delete(self, digest: str) -> None:
+        await asyncio.to_thread(self._file(digest).unlink, missing_ok=True)
+
+    async def presign(self, digest: str, ttl: int) -> str | None:
+        return None
+
+    async def check(self) -> None:
+        if not await asyncio.to_thread(self._writable):
+            raise StorageUnavailable(f"the asset directory {self.root} is not writable")
+
+    def _writable(self) -> bool:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / f".ready-{secrets.token_hex(4)}"
@@ -66,3 +82,6 @@ class LocalBlobStore:
         except OSError:
             return False
         return True
+
+    async def close(self) -> None:
+        return None

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,16 +54,45 @@ def alembic_config() -> Config:
     return config
 
 
+MIGRATION_LOCK_KEY = 0x696D67617465  # "imgate": the PostgreSQL advisory lock of migrations
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` over the engine's own connection."""
+    """Bring the schema to ``revision`` over the engine's own connection, under a lock that
+    every process migrating the same database takes first (a PostgreSQL advisory lock held to
+    the end of the migrating transaction; a file lock beside a SQLite file). Any number of
+    replicas may start at once on a fresh or old database: one migrates, the others wait and
+    then find the schema at ``revision``."""
 
     def run(connection: sa.Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with engine.begin() as connection:
+    async with _sqlite_file_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         await connection.run_sync(run)
+
+
+@asynccontextmanager
+async def _sqlite_file_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """An exclusive ``flock`` on ``<database>.migrate-lock`` (nothing for other databases or an
+    in-memory SQLite), waited for in a thread so the event loop keeps running."""
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(database).with_name(Path(database).name + ".migrate-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as lock_file:
+        await asyncio.to_thread(fcntl.flock, lock_file.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -129,8 +129,7 @@ class Intake:
 
     async def _image_of(self, task: TaskRecord) -> bytes:
         """The stored image of a finished task."""
-        _, path = await self._deps.assets.open(task.asset_ids[0])
-        return await asyncio.to_thread(path.read_bytes)
+        return await self._deps.assets.read(task.asset_ids[0])
 
     async def _queue_code(self, caller: Caller) -> int:
         """1 when a worker is free, 22 when the task will wait; :class:`QueueFull` (23) when

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import FileResponse
+from starlette.responses import Response
 
+from imagegate.fronts.http.blobs import asset_response
 from imagegate.fronts.http.deps import services_of
 
 router = APIRouter(tags=["Assets"])
 
 
-@router.get("/files/{asset_id}", summary="Download a stored image through a signed link")
+@router.get(
+    "/files/{asset_id}",
+    summary="Download a stored image through a signed link",
+    response_class=Response,
+)
 async def download(
     asset_id: str,
     request: Request,
     exp: str | None = Query(None, description="expiry, Unix seconds"),
     sig: str | None = Query(None, description="hex HMAC-SHA256 of 'asset_id|exp'"),
-) -> FileResponse:
+) -> Response:
     assets = services_of(request).assets
     assets.verify(asset_id, exp, sig)
-    asset, path = await assets.open(asset_id)
-    return FileResponse(
-        path,
-        media_type=asset.content_type,
-        headers={"cache-control": "private, max-age=3600", "etag": f'"{asset.sha256}"'},
-    )
+    return await asset_response(assets, asset_id, float(exp or 0))

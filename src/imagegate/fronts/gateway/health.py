@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from imagegate.core.rate_fallback import FallbackRateLimiter
-from imagegate.errors import PermissionDenied
+from imagegate.errors import PermissionDenied, StorageUnavailable
 from imagegate.fronts.http.auth import bearer_key
 from imagegate.fronts.http.deps import services_of
 from imagegate.fronts.http.responses import json_response
@@ -36,8 +36,11 @@ async def readyz(request: Request) -> Response:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
-    writable = await asyncio.to_thread(services.assets.writable)
-    checks["storage"] = "ok" if writable else "error: not writable"
+    try:
+        await services.assets.check()
+        checks["storage"] = "ok"
+    except StorageUnavailable as exc:
+        checks["storage"] = f"error: {exc.message}"
     ready = all(value == "ok" for value in checks.values())
     # Reported, not counted: without Redis the replica still serves, limiting per process.
     degraded = isinstance(services.rate, FallbackRateLimiter) and services.rate.degraded

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from imagegate.core.keys import ApiKey
 from imagegate.core.midjourney import ParameterError
@@ -25,6 +25,7 @@ from imagegate.core.midjourney.service import MidjourneyService
 from imagegate.core.params import ImageSource
 from imagegate.errors import AuthenticationFailed, ImagegateError, NotFound, PermissionDenied
 from imagegate.fronts.common.tasks import check_webhook_url, input_loader
+from imagegate.fronts.http.blobs import asset_response
 from imagegate.fronts.http.body import parse_json_body
 from imagegate.fronts.http.deps import public_base_url, request_id_of, services_of
 from imagegate.fronts.http.direct import keyed
@@ -287,7 +288,7 @@ async def task_image(
     exp: str | None = Query(None, description="expiry, Unix seconds"),
     sig: str | None = Query(None, description="hex HMAC-SHA256 from the task's imageUrl"),
     key: ApiKey | None = Depends(optional_mj_key),
-) -> FileResponse:
+) -> Response:
     """The task's image: with the signature from its ``imageUrl``, or with the owner's key."""
     services = services_of(request)
     owner: str | None = None
@@ -301,9 +302,8 @@ async def task_image(
     task = await services.tasks.get(task_id, owner)
     if task.kind != KIND or not task.asset_ids:
         raise NotFound(f"task {task_id!r} has no image", code="image_not_found")
-    asset, path = await services.assets.open(task.asset_ids[0])
-    headers = {"cache-control": "private, max-age=3600", "etag": f'"{asset.sha256}"'}
-    return FileResponse(path, media_type=asset.content_type, headers=headers)
+    expires_at = float(exp) if owner is None and exp and exp.isdigit() else None
+    return await asset_response(services.assets, task.asset_ids[0], expires_at)
 
 
 _ROUTES: tuple[tuple[str, str, Callable[..., Any], type[BaseModel] | None, str], ...] = (

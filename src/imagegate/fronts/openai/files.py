@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from imagegate.core.files import PURPOSES
 from imagegate.core.keys import ApiKey
 from imagegate.errors import InvalidRequest
 from imagegate.fronts.http.auth import require_key
+from imagegate.fronts.http.blobs import blob_response
 from imagegate.fronts.http.deps import services_of
 from imagegate.fronts.http.multipart import read_form, read_upload, text_field
 from imagegate.fronts.http.responses import json_response
@@ -75,10 +76,10 @@ async def get_file(file_id: str, request: Request, key: ApiKey = Depends(require
 @router.get("/{file_id}/content", summary="Download a file's content")
 async def get_file_content(
     file_id: str, request: Request, key: ApiKey = Depends(require_key)
-) -> FileResponse:
+) -> Response:
     files = services_of(request).files
     stored = await files.get(file_id, key.id)
-    return FileResponse(await files.content_path(stored), media_type=stored.content_type)
+    return blob_response(await files.content(stored), stored.content_type)
 
 
 @router.delete("/{file_id}", summary="Delete a file")

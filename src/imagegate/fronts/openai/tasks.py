@@ -63,8 +63,9 @@ _ERROR_TYPES = {
 
 
 def install(services: Services) -> None:
-    """Webhooks of async image tasks carry the task object (result included)."""
-    services.tasks.register_webhook_renderer(FRONT, lambda task: task_object(services, task))
+    """Webhooks of async image tasks carry the task object, its result's images as signed
+    links (the payload is rendered inside the completing transaction: no store reads there)."""
+    services.tasks.register_webhook_renderer(FRONT, lambda task: _object(services, task, None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +125,14 @@ async def submit(
         webhook_secret=options.webhook_secret,
     )
     headers = front.ignored_headers(prepared.validated.ignored)
-    return json_response(task_object(services_of(request), task), 202, headers)
+    return json_response(await task_object(services_of(request), task), 202, headers)
 
 
 @router.get(TASKS + "/{task_id}", summary="An async image task (result once succeeded)")
 async def get_task(task_id: str, request: Request, key: ApiKey = Depends(require_key)) -> Response:
     services = services_of(request)
     task = await _owned(services, task_id, key)
-    return json_response(await asyncio.to_thread(task_object, services, task))
+    return json_response(await task_object(services, task))
 
 
 @router.post(TASKS + "/{task_id}/cancel", summary="Cancel an async image task")
@@ -141,7 +142,7 @@ async def cancel_task(
     services = services_of(request)
     await _owned(services, task_id, key)
     task = await services.tasks.cancel(task_id, key.id)
-    return json_response(await asyncio.to_thread(task_object, services, task))
+    return json_response(await task_object(services, task))
 
 
 @router.get(
@@ -174,13 +175,13 @@ async def _events(services: Services, task: TaskRecord) -> AsyncIterator[bytes]:
         while True:
             if task.terminal:
                 name = "completed" if task.status == "succeeded" else "failed"
-                body = await asyncio.to_thread(task_object, services, task)
+                body = await task_object(services, task)
                 yield _event(f"image.task.{name}", body)
                 return
             if (task.status, task.progress) != reported:
                 reported = (task.status, task.progress)
                 quiet_since = time.monotonic()
-                yield _event("image.task.progress", task_object(services, task))
+                yield _event("image.task.progress", _object(services, task, None))
             try:
                 preview = await asyncio.wait_for(previews.get(), pause)
             except TimeoutError:
@@ -209,9 +210,18 @@ def _event(name: str, body: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(body) + b"\n\n"
 
 
-def task_object(services: Services, task: TaskRecord) -> dict[str, Any]:
-    """The ``image.task`` object; reads a succeeded task's images for a ``b64_json`` result
-    (call off the event loop)."""
+async def task_object(services: Services, task: TaskRecord) -> dict[str, Any]:
+    """The ``image.task`` object; a succeeded task's images are read from the store for a
+    ``b64_json`` result."""
+    images = None
+    if task.status == "succeeded" and task.meta.get("response_format") != "url":
+        images = [await services.assets.blob(digest) for digest in (task.result or {})["blobs"]]
+    return _object(services, task, images)
+
+
+def _object(services: Services, task: TaskRecord, images: list[bytes] | None) -> dict[str, Any]:
+    """The ``image.task`` object; a succeeded task's result carries ``images`` as ``b64_json``,
+    or signed links without them."""
     base = str(task.meta.get("base_url", "")) + TASKS + "/" + task.id
     body: dict[str, Any] = {
         "id": task.id,
@@ -223,7 +233,7 @@ def task_object(services: Services, task: TaskRecord) -> dict[str, Any]:
         "urls": {"get": base, "events": base + "/events", "cancel": base + "/cancel"},
     }
     if task.status == "succeeded":
-        body["result"] = _result(services, task)
+        body["result"] = _result(services, task, images)
     elif task.status == "failed":
         error = task.error or {}
         status = int(error.get("status") or 500)
@@ -235,19 +245,20 @@ def task_object(services: Services, task: TaskRecord) -> dict[str, Any]:
     return body
 
 
-def _result(services: Services, task: TaskRecord) -> dict[str, Any]:
-    """The ImagesResponse the synchronous call would have returned for this task."""
+def _result(services: Services, task: TaskRecord, images: list[bytes] | None) -> dict[str, Any]:
+    """The ImagesResponse the synchronous call would have returned for this task (``images``:
+    its bytes for ``b64_json``; ``None``: signed links)."""
     stored = task.result or {}
     request = task.request
-    as_url = task.meta.get("response_format") == "url"
+    as_url = images is None
     base_url = str(task.meta.get("base_url", ""))
     revised: list[str | None] = list(stored.get("revised_prompts") or [])
     data = []
-    for index, (asset_id, digest) in enumerate(zip(task.asset_ids, stored["blobs"], strict=True)):
+    for index, asset_id in enumerate(task.asset_ids):
         value = (
-            front.asset_url(services, base_url, asset_id)
-            if as_url
-            else pybase64.b64encode(services.assets.blob(digest)).decode("ascii")
+            pybase64.b64encode(images[index]).decode("ascii")
+            if images is not None
+            else front.asset_url(services, base_url, asset_id)
         )
         data.append(image_item(value, as_url, revised[index] if index < len(revised) else None))
     usage = stored.get("usage")
