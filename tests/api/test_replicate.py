@@ -100,7 +100,7 @@ async def test_prefer_wait_answers_the_finished_prediction(gateway: Gateway) -> 
     prediction = response.json()
     assert prediction["status"] == "succeeded" and prediction["completed_at"]
     image = decode((await gateway.client.get(prediction["output"][0])).content)
-    assert image.format == "JPEG" and image.size == (1792, 1024)
+    assert image.format == "JPEG" and image.size == (1280, 720)
 
 
 @pytest.mark.parametrize("prefer", ["wait=0", "wait=61", "wait=soon"])

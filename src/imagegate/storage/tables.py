@@ -173,3 +173,12 @@ idempotency = sa.Table(
     sa.Column("body", sa.LargeBinary, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False, index=True),
 )
+
+key_settings = sa.Table(
+    "key_settings",
+    metadata,
+    sa.Column("key_id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(512), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
