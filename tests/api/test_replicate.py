@@ -108,7 +108,7 @@ async def test_bad_wait_is_400(gateway: Gateway, prefer: str) -> None:
     response = await gateway.client.post(
         CREATE, json={"input": {"prompt": "x"}}, headers={**gateway.auth, "Prefer": prefer}
     )
-    assert response.status_code == 400 and response.json()["error"]["param"] == "Prefer"
+    assert response.status_code == 400 and "Prefer" in response.json()["detail"]
 
 
 async def test_inputs_map_and_unknown_ones_are_reported(gateway: Gateway) -> None:
@@ -158,7 +158,7 @@ async def test_flux_aliases_resolve(gateway: Gateway) -> None:
         headers=gateway.auth,
     )
     assert response.status_code == 503  # known model, no Replicate adapter configured yet
-    assert "REPLICATE_API_TOKEN" in response.json()["error"]["message"]
+    assert "REPLICATE_API_TOKEN" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -179,9 +179,10 @@ async def test_flux_aliases_resolve(gateway: Gateway) -> None:
 async def test_bad_input_is_400(gateway: Gateway, body: dict[str, Any], param: str | None) -> None:
     response = await gateway.client.post(CREATE, json=body, headers=gateway.auth)
     assert response.status_code == 400, response.text
-    error = response.json()["error"]
-    assert error["type"] == "invalid_request_error"
-    assert param is None or error["param"] == param
+    error = response.json()
+    assert set(error) == {"title", "detail", "status"}  # Replicate's problem details
+    assert error["status"] == 400 and error["title"] == "Invalid input"
+    assert param is None or param in error["detail"]
 
 
 async def test_unknown_model_and_prediction_are_404(gateway: Gateway) -> None:
@@ -190,14 +191,14 @@ async def test_unknown_model_and_prediction_are_404(gateway: Gateway) -> None:
         json={"input": {"prompt": "x"}},
         headers=gateway.auth,
     )
-    assert response.status_code == 404 and response.json()["error"]["param"] == "model"
+    assert response.status_code == 404 and "nobody/nothing" in response.json()["detail"]
     for method, path in [
         ("GET", "/replicate/v1/predictions/doesnotexist"),
         ("POST", "/replicate/v1/predictions/doesnotexist/cancel"),
     ]:
         missing = await gateway.client.request(method, path, headers=gateway.auth)
         assert missing.status_code == 404
-        assert missing.json()["error"]["type"] == "not_found_error"
+        assert missing.json()["title"] == "Not found" and missing.json()["status"] == 404
 
 
 async def test_cancel_a_waiting_prediction(gateway: Gateway) -> None:

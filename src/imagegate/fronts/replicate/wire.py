@@ -42,6 +42,12 @@ class PredictionBody(BaseModel):
     stream: bool | None = None
 
 
+class VersionedBody(PredictionBody):
+    """``POST /replicate/v1/predictions``: the model named by its version."""
+
+    version: str = Field(min_length=1, max_length=300)
+
+
 @dataclass(slots=True)
 class Translated:
     """The common parameters, the input keys the model cannot take, and how names map back."""
