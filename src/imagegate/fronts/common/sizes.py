@@ -43,7 +43,7 @@ def size_for_ratio(entry: CatalogEntry, width: int, height: int) -> str:
     if spec.size_range is None:
         best_width, best_height = fit_size(spec, width, height)
         return f"{best_width}x{best_height}"
-    return _range_size(spec.size_range, width / height)
+    return range_size(spec.size_range, width / height)
 
 
 def size_for_output(entry: CatalogEntry, width: int, height: int) -> str:
@@ -70,31 +70,33 @@ def nearest_size(entry: CatalogEntry, width: int, height: int) -> tuple[str, boo
     return f"{best_width}x{best_height}", True
 
 
-def _range_size(free: SizeRange, ratio: float) -> str:
-    exact = _exact_ratio_size(free, ratio)
+def range_size(free: SizeRange, ratio: float, pixels: int = TARGET_PIXELS) -> str:
+    """A size on a free range with this ratio and about ``pixels``: the exact ratio when the
+    grid has one near enough, else the nearest sides the range allows."""
+    exact = _exact_ratio_size(free, ratio, pixels)
     if exact is not None:
         return exact
-    width, height = math.sqrt(TARGET_PIXELS * ratio), math.sqrt(TARGET_PIXELS / ratio)
+    width, height = math.sqrt(pixels * ratio), math.sqrt(pixels / ratio)
     shrink = min(1.0, free.max_side / width, free.max_side / height)
     grow = max(1.0, free.min_side / (width * shrink), free.min_side / (height * shrink))
     sides = [_snap(side * shrink * grow, free) for side in (width, height)]
     return f"{sides[0]}x{sides[1]}"
 
 
-def _exact_ratio_size(free: SizeRange, ratio: float) -> str | None:
+def _exact_ratio_size(free: SizeRange, ratio: float, pixels: int) -> str | None:
     """The size on the grid with exactly this ratio (as a fraction of small integers) nearest
-    one megapixel, when one lies within 30% of it; else ``None``."""
+    ``pixels``, when one lies within 30% of it; else ``None``."""
     fraction = Fraction(ratio).limit_denominator(32)
     across, down = fraction.numerator, fraction.denominator
     step = free.multiple
     unit = math.lcm(step // math.gcd(across, step), step // math.gcd(down, step))
     best: tuple[float, str] | None = None
-    scale = round(math.sqrt(TARGET_PIXELS / (across * down)) / unit)
+    scale = round(math.sqrt(pixels / (across * down)) / unit)
     for times in (scale - 1, scale, scale + 1):
         width, height = across * unit * times, down * unit * times
         if times < 1 or not free.allows(width, height):
             continue
-        distance = abs(math.log(width * height / TARGET_PIXELS))
+        distance = abs(math.log(width * height / pixels))
         if distance <= math.log(1.3) and (best is None or distance < best[0]):
             best = (distance, f"{width}x{height}")
     return best[1] if best else None

@@ -138,6 +138,40 @@ async def predict(
     return json_response(predict_response(delivery), headers=headers)
 
 
+VERTEX_VERSIONS = ("v1", "v1beta1")
+VERTEX_SCOPES = ("", "/projects/{project}/locations/{location}")
+"""Where google-genai with ``vertexai=True`` and a custom ``base_url`` sends Imagen calls:
+``{version}/publishers/{publisher}/models/{model}:predict``, behind
+``projects/{p}/locations/{l}/`` when a project and location are configured."""
+
+
+async def vertex_predict(
+    publisher: str, model: str, request: Request, key: ApiKey = Depends(require_gemini_key)
+) -> Response:
+    """Imagen ``predict`` on Vertex AI's paths (the project and location are not used)."""
+    return await predict(vertex_model(request, publisher, model), request, key)
+
+
+def vertex_model(request: Request, publisher: str, model: str) -> str:
+    """The catalogue name for ``publishers/{publisher}/models/{model}``: Google's models by
+    their id; another publisher's as ``publisher/model`` when the catalogue knows that."""
+    if publisher != "google" and services_of(request).catalog.resolve(f"{publisher}/{model}"):
+        return f"{publisher}/{model}"
+    return model
+
+
+for _version in VERTEX_VERSIONS:
+    for _scope in VERTEX_SCOPES:
+        router.add_api_route(
+            f"/{_version}{_scope}/publishers/{{publisher}}/models/{{model}}:predict",
+            vertex_predict,
+            methods=["POST"],
+            summary=f"Generate images (Imagen predict, Vertex AI {_version} path)",
+            name=f"vertex_predict_{_version}{'_scoped' if _scope else ''}",
+            openapi_extra=_schema(PredictRequest),
+        )
+
+
 @router.post(MODELS + "/{path:path}", include_in_schema=False)
 async def unknown_method(path: str) -> Response:
     """Any other ``models/{model}:{method}``: Google answers 404."""
