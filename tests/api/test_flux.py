@@ -281,3 +281,14 @@ def test_a_flux_request_for_gpt_image_1_drops_what_it_cannot_take() -> None:
     validated = validate_generation(entry, params)
     assert dropped == ["seed"] and validated.ignored == ("guidance", "raw", "steps")
     assert validated.request.size == "1536x1024" and validated.request.output_format == "jpeg"
+
+
+async def test_a_preset_only_model_gets_the_nearest_preset_and_says_so(gateway: Gateway) -> None:
+    response = await gateway.client.post(
+        "/flux/v1/toolbox", json={"prompt": "x", "width": 640, "height": 384}, headers=gateway.auth
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["x-imagegate-adjusted-params"] == "size=640x384->1792x1024"
+    done = await _ready(gateway, response.json()["id"])
+    image = decode((await gateway.client.get(done["result"]["sample"])).content)
+    assert image.size == (1792, 1024)

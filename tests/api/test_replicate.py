@@ -303,3 +303,11 @@ def test_a_replicate_input_for_gpt_image_1_drops_what_it_cannot_take() -> None:
     validated = validate_generation(entry, translated.params)
     assert translated.report(validated.ignored) == ["go_fast", "seed"]
     assert validated.request.size == "1536x1024" and validated.request.n == 2
+
+
+def test_pixels_a_preset_only_model_lacks_become_its_nearest_preset() -> None:
+    entry = load_catalog(ProviderRegistry()).resolve("gpt-image-1")
+    assert entry is not None
+    translated = replicate_params({"prompt": "x", "width": 1200, "height": 700}, entry, None)
+    assert translated.params.size == "1536x1024"
+    assert translated.adjusted == ["size=1200x700->1536x1024"]

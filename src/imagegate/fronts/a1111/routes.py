@@ -33,7 +33,6 @@ BASE = "/sdapi/v1"
 TXT2IMG = BASE + "/txt2img"
 IMG2IMG = BASE + "/img2img"
 CHECKPOINT_SETTING = "a1111.sd_model_checkpoint"
-ADJUSTED_HEADER = "x-imagegate-adjusted-params"
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -69,9 +68,10 @@ async def _generate(
     request.state.log = {"key_id": key.id, "model": prepared.entry.spec.id}
     delivery = await services.images.run(prepared)
     request.state.log.update(images=len(delivery.assets), cost=str(delivery.cost))
-    headers = front.ignored_headers(ignored, prepared.validated.ignored)
-    if adjusted:
-        headers[ADJUSTED_HEADER] = adjusted
+    headers = {
+        **front.ignored_headers(ignored, prepared.validated.ignored),
+        **front.adjusted_headers([adjusted] if adjusted else []),
+    }
     answer = {
         "images": [image.base64() for image in delivery.result.images],
         "parameters": body.echo(),

@@ -111,10 +111,17 @@ def _snap(side: float, free: SizeRange) -> int:
 
 
 def size_for_pixels(
-    entry: CatalogEntry, width: int | None, height: int | None, *, default: int
+    entry: CatalogEntry,
+    width: int | None,
+    height: int | None,
+    *,
+    default: int,
+    adjusted: list[str] | None = None,
 ) -> str | None:
     """``width``×``height`` (a missing side is ``default``) as a size this model takes; a 400
-    names the side that does not fit. ``None`` when neither side was given."""
+    names the side that does not fit a free range. On a model with presets only, a size it
+    lacks is a 400 too, unless ``adjusted`` is given: then the nearest preset is used and the
+    change noted there (``size=500x300->512x512``). ``None`` when neither side was given."""
     if width is None and height is None:
         return None
     spec = _generate_spec(entry)
@@ -130,6 +137,10 @@ def size_for_pixels(
                 )
         return f"{wide}x{high}"
     size = f"{wide}x{high}"
+    if size not in spec.sizes and adjusted is not None:
+        nearest, _ = nearest_size(entry, wide, high)
+        adjusted.append(f"size={size}->{nearest}")
+        return nearest
     if size not in spec.sizes:
         offered = ", ".join(s for s in spec.sizes if s != "auto")
         param = "width" if width is not None else "height"

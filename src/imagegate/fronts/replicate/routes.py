@@ -144,9 +144,8 @@ async def _run(
     services = services_of(request)
     if wait:
         task = await front.wait_until_done(services, task, wait)
-    return json_response(
-        prediction(services, task), status_code=201, headers=front.ignored_headers(ignored)
-    )
+    headers = {**front.ignored_headers(ignored), **front.adjusted_headers(translated.adjusted)}
+    return json_response(prediction(services, task), status_code=201, headers=headers)
 
 
 @router.get(PREDICTIONS, summary="List this key's predictions (newest first, cursor pages)")
