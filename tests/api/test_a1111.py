@@ -307,3 +307,20 @@ async def test_a_body_that_is_not_json_is_400(a1111: Gateway) -> None:
             f"/sdapi/v1/{path}", content=b"{nope", headers=basic(a1111.key)
         )
         assert response.status_code == 400 and "detail" in response.json()
+
+
+async def test_img2img_reports_what_the_model_cannot_take_in_a1111_names(a1111: Gateway) -> None:
+    body = {
+        "prompt": "a red heart",
+        "init_images": [data_uri(picture((256, 256)))],
+        "width": 256,
+        "height": 256,
+        "denoising_strength": 0.3,
+        "mask_blur": 4,
+        "sampler_name": "Euler a",
+        "override_settings": {"sd_model_checkpoint": "toolbox"},
+    }
+    response = await a1111.client.post("/sdapi/v1/img2img", json=body, headers=basic(a1111.key))
+    assert response.status_code == 200, response.text
+    ignored = response.headers["x-imagegate-ignored-params"].split(",")
+    assert {"denoising_strength", "mask_blur", "sampler_name"} <= set(ignored)

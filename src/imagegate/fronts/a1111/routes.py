@@ -33,6 +33,8 @@ BASE = "/sdapi/v1"
 TXT2IMG = BASE + "/txt2img"
 IMG2IMG = BASE + "/img2img"
 CHECKPOINT_SETTING = "a1111.sd_model_checkpoint"
+WIRE_NAMES = {"input_fidelity": "denoising_strength"}
+"""Domain parameter names → the A1111 field that set them, for the ignored-params header."""
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -69,7 +71,9 @@ async def _generate(
     delivery = await services.images.run(prepared)
     request.state.log.update(images=len(delivery.assets), cost=str(delivery.cost))
     headers = {
-        **front.ignored_headers(ignored, prepared.validated.ignored),
+        **front.ignored_headers(
+            ignored, (WIRE_NAMES.get(name, name) for name in prepared.validated.ignored)
+        ),
         **front.adjusted_headers([adjusted] if adjusted else []),
     }
     answer = {
