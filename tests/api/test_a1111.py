@@ -324,3 +324,21 @@ async def test_img2img_reports_what_the_model_cannot_take_in_a1111_names(a1111: 
     assert response.status_code == 200, response.text
     ignored = response.headers["x-imagegate-ignored-params"].split(",")
     assert {"denoising_strength", "mask_blur", "sampler_name"} <= set(ignored)
+
+
+async def test_options_never_name_a_model_the_key_may_not_use(a1111: Gateway) -> None:
+    limited = await a1111.client.post(
+        "/admin/keys", json={"models": ["plain"]}, headers=a1111.admin
+    )
+    assert limited.status_code == 201, limited.text
+    auth = basic(limited.json()["key"])
+    options = (await a1111.client.get("/sdapi/v1/options", headers=auth)).json()
+    assert options["sd_model_checkpoint"] == "plain"  # not the default, sketch
+    titles = [
+        m["title"] for m in (await a1111.client.get("/sdapi/v1/sd-models", headers=auth)).json()
+    ]
+    assert titles == ["plain"]
+    refused = await a1111.client.post(
+        "/sdapi/v1/options", json={"sd_model_checkpoint": "sketch"}, headers=auth
+    )
+    assert refused.status_code == 403 and "detail" in refused.json()

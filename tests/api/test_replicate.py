@@ -311,3 +311,10 @@ def test_pixels_a_preset_only_model_lacks_become_its_nearest_preset() -> None:
     translated = replicate_params({"prompt": "x", "width": 1200, "height": 700}, entry, None)
     assert translated.params.size == "1536x1024"
     assert translated.adjusted == ["size=1200x700->1536x1024"]
+
+
+async def test_a_cursor_the_gateway_did_not_issue_is_400(gateway: Gateway) -> None:
+    response = await gateway.client.get(
+        "/replicate/v1/predictions", params={"cursor": "%%%"}, headers=gateway.auth
+    )
+    assert response.status_code == 400 and response.json()["title"] == "Invalid input"

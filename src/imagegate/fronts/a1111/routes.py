@@ -160,12 +160,10 @@ async def sd_models(request: Request, key: ApiKey = Depends(require_a1111_key)) 
 
 @router.get(BASE + "/options", summary="Settings; sd_model_checkpoint is this key's model")
 async def get_options(request: Request, key: ApiKey = Depends(require_a1111_key)) -> Response:
-    chosen = await _checkpoint(request, key, None)
-    if chosen is None:
-        chosen = services_of(request).settings.default_model or None
-    if chosen is None:
-        usable = _usable(request, key)
-        chosen = usable[0].spec.id if usable else ""
+    chosen = await _checkpoint(request, key, None) or services_of(request).settings.default_model
+    usable = _usable(request, key)
+    if chosen not in {entry.spec.id for entry in usable}:
+        chosen = usable[0].spec.id if usable else ""  # a model this key can actually use
     return json_response(lists.options(chosen))
 
 
