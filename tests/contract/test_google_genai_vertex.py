@@ -84,3 +84,21 @@ def test_errors_in_googles_shape(live_server: LiveServer, scoped: genai.Client) 
     with pytest.raises(errors.ClientError) as empty:
         scoped.models.generate_images(model="sketch", prompt="")
     assert (empty.value.code, empty.value.status) == (400, "INVALID_ARGUMENT")
+
+
+def test_the_same_vertex_client_generates_content(live_server: LiveServer) -> None:
+    config = types.GenerateContentConfig(
+        response_modalities=["IMAGE"], image_config=types.ImageConfig(aspect_ratio="16:9")
+    )
+    with express(live_server) as client:
+        response = client.models.generate_content(
+            model="sketch", contents="green hills", config=config
+        )
+        streamed = list(
+            client.models.generate_content_stream(model="sketch", contents="a moon", config=config)
+        )
+    assert response.candidates and response.candidates[0].content
+    parts = response.candidates[0].content.parts or []
+    data = [part.inline_data.data for part in parts if part.inline_data]
+    assert data and Image.open(io.BytesIO(data[0])).size == (1280, 720)
+    assert streamed and streamed[-1].candidates

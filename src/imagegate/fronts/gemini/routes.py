@@ -140,8 +140,8 @@ async def predict(
 
 VERTEX_VERSIONS = ("v1", "v1beta1")
 VERTEX_SCOPES = ("", "/projects/{project}/locations/{location}")
-"""Where google-genai with ``vertexai=True`` and a custom ``base_url`` sends Imagen calls:
-``{version}/publishers/{publisher}/models/{model}:predict``, behind
+"""Where google-genai with ``vertexai=True`` and a custom ``base_url`` sends its calls:
+``{version}/publishers/{publisher}/models/{model}:{method}``, behind
 ``projects/{p}/locations/{l}/`` when a project and location are configured."""
 
 
@@ -152,6 +152,24 @@ async def vertex_predict(
     return await predict(vertex_model(request, publisher, model), request, key)
 
 
+async def vertex_generate_content(
+    publisher: str, model: str, request: Request, key: ApiKey = Depends(require_gemini_key)
+) -> Response:
+    """``generateContent`` on Vertex AI's paths, so one Vertex-mode client does both."""
+    return await generate_content(vertex_model(request, publisher, model), request, key)
+
+
+async def vertex_stream_generate_content(
+    publisher: str,
+    model: str,
+    request: Request,
+    alt: Literal["sse", "json"] | None = Query(None, description="sse: server-sent events"),
+    key: ApiKey = Depends(require_gemini_key),
+) -> Response:
+    name = vertex_model(request, publisher, model)
+    return await stream_generate_content(name, request, alt, key)
+
+
 def vertex_model(request: Request, publisher: str, model: str) -> str:
     """The catalogue name for ``publishers/{publisher}/models/{model}``: Google's models by
     their id; another publisher's as ``publisher/model`` when the catalogue knows that."""
@@ -160,16 +178,27 @@ def vertex_model(request: Request, publisher: str, model: str) -> str:
     return model
 
 
+_VERTEX_METHODS = (
+    ("predict", vertex_predict, PredictRequest, "Generate images (Imagen predict)"),
+    ("generateContent", vertex_generate_content, GenerateContentRequest, "Generate or edit"),
+    (
+        "streamGenerateContent",
+        vertex_stream_generate_content,
+        GenerateContentRequest,
+        "Generate or edit, streamed",
+    ),
+)
 for _version in VERTEX_VERSIONS:
     for _scope in VERTEX_SCOPES:
-        router.add_api_route(
-            f"/{_version}{_scope}/publishers/{{publisher}}/models/{{model}}:predict",
-            vertex_predict,
-            methods=["POST"],
-            summary=f"Generate images (Imagen predict, Vertex AI {_version} path)",
-            name=f"vertex_predict_{_version}{'_scoped' if _scope else ''}",
-            openapi_extra=_schema(PredictRequest),
-        )
+        for _method, _endpoint, _body, _summary in _VERTEX_METHODS:
+            router.add_api_route(
+                f"/{_version}{_scope}/publishers/{{publisher}}/models/{{model}}:{_method}",
+                _endpoint,
+                methods=["POST"],
+                summary=f"{_summary} (Vertex AI {_version} path)",
+                name=f"vertex_{_method}_{_version}{'_scoped' if _scope else ''}",
+                openapi_extra=_schema(_body),
+            )
 
 
 @router.post(MODELS + "/{path:path}", include_in_schema=False)
