@@ -318,3 +318,31 @@ async def test_a_cursor_the_gateway_did_not_issue_is_400(gateway: Gateway) -> No
         "/replicate/v1/predictions", params={"cursor": "%%%"}, headers=gateway.auth
     )
     assert response.status_code == 400 and response.json()["title"] == "Invalid input"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "word"),
+    [
+        ({"input": {"prompt": "x"}}, 400, "version"),
+        ({"version": "imagegate/sketch:v"}, 400, "input"),
+        ({"version": "imagegate/sketch:v", "input": {}}, 400, "prompt"),
+        ({"version": "nobody/nothing:v", "input": {"prompt": "x"}}, 404, "nobody/nothing"),
+        ({"version": "f" * 64, "input": {"prompt": "x"}}, 404, "version"),
+        ({"version": "imagegate/sketch:v", "input": {"prompt": "x", "width": 4096}}, 400, "width"),
+    ],
+)
+async def test_bad_versioned_predictions_are_problem_details(
+    gateway: Gateway, body: dict[str, Any], status: int, word: str
+) -> None:
+    response = await gateway.client.post(
+        "/replicate/v1/predictions", json=body, headers=gateway.auth
+    )
+    assert response.status_code == status, response.text
+    problem = response.json()
+    assert set(problem) == {"title", "detail", "status"} and problem["status"] == status
+    assert word in problem["detail"]
+    assert await gateway.services.tasks.list_owned(
+        (await gateway.services.keys.authenticate(gateway.key)).id,  # type: ignore[union-attr]
+        "image",
+        shown=lambda _task: True,
+    ) == ([], False)
