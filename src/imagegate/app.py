@@ -20,7 +20,17 @@ from imagegate.errors import (
     NotFound,
     ServerError,
 )
-from imagegate.fronts import admin, bria, flux, gateway, gemini, midjourney, openai, replicate
+from imagegate.fronts import (
+    a1111,
+    admin,
+    bria,
+    flux,
+    gateway,
+    gemini,
+    midjourney,
+    openai,
+    replicate,
+)
 from imagegate.fronts.http.direct import DirectRoutes, ErrorRenderer
 from imagegate.fronts.http.errors import Envelopes
 from imagegate.fronts.http.front import Front
@@ -44,6 +54,7 @@ FRONTS: tuple[Front, ...] = (
     bria.FRONT,
     replicate.FRONT,
     midjourney.FRONT,
+    a1111.FRONT,
     gateway.FRONT,
     admin.FRONT,
 )

@@ -23,6 +23,7 @@ from imagegate.core.files import FileService
 from imagegate.core.generation import ImageService
 from imagegate.core.idempotency import IdempotencyStore
 from imagegate.core.inputs import InputLoader
+from imagegate.core.key_settings import KeySettings
 from imagegate.core.keys import KeyService
 from imagegate.core.leases import LeaseKeeper
 from imagegate.core.limits import ConcurrencyLimiter, MemoryRateLimiter, RateLimiter
@@ -64,6 +65,7 @@ class Services:
     """For client-chosen URLs only: no proxies from the environment, no shared connections."""
     catalog: Catalog
     keys: KeyService
+    key_settings: KeySettings
     billing: Billing
     writer: GroupCommit
     access: AccessControl
@@ -181,6 +183,7 @@ class Services:
             outbound_http=outbound_http,
             catalog=catalog,
             keys=KeyService(engine, admin, billing),
+            key_settings=KeySettings(engine),
             billing=billing,
             writer=writer,
             access=access,

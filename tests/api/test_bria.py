@@ -68,7 +68,7 @@ def test_text_to_image_and_an_edit_with_a_plain_http_client(live_server: LiveSer
         for result in results:
             assert result["uuid"] == f"{made.headers['x-request-id']}_{result['seed']}"
             image = decode(httpx.get(result["urls"][0]).content)
-            assert image.format == "PNG" and image.size == (1792, 1024)
+            assert image.format == "PNG" and image.size == (1280, 720)  # exactly 16:9
         assert results[1]["seed"] == results[0]["seed"] + 1
 
         white = (64, 64, 160, 160)
@@ -273,7 +273,7 @@ async def test_remove_background_gives_transparent_corners(gateway: Gateway) -> 
     [
         ("increase_resolution", {"desired_increase": 2}, (512, 512)),
         ("enhance", {}, (256, 256)),
-        ("expand", {"aspect_ratio": "16:9"}, (1792, 1024)),
+        ("expand", {"aspect_ratio": "16:9"}, (1280, 720)),
         ("replace_background", {"prompt": "a blue sky"}, (256, 256)),
     ],
 )
@@ -301,3 +301,12 @@ async def test_text_to_vector_answers_svg(gateway: Gateway) -> None:
     assert download.headers["content-type"].startswith("image/svg+xml")
     root = ElementTree.fromstring(download.content)
     assert root.tag.endswith("svg")
+
+
+async def test_an_exact_ratio_on_the_built_in_renderer(gateway: Gateway) -> None:
+    made = await gateway.client.post(
+        "/bria/text-to-image", json={"prompt": "x", "aspect_ratio": "4:3"}, headers=gateway.auth
+    )
+    assert made.status_code == 200, made.text
+    image = decode((await gateway.client.get(made.json()["result"][0]["urls"][0])).content)
+    assert image.width * 3 == image.height * 4

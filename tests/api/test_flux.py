@@ -115,7 +115,7 @@ async def test_without_edit_feature_image_prompt_is_dropped_and_seedless_models_
         ("sketch", {"height": 31}, "height"),
         ("flux-dev", {"width": 2048}, "width"),
         ("plain", {"width": 1024, "height": 1472}, "height"),
-        ("sketch", {"width": 768, "height": 768}, "width"),
+        ("sketch", {"width": 2080, "height": 768}, "width"),
         ("sketch", {"safety_tolerance": 7}, "safety_tolerance"),
         ("sketch", {"steps": -1}, "steps"),
         ("sketch", {"output_format": "webp"}, "output_format"),
@@ -162,11 +162,31 @@ async def test_an_edit_on_a_model_without_the_feature_names_the_model(gateway: G
 
 async def test_aspect_ratio_picks_the_nearest_size(gateway: Gateway) -> None:
     response = await gateway.client.post(
-        "/flux/v1/sketch", json={"prompt": "x", "aspect_ratio": "16:9"}, headers=gateway.auth
+        "/flux/v1/toolbox", json={"prompt": "x", "aspect_ratio": "16:9"}, headers=gateway.auth
     )
     done = await _ready(gateway, response.json()["id"])
     image = decode((await gateway.client.get(done["result"]["sample"])).content)
     assert image.size == (1792, 1024) and image.format == "JPEG"  # Flux's default format
+
+
+@pytest.mark.parametrize(
+    ("body", "size"),
+    [
+        ({"width": 512, "height": 384}, (512, 384)),
+        ({"aspect_ratio": "16:9"}, (1280, 720)),
+        ({"aspect_ratio": "4:3"}, (1152, 864)),
+    ],
+)
+async def test_the_built_in_renderer_makes_exactly_the_size_asked(
+    gateway: Gateway, body: dict[str, Any], size: tuple[int, int]
+) -> None:
+    response = await gateway.client.post(
+        "/flux/v1/sketch", json={"prompt": "x", **body}, headers=gateway.auth
+    )
+    assert response.status_code == 200, response.text
+    done = await _ready(gateway, response.json()["id"])
+    image = decode((await gateway.client.get(done["result"]["sample"])).content)
+    assert image.size == size
 
 
 def test_ratio_sizes_on_free_range_models() -> None:
@@ -261,3 +281,14 @@ def test_a_flux_request_for_gpt_image_1_drops_what_it_cannot_take() -> None:
     validated = validate_generation(entry, params)
     assert dropped == ["seed"] and validated.ignored == ("guidance", "raw", "steps")
     assert validated.request.size == "1536x1024" and validated.request.output_format == "jpeg"
+
+
+async def test_a_preset_only_model_gets_the_nearest_preset_and_says_so(gateway: Gateway) -> None:
+    response = await gateway.client.post(
+        "/flux/v1/toolbox", json={"prompt": "x", "width": 640, "height": 384}, headers=gateway.auth
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["x-imagegate-adjusted-params"] == "size=640x384->1792x1024"
+    done = await _ready(gateway, response.json()["id"])
+    image = decode((await gateway.client.get(done["result"]["sample"])).content)
+    assert image.size == (1792, 1024)

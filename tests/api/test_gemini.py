@@ -18,6 +18,8 @@ from imagegate.core.catalog import load_catalog
 from imagegate.core.requests import ImageRequest, ImageResult
 from imagegate.core.upstream import ProviderContext
 from imagegate.errors import ContentPolicyViolation, UpstreamError
+from imagegate.fronts.gemini.wire import fitted_size
+from imagegate.providers.registry import ProviderRegistry
 from imagegate.storage.tables import usage
 from tests.api.images import png
 from tests.conftest import Gateway
@@ -153,16 +155,17 @@ async def test_snake_case_gives_the_same_answer_as_camel_case(gateway: Gateway) 
 @pytest.mark.parametrize(
     ("ratio", "size", "adjusted"),
     [
+        # sketch's presets where one has the shape, else exactly the ratio on its free range
         ("1:1", (1024, 1024), False),
         ("2:3", (1024, 1536), False),
         ("3:2", (1536, 1024), False),
-        ("3:4", (1024, 1536), True),
-        ("4:3", (1536, 1024), True),
-        ("4:5", (1024, 1536), True),
-        ("5:4", (1024, 1024), True),
-        ("9:16", (1024, 1792), True),
-        ("16:9", (1792, 1024), True),
-        ("21:9", (1792, 1024), True),
+        ("3:4", (864, 1152), False),
+        ("4:3", (1152, 864), False),
+        ("4:5", (896, 1120), False),
+        ("5:4", (1120, 896), False),
+        ("9:16", (720, 1280), False),
+        ("16:9", (1280, 720), False),
+        ("21:9", (1568, 672), False),
     ],
 )
 async def test_aspect_ratios_map_to_the_closest_declared_size(
@@ -632,8 +635,8 @@ async def test_predict_returns_predictions(gateway: Gateway) -> None:
     assert [p["mimeType"] for p in predictions] == ["image/png", "image/png"]
     pictures = [base64.b64decode(p["bytesBase64Encoded"]) for p in predictions]
     sizes = {Image.open(io.BytesIO(picture)).size for picture in pictures}
-    assert sizes == {(1792, 1024)}
-    assert response.headers["x-imagegate-adjusted-params"] == "aspectRatio=16:9->1792x1024"
+    assert sizes == {(1280, 720)}
+    assert "x-imagegate-adjusted-params" not in response.headers  # sketch takes 16:9 exactly
     again = await post(gateway, body, PREDICT)
     assert again.json() == response.json()
 
@@ -689,3 +692,15 @@ async def test_usage_rows_name_the_gemini_route(gateway: Gateway) -> None:
         ("/v1beta/models:predict", 200),
     ]
     assert rows[0]["model"] == "sketch" and rows[0]["output_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("ratio", "size"),
+    [("1:1", "1024x1024"), ("4:3", "1536x1024"), ("9:16", "1024x1536"), ("21:9", "1536x1024")],
+)
+def test_a_preset_only_model_gets_the_nearest_preset_and_says_so(ratio: str, size: str) -> None:
+    entry = load_catalog(ProviderRegistry()).resolve("gpt-image-1")
+    assert entry is not None
+    fitted, adjusted = fitted_size(entry.spec.generate, ratio, None)
+    assert fitted == size
+    assert adjusted == ([] if ratio == "1:1" else [f"aspectRatio={ratio}->{size}"])

@@ -204,7 +204,7 @@ async def test_unicode_and_endless_digits_are_400s_not_500s(gateway: Gateway) ->
             json={"input": {"prompt": "x"}},
             headers={**gateway.auth, "Prefer": wait.encode("latin-1")},
         )
-        assert response.status_code == 400 and response.json()["error"]["param"] == "Prefer"
+        assert response.status_code == 400 and "Prefer" in response.json()["detail"]
     for flag in ("--seed ²", f"--seed {endless}"):
         response = await gateway.client.post(
             "/mj/submit/imagine", json={"prompt": f"a cat {flag}"}, headers=gateway.auth

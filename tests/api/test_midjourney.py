@@ -6,6 +6,7 @@ import io
 import itertools
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 from PIL import Image, ImageChops, ImageDraw
 
@@ -163,6 +164,9 @@ async def test_describe_then_button_2_imagines_that_prompt(gateway: Gateway) -> 
     assert [line[:3] for line in lines] == ["1️⃣", "2️⃣", "3️⃣", "4️⃣"]
     assert names(described) == ["1", "2", "3", "4"]
     assert len(described["properties"]["prompts"]) == 4
+    assert described["prompt"] == described["promptEn"]  # as the reference fills it
+    shown = await image_of(client, described)  # the described image, through its signed link
+    assert shown.size == (256, 256) and shown.convert("RGB").getpixel((5, 5)) == (0, 0, 128)
 
     imagined = await run_button(client, described, "2", auth)
     assert imagined["action"] == "IMAGINE" and imagined["prompt"] == lines[1][3:].strip()
@@ -270,3 +274,32 @@ async def test_remix_asks_for_a_new_prompt_first(gateway: Gateway) -> None:
     assert remixed["prompt"] == "a blue house under the moon"
     again = await submit(client, "/mj/submit/modal", modal, auth)
     assert again["code"] == 4  # no longer waiting
+
+
+async def test_task_list_shows_the_callers_newest_tasks_under_every_prefix(
+    gateway: Gateway,
+) -> None:
+    client, auth = gateway.client, gateway.auth
+    first = await imagine(client, f"a red square {SMALL}", auth)
+    second = await imagine(client, f"a blue circle {SMALL}", auth)
+    for prefix in ("", "/mj-fast", "/mj-relax"):
+        response = await client.get(f"{prefix}/mj/task/list", headers=auth)
+        assert response.status_code == 200, response.text
+        assert [task["id"] for task in response.json()] == [second["id"], first["id"]]
+    other = await client.post("/admin/keys", json={}, headers=gateway.admin)
+    theirs = {"Authorization": f"Bearer {other.json()['key']}"}
+    assert (await client.get("/mj/task/list", headers=theirs)).json() == []
+    assert (await client.get("/mj/task/list")).status_code == 401
+
+
+async def test_a_task_no_worker_has_taken_is_not_start(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def idle() -> int:
+        return 0
+
+    monkeypatch.setattr(gateway.services.tasks, "claim_and_start", idle)
+    client, auth = gateway.client, gateway.auth
+    answer = await submit(client, "/mj/submit/imagine", {"prompt": f"a sun {SMALL}"}, auth)
+    task = (await client.get(f"/mj/task/{answer['result']}/fetch", headers=auth)).json()
+    assert task["status"] == "NOT_START" and task["progress"] == "0%"

@@ -100,7 +100,7 @@ async def test_prefer_wait_answers_the_finished_prediction(gateway: Gateway) -> 
     prediction = response.json()
     assert prediction["status"] == "succeeded" and prediction["completed_at"]
     image = decode((await gateway.client.get(prediction["output"][0])).content)
-    assert image.format == "JPEG" and image.size == (1792, 1024)
+    assert image.format == "JPEG" and image.size == (1280, 720)
 
 
 @pytest.mark.parametrize("prefer", ["wait=0", "wait=61", "wait=soon"])
@@ -108,7 +108,7 @@ async def test_bad_wait_is_400(gateway: Gateway, prefer: str) -> None:
     response = await gateway.client.post(
         CREATE, json={"input": {"prompt": "x"}}, headers={**gateway.auth, "Prefer": prefer}
     )
-    assert response.status_code == 400 and response.json()["error"]["param"] == "Prefer"
+    assert response.status_code == 400 and "Prefer" in response.json()["detail"]
 
 
 async def test_inputs_map_and_unknown_ones_are_reported(gateway: Gateway) -> None:
@@ -158,7 +158,7 @@ async def test_flux_aliases_resolve(gateway: Gateway) -> None:
         headers=gateway.auth,
     )
     assert response.status_code == 503  # known model, no Replicate adapter configured yet
-    assert "REPLICATE_API_TOKEN" in response.json()["error"]["message"]
+    assert "REPLICATE_API_TOKEN" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -179,9 +179,10 @@ async def test_flux_aliases_resolve(gateway: Gateway) -> None:
 async def test_bad_input_is_400(gateway: Gateway, body: dict[str, Any], param: str | None) -> None:
     response = await gateway.client.post(CREATE, json=body, headers=gateway.auth)
     assert response.status_code == 400, response.text
-    error = response.json()["error"]
-    assert error["type"] == "invalid_request_error"
-    assert param is None or error["param"] == param
+    error = response.json()
+    assert set(error) == {"title", "detail", "status"}  # Replicate's problem details
+    assert error["status"] == 400 and error["title"] == "Invalid input"
+    assert param is None or param in error["detail"]
 
 
 async def test_unknown_model_and_prediction_are_404(gateway: Gateway) -> None:
@@ -190,14 +191,14 @@ async def test_unknown_model_and_prediction_are_404(gateway: Gateway) -> None:
         json={"input": {"prompt": "x"}},
         headers=gateway.auth,
     )
-    assert response.status_code == 404 and response.json()["error"]["param"] == "model"
+    assert response.status_code == 404 and "nobody/nothing" in response.json()["detail"]
     for method, path in [
         ("GET", "/replicate/v1/predictions/doesnotexist"),
         ("POST", "/replicate/v1/predictions/doesnotexist/cancel"),
     ]:
         missing = await gateway.client.request(method, path, headers=gateway.auth)
         assert missing.status_code == 404
-        assert missing.json()["error"]["type"] == "not_found_error"
+        assert missing.json()["title"] == "Not found" and missing.json()["status"] == 404
 
 
 async def test_cancel_a_waiting_prediction(gateway: Gateway) -> None:
@@ -302,3 +303,46 @@ def test_a_replicate_input_for_gpt_image_1_drops_what_it_cannot_take() -> None:
     validated = validate_generation(entry, translated.params)
     assert translated.report(validated.ignored) == ["go_fast", "seed"]
     assert validated.request.size == "1536x1024" and validated.request.n == 2
+
+
+def test_pixels_a_preset_only_model_lacks_become_its_nearest_preset() -> None:
+    entry = load_catalog(ProviderRegistry()).resolve("gpt-image-1")
+    assert entry is not None
+    translated = replicate_params({"prompt": "x", "width": 1200, "height": 700}, entry, None)
+    assert translated.params.size == "1536x1024"
+    assert translated.adjusted == ["size=1200x700->1536x1024"]
+
+
+async def test_a_cursor_the_gateway_did_not_issue_is_400(gateway: Gateway) -> None:
+    response = await gateway.client.get(
+        "/replicate/v1/predictions", params={"cursor": "%%%"}, headers=gateway.auth
+    )
+    assert response.status_code == 400 and response.json()["title"] == "Invalid input"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "word"),
+    [
+        ({"input": {"prompt": "x"}}, 400, "version"),
+        ({"version": "imagegate/sketch:v"}, 400, "input"),
+        ({"version": "imagegate/sketch:v", "input": {}}, 400, "prompt"),
+        ({"version": "nobody/nothing:v", "input": {"prompt": "x"}}, 404, "nobody/nothing"),
+        ({"version": "f" * 64, "input": {"prompt": "x"}}, 404, "version"),
+        ({"version": "imagegate/sketch:v", "input": {"prompt": "x", "width": 4096}}, 400, "width"),
+    ],
+)
+async def test_bad_versioned_predictions_are_problem_details(
+    gateway: Gateway, body: dict[str, Any], status: int, word: str
+) -> None:
+    response = await gateway.client.post(
+        "/replicate/v1/predictions", json=body, headers=gateway.auth
+    )
+    assert response.status_code == status, response.text
+    problem = response.json()
+    assert set(problem) == {"title", "detail", "status"} and problem["status"] == status
+    assert word in problem["detail"]
+    assert await gateway.services.tasks.list_owned(
+        (await gateway.services.keys.authenticate(gateway.key)).id,  # type: ignore[union-attr]
+        "image",
+        shown=lambda _task: True,
+    ) == ([], False)

@@ -26,7 +26,7 @@ async def test_replicate_refuses_a_private_webhook(gateway: Gateway) -> None:
         headers=gateway.auth,
     )
     assert response.status_code == 400, response.text
-    assert "IMAGEGATE_OUTBOUND_ALLOW" in response.json()["error"]["message"]
+    assert "IMAGEGATE_OUTBOUND_ALLOW" in response.json()["detail"]  # Replicate's error shape
 
 
 async def test_midjourney_refuses_a_private_notify_hook(gateway: Gateway) -> None:

@@ -98,11 +98,11 @@ def test_generate_text_and_image_saves_a_real_png(client: genai.Client, tmp_path
     assert response.candidates and len(response.candidates) == 2
     assert texts(response) == ["Here is a picture of three pink flowers and the green hills."]
     images = inline_images(response)
-    assert [image.size for image in images] == [(1792, 1024)] * 2
+    assert [image.size for image in images] == [(1280, 720)] * 2  # exactly 16:9
     path = tmp_path / "out.png"
     images[0].save(path)
     with Image.open(path) as saved:
-        assert (saved.format, saved.size) == ("PNG", (1792, 1024))
+        assert (saved.format, saved.size) == ("PNG", (1280, 720))
 
 
 def test_edit_with_an_input_image(client: genai.Client) -> None:
@@ -162,7 +162,7 @@ def test_generate_images_through_predict(live_server: LiveServer) -> None:
         assert generated.image is not None and generated.image.image_bytes is not None
         assert generated.image.mime_type == "image/png"
         image = Image.open(io.BytesIO(generated.image.image_bytes))
-        assert (image.format, image.size) == ("PNG", (1792, 1024))
+        assert (image.format, image.size) == ("PNG", (1280, 720))
 
 
 def test_models_list_and_get(client: genai.Client) -> None:

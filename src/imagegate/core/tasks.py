@@ -45,6 +45,8 @@ log = logging.getLogger("imagegate.tasks")
 T = TypeVar("T")
 STORAGE_RETRY_SECONDS = (0.5, 5.0)
 """First and longest wait before a task retries a blob store that was down."""
+LIST_BATCH = 200
+"""Rows read per query while listing a front's tasks (the kind is shared by several fronts)."""
 
 
 class TaskRun(Protocol):
@@ -170,6 +172,29 @@ class TaskEngine:
 
     async def get_many(self, ids: Sequence[str], owner_key_id: str) -> list[TaskRecord]:
         return await self._store.get_many(ids, owner_key_id)
+
+    async def list_owned(
+        self,
+        owner_key_id: str,
+        kind: str,
+        *,
+        shown: Callable[[TaskRecord], bool],
+        before: tuple[float, str] | None = None,
+        limit: int = 100,
+    ) -> tuple[list[TaskRecord], bool]:
+        """Up to ``limit`` of the owner's tasks of ``kind`` that ``shown`` keeps (a front's
+        own), newest first, older than the cursor ``before``; and whether more follow."""
+        found: list[TaskRecord] = []
+        while True:
+            page = await self._store.list_owned(owner_key_id, kind, before=before, limit=LIST_BATCH)
+            for task in page:
+                if shown(task):
+                    if len(found) == limit:
+                        return found, True
+                    found.append(task)
+            if len(page) < LIST_BATCH:
+                return found, False
+            before = (page[-1].created_at, page[-1].id)
 
     async def resume(
         self,

@@ -179,3 +179,12 @@ idempotency = sa.Table(
     sa.Column("lease_expires_at", sa.Float, nullable=True),
     sa.Column("request_id", sa.String(64), nullable=True),
 )
+
+key_settings = sa.Table(
+    "key_settings",
+    metadata,
+    sa.Column("key_id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(512), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

@@ -148,6 +148,25 @@ class TaskStore:
         found = {row["id"]: to_record(row) for row in rows}
         return [found[task_id] for task_id in ids if task_id in found]
 
+    async def list_owned(
+        self, owner_key_id: str, kind: str, *, before: tuple[float, str] | None, limit: int
+    ) -> list[TaskRecord]:
+        """The owner's tasks of ``kind``, newest first, strictly older than ``before``
+        (``(created_at, id)`` of the last one a previous page showed)."""
+        query = sa.select(tasks).where(tasks.c.owner_key_id == owner_key_id, tasks.c.kind == kind)
+        if before is not None:
+            created_at, task_id = before
+            query = query.where(
+                sa.or_(
+                    tasks.c.created_at < created_at,
+                    sa.and_(tasks.c.created_at == created_at, tasks.c.id < task_id),
+                )
+            )
+        query = query.order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [to_record(row) for row in rows]
+
     async def count_active(self, owner_key_id: str) -> int:
         async with self._engine.connect() as conn:
             return int((await conn.execute(_COUNT_ACTIVE, {"owner": owner_key_id})).scalar_one())

@@ -6,6 +6,7 @@ speaks in pixels or ratios is translated here, once, for both kinds."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from imagegate.core.catalog import CatalogEntry, GenerateSpec, SizeRange
 from imagegate.core.params import fit_size
@@ -43,7 +44,7 @@ def size_for_ratio(entry: CatalogEntry, width: int, height: int) -> str:
     if spec.size_range is None:
         best_width, best_height = fit_size(spec, width, height)
         return f"{best_width}x{best_height}"
-    return _range_size(spec.size_range, width / height)
+    return range_size(spec.size_range, width / height)
 
 
 def size_for_output(entry: CatalogEntry, width: int, height: int) -> str:
@@ -55,12 +56,51 @@ def size_for_output(entry: CatalogEntry, width: int, height: int) -> str:
     return size_for_ratio(entry, width, height)
 
 
-def _range_size(free: SizeRange, ratio: float) -> str:
-    width, height = math.sqrt(TARGET_PIXELS * ratio), math.sqrt(TARGET_PIXELS / ratio)
+def nearest_size(entry: CatalogEntry, width: int, height: int) -> tuple[str, bool]:
+    """``width``×``height`` when the model takes it, else the nearest size it does take (on a
+    free range each side snapped to the grid; among presets the nearest in shape, then area),
+    and whether it had to change."""
+    spec = _generate_spec(entry)
+    exact = f"{width}x{height}"
+    free = spec.size_range
+    if exact in spec.sizes or (free and free.allows(width, height)):
+        return exact, False
+    if free is not None:
+        return f"{_snap(width, free)}x{_snap(height, free)}", True
+    best_width, best_height = fit_size(spec, width, height)
+    return f"{best_width}x{best_height}", True
+
+
+def range_size(free: SizeRange, ratio: float, pixels: int = TARGET_PIXELS) -> str:
+    """A size on a free range with this ratio and about ``pixels``: the exact ratio when the
+    grid has one near enough, else the nearest sides the range allows."""
+    exact = _exact_ratio_size(free, ratio, pixels)
+    if exact is not None:
+        return exact
+    width, height = math.sqrt(pixels * ratio), math.sqrt(pixels / ratio)
     shrink = min(1.0, free.max_side / width, free.max_side / height)
     grow = max(1.0, free.min_side / (width * shrink), free.min_side / (height * shrink))
     sides = [_snap(side * shrink * grow, free) for side in (width, height)]
     return f"{sides[0]}x{sides[1]}"
+
+
+def _exact_ratio_size(free: SizeRange, ratio: float, pixels: int) -> str | None:
+    """The size on the grid with exactly this ratio (as a fraction of small integers) nearest
+    ``pixels``, when one lies within 30% of it; else ``None``."""
+    fraction = Fraction(ratio).limit_denominator(32)
+    across, down = fraction.numerator, fraction.denominator
+    step = free.multiple
+    unit = math.lcm(step // math.gcd(across, step), step // math.gcd(down, step))
+    best: tuple[float, str] | None = None
+    scale = round(math.sqrt(pixels / (across * down)) / unit)
+    for times in (scale - 1, scale, scale + 1):
+        width, height = across * unit * times, down * unit * times
+        if times < 1 or not free.allows(width, height):
+            continue
+        distance = abs(math.log(width * height / pixels))
+        if distance <= math.log(1.3) and (best is None or distance < best[0]):
+            best = (distance, f"{width}x{height}")
+    return best[1] if best else None
 
 
 def _snap(side: float, free: SizeRange) -> int:
@@ -72,10 +112,17 @@ def _snap(side: float, free: SizeRange) -> int:
 
 
 def size_for_pixels(
-    entry: CatalogEntry, width: int | None, height: int | None, *, default: int
+    entry: CatalogEntry,
+    width: int | None,
+    height: int | None,
+    *,
+    default: int,
+    adjusted: list[str] | None = None,
 ) -> str | None:
     """``width``×``height`` (a missing side is ``default``) as a size this model takes; a 400
-    names the side that does not fit. ``None`` when neither side was given."""
+    names the side that does not fit a free range. On a model with presets only, a size it
+    lacks is a 400 too, unless ``adjusted`` is given: then the nearest preset is used and the
+    change noted there (``size=500x300->512x512``). ``None`` when neither side was given."""
     if width is None and height is None:
         return None
     spec = _generate_spec(entry)
@@ -91,6 +138,10 @@ def size_for_pixels(
                 )
         return f"{wide}x{high}"
     size = f"{wide}x{high}"
+    if size not in spec.sizes and adjusted is not None:
+        nearest, _ = nearest_size(entry, wide, high)
+        adjusted.append(f"size={size}->{nearest}")
+        return nearest
     if size not in spec.sizes:
         offered = ", ".join(s for s in spec.sizes if s != "auto")
         param = "width" if width is not None else "height"

@@ -27,6 +27,7 @@ from imagegate.outbound import OutboundGuard
 from imagegate.services import Services
 
 IGNORED_HEADER = "x-imagegate-ignored-params"
+ADJUSTED_HEADER = "x-imagegate-adjusted-params"
 TERMINAL_STATUSES = ("succeeded", "failed", "canceled")
 MAX_SEED = 4294967295
 
@@ -118,6 +119,12 @@ def ignored_headers(*groups: Iterable[str]) -> dict[str, str]:
     """The ``x-imagegate-ignored-params`` header for every parameter the model did not take."""
     names = sorted({name for group in groups for name in group})
     return {IGNORED_HEADER: header_value(",".join(names))} if names else {}
+
+
+def adjusted_headers(adjusted: Iterable[str]) -> dict[str, str]:
+    """The ``x-imagegate-adjusted-params`` header for every value the gateway had to change."""
+    notes = list(adjusted)
+    return {ADJUSTED_HEADER: ",".join(notes)} if notes else {}
 
 
 def takes_param(entry: CatalogEntry, name: str) -> bool:

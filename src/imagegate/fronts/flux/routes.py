@@ -87,7 +87,8 @@ async def create(model: str, request: Request, key: ApiKey = Depends(FLUX_KEY.re
         body = await parse_json_body(request, FluxBody)
         entry = front.resolve(request, key, model)
         await front.check_webhook_url(request, body.webhook_url, param="webhook_url")
-        params, dropped = flux_params(body, entry, front.pick_seed(entry, body.seed))
+        adjusted: list[str] = []
+        params, dropped = flux_params(body, entry, front.pick_seed(entry, body.seed), adjusted)
     prepared = await front.prepare(request, key, params, route=CREATE)
     ignored = sorted({*dropped, *prepared.validated.ignored})
     task = await front.submit(
@@ -98,9 +99,8 @@ async def create(model: str, request: Request, key: ApiKey = Depends(FLUX_KEY.re
         webhook_secret=body.webhook_secret if body.webhook_url else None,
     )
     polling_url = public_base_url(request) + GET_RESULT + "?" + urlencode({"id": task.id})
-    return json_response(
-        {"id": task.id, "polling_url": polling_url}, headers=front.ignored_headers(ignored)
-    )
+    headers = {**front.ignored_headers(ignored), **front.adjusted_headers(adjusted)}
+    return json_response({"id": task.id, "polling_url": polling_url}, headers=headers)
 
 
 def _not_found(task_id: str) -> dict[str, Any]:

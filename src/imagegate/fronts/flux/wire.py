@@ -42,10 +42,11 @@ class FluxBody(BaseModel):
 
 
 def flux_params(
-    body: FluxBody, entry: CatalogEntry, seed: int | None
+    body: FluxBody, entry: CatalogEntry, seed: int | None, adjusted: list[str] | None = None
 ) -> tuple[GenerationParams, list[str]]:
     """The common parameters for ``body`` on ``entry``, and the Flux fields the model cannot
-    take (the rest of what it cannot take is reported by validation)."""
+    take (the rest of what it cannot take is reported by validation). With ``adjusted``, a
+    width×height a preset-only model lacks becomes its nearest preset, noted there."""
     dropped: list[str] = []
     images: list[ImageSource] = []
     if body.input_image is not None:
@@ -55,7 +56,7 @@ def flux_params(
             images.append(ImageSource("image_prompt", body.image_prompt))
         else:
             dropped.append("image_prompt")
-    size = _size(body, entry)
+    size = _size(body, entry, adjusted)
     if body.aspect_ratio is not None and (body.width or body.height):
         dropped.append("aspect_ratio")  # explicit pixels win, as on the Flux API
     output_format = _output_format(body, entry, dropped)
@@ -92,9 +93,11 @@ def _output_format(body: FluxBody, entry: CatalogEntry, dropped: list[str]) -> s
     return None
 
 
-def _size(body: FluxBody, entry: CatalogEntry) -> str | None:
+def _size(body: FluxBody, entry: CatalogEntry, adjusted: list[str] | None) -> str | None:
     if body.width is not None or body.height is not None:
-        return size_for_pixels(entry, body.width, body.height, default=DEFAULT_SIDE)
+        return size_for_pixels(
+            entry, body.width, body.height, default=DEFAULT_SIDE, adjusted=adjusted
+        )
     if body.aspect_ratio is not None:
         width, height = parse_ratio(body.aspect_ratio, param="aspect_ratio")
         return size_for_ratio(entry, width, height)

@@ -138,6 +138,74 @@ async def predict(
     return json_response(predict_response(delivery), headers=headers)
 
 
+VERTEX_VERSIONS = ("v1", "v1beta1")
+VERTEX_SCOPES = ("", "/projects/{project}/locations/{location}")
+"""Where google-genai with ``vertexai=True`` and a custom ``base_url`` sends its calls:
+``{version}/publishers/{publisher}/models/{model}:{method}``, behind
+``projects/{p}/locations/{l}/`` when a project and location are configured."""
+
+
+async def vertex_predict(
+    publisher: str, model: str, request: Request, key: ApiKey = Depends(require_gemini_key)
+) -> Response:
+    """Imagen ``predict`` on Vertex AI's paths (the project and location are not used)."""
+    return await predict(vertex_model(request, publisher, model), request, key)
+
+
+async def vertex_generate_content(
+    publisher: str, model: str, request: Request, key: ApiKey = Depends(require_gemini_key)
+) -> Response:
+    """``generateContent`` on Vertex AI's paths, so one Vertex-mode client does both."""
+    return await generate_content(vertex_model(request, publisher, model), request, key)
+
+
+async def vertex_stream_generate_content(
+    publisher: str,
+    model: str,
+    request: Request,
+    alt: Literal["sse", "json"] | None = Query(None, description="sse: server-sent events"),
+    key: ApiKey = Depends(require_gemini_key),
+) -> Response:
+    name = vertex_model(request, publisher, model)
+    return await stream_generate_content(name, request, alt, key)
+
+
+def vertex_model(request: Request, publisher: str, model: str) -> str:
+    """The catalogue name for ``publishers/{publisher}/models/{model}``: Google's models by
+    their id; another publisher's as ``publisher/model`` when the catalogue knows that."""
+    if publisher != "google" and services_of(request).catalog.resolve(f"{publisher}/{model}"):
+        return f"{publisher}/{model}"
+    return model
+
+
+_SCOPE_PARAMETERS = [
+    {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    for name in ("project", "location")
+]
+"""The scope's path parameters, declared for OpenAPI (the endpoints do not read them)."""
+_VERTEX_METHODS = (
+    ("predict", vertex_predict, PredictRequest, "Generate images (Imagen predict)"),
+    ("generateContent", vertex_generate_content, GenerateContentRequest, "Generate or edit"),
+    (
+        "streamGenerateContent",
+        vertex_stream_generate_content,
+        GenerateContentRequest,
+        "Generate or edit, streamed",
+    ),
+)
+for _version in VERTEX_VERSIONS:
+    for _scope in VERTEX_SCOPES:
+        for _method, _endpoint, _body, _summary in _VERTEX_METHODS:
+            router.add_api_route(
+                f"/{_version}{_scope}/publishers/{{publisher}}/models/{{model}}:{_method}",
+                _endpoint,
+                methods=["POST"],
+                summary=f"{_summary} (Vertex AI {_version} path)",
+                name=f"vertex_{_method}_{_version}{'_scoped' if _scope else ''}",
+                openapi_extra={**_schema(_body), "parameters": _SCOPE_PARAMETERS if _scope else []},
+            )
+
+
 @router.post(MODELS + "/{path:path}", include_in_schema=False)
 async def unknown_method(path: str) -> Response:
     """Any other ``models/{model}:{method}``: Google answers 404."""

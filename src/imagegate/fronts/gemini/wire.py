@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 from imagegate.core.catalog import GenerateSpec
 from imagegate.core.params import FileRef, ImageSource, fit_size
 from imagegate.errors import InvalidRequest
+from imagegate.fronts.common.sizes import range_size
 
 AspectRatio = Literal["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
 ImageSize = Literal["1K", "2K", "4K"]
@@ -307,6 +308,9 @@ def fitted_size(
     across, down = (int(side) for side in (aspect_ratio or "1:1").split(":"))
     ratio, side = across / down, _SIDES[image_size or "1K"]
     width, height = fit_size(spec, round(side * math.sqrt(ratio)), round(side / math.sqrt(ratio)))
+    if spec.size_range is not None and abs(width / height - ratio) > 0.01 * ratio:
+        # no preset has this shape, but any size on the model's grid will do
+        width, height = (int(n) for n in range_size(spec.size_range, ratio, side**2).split("x"))
     size = f"{width}x{height}"
     adjusted = []
     if aspect_ratio and abs(width / height - ratio) > 0.01 * ratio:

@@ -44,7 +44,7 @@ class Envelopes:
         if error.retry_after is not None:
             headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
         if error.status == 401:
-            headers["www-authenticate"] = "Bearer"
+            headers.setdefault("www-authenticate", "Bearer")
         headers["x-should-retry"] = "true" if error.should_retry else "false"
         return Response(
             orjson.dumps(self.body(path)(error, request_id)),

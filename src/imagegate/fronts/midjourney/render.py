@@ -10,17 +10,18 @@ from urllib.parse import urlencode
 from imagegate.core.assets import AssetService, LinkExpired, link_expiry
 from imagegate.core.midjourney.buttons import buttons_for
 from imagegate.core.midjourney.shorten import KEYCAPS, suggestion
+from imagegate.core.requests import MIME_TYPES
 from imagegate.core.task_model import TaskRecord
 
 STATUS = {
-    "queued": "SUBMITTED",
+    "queued": "NOT_START",
     "modal": "MODAL",
     "running": "IN_PROGRESS",
     "succeeded": "SUCCESS",
     "failed": "FAILURE",
     "canceled": "CANCEL",
 }
-"""Engine status → Midjourney status (NOT_START is never shown: a stored task is submitted)."""
+"""Engine status → Midjourney status: a task no worker has taken yet has not started."""
 IMAGE_PATH = "/mj/image/"
 
 
@@ -67,14 +68,14 @@ def task_object(task: TaskRecord, links: ImageLinks, base_url: str) -> dict[str,
         "action": action,
         "customId": meta.get("custom_id") or "",
         "botType": meta.get("bot_type") or "MID_JOURNEY",
-        "prompt": meta.get("prompt") or "",
+        "prompt": (prompt_en if action == "DESCRIBE" else meta.get("prompt")) or "",
         "promptEn": prompt_en,
         "description": meta.get("description") or "Submit success",
         "state": meta.get("state"),
         "submitTime": _ms(task.created_at),
         "startTime": _ms(task.started_at),
         "finishTime": _ms(task.finished_at),
-        "imageUrl": links.url(base_url, task) if done and task.asset_ids else "",
+        "imageUrl": links.url(base_url, task) if done and _has_image(task) else "",
         "status": STATUS[task.status],
         "progress": f"{100 if done else task.progress}%",
         "failReason": _fail_reason(task),
@@ -87,6 +88,23 @@ def task_object(task: TaskRecord, links: ImageLinks, base_url: str) -> dict[str,
         kept["properties"] = {**kept.get("properties", {}), **_local_properties(task)}
         shown |= kept
     return shown
+
+
+def _has_image(task: TaskRecord) -> bool:
+    return bool(task.asset_ids) or described_image(task) is not None
+
+
+def described_image(task: TaskRecord) -> tuple[str, str] | None:
+    """A DESCRIBE task's input image (its stored digest and MIME type), as the reference
+    shows the described image in ``imageUrl``; ``None`` for other tasks."""
+    if task.meta.get("action") != "DESCRIBE":
+        return None
+    requests = task.request.get("requests") or [{}]
+    images = requests[0].get("images") or []
+    if not images or "sha256" not in images[0]:
+        return None
+    image = images[0]
+    return str(image["sha256"]), MIME_TYPES.get(str(image.get("format")), "image/png")
 
 
 def _properties(task: TaskRecord, action: str, text: str) -> dict[str, Any]:

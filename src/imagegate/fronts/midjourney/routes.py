@@ -31,7 +31,7 @@ from imagegate.fronts.http.deps import public_base_url, request_id_of, services_
 from imagegate.fronts.http.direct import keyed
 from imagegate.fronts.http.responses import json_response
 from imagegate.fronts.midjourney.auth import mj_key, optional_mj_key, require_mj_key
-from imagegate.fronts.midjourney.render import ImageLinks, task_object
+from imagegate.fronts.midjourney.render import ImageLinks, described_image, task_object
 from imagegate.fronts.midjourney.wire import (
     ActionBody,
     BlendBody,
@@ -52,6 +52,8 @@ router = APIRouter(tags=["Midjourney"])
 
 TIERS = {"mj-fast": "fast", "mj-turbo": "turbo", "mj-relax": "relax"}
 PREFIXES = ("", *(f"/{prefix}" for prefix in TIERS))
+LIST_LIMIT = 100
+"""Tasks ``GET /mj/task/list`` shows (the newest)."""
 Body = TypeVar("Body", bound=BaseModel)
 Act = Callable[[MidjourneyService, Caller, Any], Awaitable[Accepted]]
 
@@ -268,6 +270,16 @@ async def list_by_condition(request: Request, key: ApiKey = Depends(require_mj_k
     return json_response([task_object(t, links, base_url) for t in found if t.kind == KIND])
 
 
+async def list_tasks(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
+    """The caller's newest tasks (at most :data:`LIST_LIMIT`), newest first, as a bare array."""
+    services = services_of(request)
+    found, _ = await services.tasks.list_owned(
+        key.id, KIND, shown=lambda _task: True, limit=LIST_LIMIT
+    )
+    links, base_url = _links(services), public_base_url(request)
+    return json_response([task_object(task, links, base_url) for task in found])
+
+
 async def image_seed(
     task_id: str, request: Request, key: ApiKey = Depends(require_mj_key)
 ) -> Response:
@@ -300,6 +312,12 @@ async def task_image(
         else:
             raise AuthenticationFailed("send the link's signature or the owner's API key")
     task = await services.tasks.get(task_id, owner)
+    described = described_image(task) if task.kind == KIND else None
+    if described is not None:  # a DESCRIBE task's image is the one it described
+        digest, mime_type = described
+        data = await services.assets.blob(digest)
+        headers = {"cache-control": "private, max-age=3600", "etag": f'"{digest}"'}
+        return Response(data, media_type=mime_type, headers=headers)
     if task.kind != KIND or not task.asset_ids:
         raise NotFound(f"task {task_id!r} has no image", code="image_not_found")
     expires_at = float(exp) if owner is None and exp and exp.isdigit() else None
@@ -317,6 +335,7 @@ _ROUTES: tuple[tuple[str, str, Callable[..., Any], type[BaseModel] | None, str],
     ("POST", "/mj/submit/upload-discord-images", upload_images, UploadBody, "Store images"),
     ("GET", "/mj/task/{task_id}/fetch", fetch_task, None, "A task"),
     ("POST", "/mj/task/list-by-condition", list_by_condition, ListBody, "Tasks by id"),
+    ("GET", "/mj/task/list", list_tasks, None, "The newest tasks of this key"),
     ("GET", "/mj/task/{task_id}/image-seed", image_seed, None, "The seed of a task"),
     ("GET", "/mj/image/{task_id}", task_image, None, "A task's image"),
 )

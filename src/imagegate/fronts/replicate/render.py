@@ -59,7 +59,7 @@ def prediction(services: Services, task: TaskRecord) -> dict[str, Any]:
     return {
         "id": task.id,
         "model": meta.get("model"),
-        "version": "hidden",
+        "version": meta.get("version", "hidden"),
         "input": meta.get("input", {}),
         "logs": meta.get("logs", ""),
         "output": output_urls(services, task) if succeeded else None,

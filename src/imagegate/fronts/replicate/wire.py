@@ -42,6 +42,12 @@ class PredictionBody(BaseModel):
     stream: bool | None = None
 
 
+class VersionedBody(PredictionBody):
+    """``POST /replicate/v1/predictions``: the model named by its version."""
+
+    version: str = Field(min_length=1, max_length=300)
+
+
 @dataclass(slots=True)
 class Translated:
     """The common parameters, the input keys the model cannot take, and how names map back."""
@@ -49,6 +55,8 @@ class Translated:
     params: GenerationParams
     dropped: list[str] = field(default_factory=list)
     wire_names: dict[str, str] = field(default_factory=dict)
+    adjusted: list[str] = field(default_factory=list)
+    """Values changed to what the model takes (a preset-only model's nearest size)."""
 
     def report(self, ignored: tuple[str, ...]) -> list[str]:
         """Everything the model did not take, under the client's own input names."""
@@ -77,12 +85,14 @@ def _images(data: dict[str, Any]) -> list[ImageSource]:
     return sources
 
 
-def _size(data: dict[str, Any], entry: CatalogEntry, dropped: list[str]) -> str | None:
+def _size(
+    data: dict[str, Any], entry: CatalogEntry, dropped: list[str], adjusted: list[str]
+) -> str | None:
     """Pixels count only with ``aspect_ratio`` absent or ``custom``, as on Replicate."""
     ratio = _typed(data, "aspect_ratio", str)
     width, height = _typed(data, "width", int), _typed(data, "height", int)
     if ratio in (None, "custom"):
-        return size_for_pixels(entry, width, height, default=DEFAULT_SIDE)
+        return size_for_pixels(entry, width, height, default=DEFAULT_SIDE, adjusted=adjusted)
     dropped.extend(name for name, side in (("width", width), ("height", height)) if side)
     if ratio == "match_input_image":
         return None
@@ -105,17 +115,19 @@ def replicate_params(data: dict[str, Any], entry: CatalogEntry, seed: int | None
     prompt = _typed(data, "prompt", str) or ""
     images = _images(data)
     dropped: list[str] = []
+    adjusted: list[str] = []
     translated = Translated(
         GenerationParams(
             prompt=prompt,
             operation="edit" if images else "generate",
             model=entry.spec.id,
             n=_n(data, entry),
-            size=_size(data, entry, dropped),
+            size=_size(data, entry, dropped, adjusted),
             images=images,
         ),
         dropped=dropped,
         wire_names={"output_compression": "output_quality"},
+        adjusted=adjusted,
     )
     _output(data, entry, translated)
     extras = translated.params.extras
