@@ -20,7 +20,17 @@ from imagegate.errors import (
     NotFound,
     ServerError,
 )
-from imagegate.fronts import admin, bria, flux, gateway, gemini, midjourney, openai, replicate
+from imagegate.fronts import (
+    admin,
+    bria,
+    console,
+    flux,
+    gateway,
+    gemini,
+    midjourney,
+    openai,
+    replicate,
+)
 from imagegate.fronts.http.direct import DirectRoutes, ErrorRenderer
 from imagegate.fronts.http.errors import Envelopes
 from imagegate.fronts.http.front import Front
@@ -43,6 +53,7 @@ FRONTS: tuple[Front, ...] = (
     midjourney.FRONT,
     gateway.FRONT,
     admin.FRONT,
+    console.FRONT,
 )
 """Every wire format the gateway speaks (see :class:`~imagegate.fronts.http.front.Front`)."""
 
@@ -83,7 +94,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.close()
 
     app = FastAPI(
-        title="imagegate", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="imagegate",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # the console serves /docs from local files (no CDN)
+        redoc_url=None,
     )
     for front in FRONTS:
         for router in front.routers:

@@ -14,14 +14,17 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
+from PIL import UnidentifiedImageError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.errors import ImagegateError, NotFound, PermissionDenied
+from imagegate.imaging.thumbnail import thumbnail_webp
 from imagegate.storage.blobs import BlobStore
 from imagegate.storage.group_commit import Batch
 from imagegate.storage.references import unreferenced
 from imagegate.storage.tables import assets
 
+THUMBNAIL = "thumb.webp"
 ASSET_ID = re.compile(r"asset_[0-9A-Za-z_-]{16,40}")
 
 
@@ -99,15 +102,22 @@ class AssetService:
 
     @staticmethod
     async def insert_rows(
-        conn: AsyncConnection, stored: list[Asset], *, request_id: str | None
+        conn: AsyncConnection,
+        stored: list[Asset],
+        *,
+        request_id: str | None,
+        prompt: str | None = None,
     ) -> None:
         if stored:
-            await conn.execute(assets.insert(), _rows(stored, request_id))
+            await conn.execute(assets.insert(), _rows(stored, request_id, prompt))
 
     @staticmethod
-    def add_rows(batch: Batch, stored: list[Asset], *, request_id: str | None) -> None:
-        """:meth:`insert_rows` as part of a group-commit operation."""
-        batch.insert(assets, *_rows(stored, request_id))
+    def add_rows(
+        batch: Batch, stored: list[Asset], *, request_id: str | None, prompt: str | None = None
+    ) -> None:
+        """:meth:`insert_rows` as part of a group-commit operation; ``prompt`` is kept for the
+        owner's gallery."""
+        batch.insert(assets, *_rows(stored, request_id, prompt))
 
     def blob(self, digest: str) -> bytes:
         """A stored blob's bytes (call off the event loop)."""
@@ -172,9 +182,32 @@ class AssetService:
     def writable(self) -> bool:
         return self._blobs.writable()
 
+    async def thumbnail(self, asset: Asset) -> Path | None:
+        """The asset's small WebP rendition, made on first use and stored beside its blob;
+        ``None`` when the image cannot be thumbnailed (an SVG)."""
+        target = self._blobs.rendition(asset.sha256, THUMBNAIL)
+        if target.is_file():
+            return target
+        return await asyncio.to_thread(self._make_thumbnail, asset.sha256)
 
-def _rows(stored: list[Asset], request_id: str | None) -> list[dict[str, object]]:
-    return [{**dataclasses.asdict(asset), "request_id": request_id} for asset in stored]
+    def _make_thumbnail(self, digest: str) -> Path | None:
+        path = self._blobs.path(digest)
+        if path is None:
+            raise NotFound("no such asset", code="asset_not_found")
+        try:
+            data = thumbnail_webp(path.read_bytes())
+        except (UnidentifiedImageError, OSError, ValueError):
+            return None
+        return self._blobs.put_rendition(digest, THUMBNAIL, data)
+
+
+def _rows(
+    stored: list[Asset], request_id: str | None, prompt: str | None = None
+) -> list[dict[str, object]]:
+    return [
+        {**dataclasses.asdict(asset), "request_id": request_id, "prompt": prompt or None}
+        for asset in stored
+    ]
 
 
 def _from_row(row: sa.RowMapping) -> Asset:

@@ -284,7 +284,9 @@ class ImageService:
         cost = self.cost(prepared.entry.spec.id, request, result)
 
         async def commit(batch: Batch) -> Decimal | None:
-            self._assets.add_rows(batch, stored, request_id=prepared.request_id)
+            self._assets.add_rows(
+                batch, stored, request_id=prepared.request_id, prompt=request.prompt
+            )
             return await self._billing.settle_in_batch(batch, prepared.reservation, cost)
 
         charged = await self._writer.run(commit)

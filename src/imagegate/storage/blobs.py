@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Protocol
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+RENDITIONS = ("thumb.webp",)
+"""Derived files kept beside a blob and deleted with it."""
 
 
 class BlobStore(Protocol):
@@ -22,7 +24,13 @@ class BlobStore(Protocol):
         """A local file holding the blob, or ``None`` when it does not exist."""
 
     def delete(self, digest: str) -> None:
-        """Remove the blob if present."""
+        """Remove the blob and its renditions if present."""
+
+    def rendition(self, digest: str, name: str) -> Path:
+        """Where the blob's rendition ``name`` (a thumbnail) lives beside it, made or not."""
+
+    def put_rendition(self, digest: str, name: str, data: bytes) -> Path:
+        """Store a rendition of the blob beside it; returns its file."""
 
     def writable(self) -> bool:
         """Whether the store can take writes now (readiness)."""
@@ -55,7 +63,24 @@ class LocalBlobStore:
         return target if target.is_file() else None
 
     def delete(self, digest: str) -> None:
-        self._file(digest).unlink(missing_ok=True)
+        target = self._file(digest)
+        target.unlink(missing_ok=True)
+        for name in RENDITIONS:
+            target.with_name(f"{digest}.{name}").unlink(missing_ok=True)
+
+    def rendition(self, digest: str, name: str) -> Path:
+        if name not in RENDITIONS:
+            raise ValueError(f"unknown rendition {name!r}")
+        return self._file(digest).with_name(f"{digest}.{name}")
+
+    def put_rendition(self, digest: str, name: str, data: bytes) -> Path:
+        """Write a rendition atomically (a concurrent maker writes the same bytes)."""
+        target = self.rendition(digest, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{digest}.{secrets.token_hex(4)}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+        return target
 
     def writable(self) -> bool:
         try:
