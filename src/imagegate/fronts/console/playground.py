@@ -115,6 +115,7 @@ def quote_text(request: Request, key: ApiKey, form: dict[str, str], operation: O
     """``$0.0400 (estimate)`` for the form as it stands, or why it cannot be priced."""
     tab = _tab(form.get("tab"))
     action = "IMAGINE" if tab.id == "midjourney" else None
+    form = {**form, "prompt": form.get("prompt") or "x"}  # the price does not depend on it
     try:
         _entry, price = services_of(request).images.estimate(
             key,

@@ -9,14 +9,22 @@ from decimal import Decimal
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from imagegate.errors import ImagegateError
-from imagegate.fronts.console.security import SECURITY_HEADERS, Forbidden, Viewer, viewer_of
+from imagegate.fronts.console.security import (
+    SECURITY_HEADERS,
+    Forbidden,
+    Viewer,
+    same_origin,
+    viewer_of,
+)
 from imagegate.fronts.console.static_files import static_url
 
 SIGN_IN = "/console/sign-in"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
 
@@ -73,6 +81,10 @@ def signed_in(handler: Handler, *, admin: bool = False) -> Callable[[Request], A
     only when ``admin`` (others get 403); refusals and domain errors become error pages."""
 
     async def endpoint(request: Request) -> Response:
+        if request.method not in SAFE_METHODS and not same_origin(request):
+            # Before the session is looked up: a cross-site post is refused as such, even
+            # when the browser kept the (SameSite=Strict) cookie back.
+            return error_page(request, None, 403, "cross-site request refused")
         viewer = await viewer_of(request)
         if viewer is None:
             return redirect(SIGN_IN)
@@ -84,6 +96,10 @@ def signed_in(handler: Handler, *, admin: bool = False) -> Callable[[Request], A
             return error_page(request, viewer, 403, exc.message)
         except ImagegateError as exc:
             return error_page(request, viewer, exc.status, exc.message)
+        finally:
+            form: FormData | None = getattr(request.state, "console_form", None)
+            if form is not None:
+                await form.close()
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__

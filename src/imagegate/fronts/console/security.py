@@ -125,6 +125,7 @@ async def trusted_form(request: Request, expected_token: str | None) -> FormData
     if not same_origin(request):
         raise Forbidden("cross-site request refused")
     form = await request.form(max_files=MAX_FORM_FILES)
+    request.state.console_form = form  # closed (its spooled uploads too) when the route ends
     given = form.get(CSRF_FIELD)
     token = given if isinstance(given, str) else request.headers.get(CSRF_HEADER)
     if expected_token is None or not token_matches(expected_token, token):

@@ -90,10 +90,10 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/console/sign-out")
 async def sign_out(request: Request) -> Response:
+    if not same_origin(request):
+        return error_page(request, None, 403, "cross-site request refused")
     viewer = await viewer_of(request)
     if viewer is not None:
-        if not same_origin(request):
-            return error_page(request, viewer, 403, "cross-site request refused")
         form = await request.form(max_files=0)
         given = form.get(CSRF_FIELD)
         if not isinstance(given, str) or not token_matches(viewer.csrf, given):

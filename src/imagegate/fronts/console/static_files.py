@@ -54,3 +54,11 @@ async def static_file(name: str) -> Response:
         return Response("not found", status_code=404, media_type="text/plain")
     headers = {"cache-control": IMMUTABLE, "x-content-type-options": "nosniff"}
     return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], headers=headers)
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers ask for it on every page, the API's (an image link) included."""
+    path = STATIC_DIR / "favicon.svg"
+    headers = {"cache-control": "public, max-age=86400"}
+    return FileResponse(path, media_type=MEDIA_TYPES[".svg"], headers=headers)
