@@ -39,3 +39,4 @@ bench: $(VENV)/.test-deps  ## the benchmark scenarios (not part of check)
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/edit.py
 	$(BIN)/python bench/tasks.py
+	$(BIN)/python bench/console.py

@@ -52,6 +52,30 @@ def _task_prompt(meta: Any, request: Any) -> str:
     return ""
 
 
+@dataclass(slots=True)
+class Totals:
+    requests: int = 0
+    images: int = 0
+    cost_usd: Decimal = Decimal(0)
+    errors: int = 0
+
+    def add(self, requests: int, images: int, cost: Decimal, errors: int) -> None:
+        self.requests += requests
+        self.images += images
+        self.cost_usd += cost
+        self.errors += errors
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSummary:
+    """Totals overall and by day, model and key, from one grouped scan of the usage log."""
+
+    totals: Totals
+    by_day: dict[str, Totals]
+    by_model: dict[str | None, Totals]
+    by_key: dict[str | None, Totals]
+
+
 class ConsoleViews:
     """The console's read models over the gateway's tables."""
 
@@ -95,6 +119,40 @@ class ConsoleViews:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [to_record(row) for row in rows]
+
+    async def usage_summary(self, start: float, key_id: str | None) -> UsageSummary:
+        """Usage since ``start`` (of one key, or every key's for ``None``) in one query grouped
+        by day, model and key, summed here: the usage page's four views cost one scan."""
+        c = usage.c
+        if self._engine.dialect.name == "postgresql":
+            day: sa.ColumnElement[str] = sa.func.to_char(
+                sa.func.to_timestamp(c.created_at), "YYYY-MM-DD"
+            )
+        else:
+            day = sa.func.date(c.created_at, "unixepoch")
+        query = (
+            sa.select(
+                day.label("day"),
+                c.model,
+                c.key_id,
+                sa.func.count().label("requests"),
+                sa.func.coalesce(sa.func.sum(c.images), 0).label("images"),
+                sa.func.coalesce(sa.func.sum(c.cost_usd), 0).label("cost_usd"),
+                sa.func.sum(sa.case((c.status >= 400, 1), else_=0)).label("errors"),
+            )
+            .where(c.created_at >= start, *([c.key_id == key_id] if key_id else []))
+            .group_by(day, c.model, c.key_id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        summary = UsageSummary(Totals(), {}, {}, {})
+        for row_day, model, key, requests, images, cost, errors in rows:
+            values = (int(requests), int(images), Decimal(cost), int(errors or 0))
+            summary.totals.add(*values)
+            summary.by_day.setdefault(str(row_day), Totals()).add(*values)
+            summary.by_model.setdefault(model, Totals()).add(*values)
+            summary.by_key.setdefault(key, Totals()).add(*values)
+        return summary
 
     async def cost_of(self, request_id: str) -> Decimal | None:
         """What a request (or task: its id) was charged, once its usage row is written."""

@@ -66,6 +66,7 @@ async def model(request: Request, viewer: Viewer) -> Response:
 async def gallery(request: Request, viewer: Viewer) -> Response:
     asked = request.query_params.get("page", "1")
     page = max(1, min(int(asked), 100_000)) if asked.isdigit() else 1
+    await services_of(request).usage.flush()  # this process's latest costs first
     items, total = await console_state(request).views.gallery(
         viewer.key.id, limit=GALLERY_PAGE, offset=(page - 1) * GALLERY_PAGE
     )

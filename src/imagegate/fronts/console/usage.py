@@ -6,15 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from imagegate.core.console_views import Totals
 from imagegate.core.usage_report import UsageFilter, to_csv
 from imagegate.fronts.console.render import html, signed_in
 from imagegate.fronts.console.security import SECURITY_HEADERS, Viewer
+from imagegate.fronts.console.state import console_state
 from imagegate.fronts.http.deps import services_of
 
 router = APIRouter(include_in_schema=False)
@@ -28,21 +29,23 @@ def _days(request: Request) -> int:
     return int(asked) if asked.isdigit() and int(asked) in PERIODS else 30
 
 
+def _since(days: int) -> float:
+    return time.time() - days * 86400
+
+
 def _filter(viewer: Viewer, days: int) -> UsageFilter:
     """A client key sees its own usage; an admin key sees every key's."""
-    start = time.time() - days * 86400
-    return UsageFilter(start=start, key_id=None if viewer.key.is_admin else viewer.key.id)
+    return UsageFilter(start=_since(days), key_id=None if viewer.key.is_admin else viewer.key.id)
 
 
-def _series(by_day: list[dict[str, Any]], days: int) -> list[tuple[str, float, int]]:
+def _series(by_day: dict[str, Totals], days: int) -> list[tuple[str, float, int]]:
     """(day, spend, images) for every day of the period, zero where nothing happened."""
-    found = {str(row["day"]): row for row in by_day}
     today = dt.datetime.now(dt.UTC).date()
     series = []
     for back in range(days - 1, -1, -1):
         day = (today - dt.timedelta(days=back)).isoformat()
-        row = found.get(day, {})
-        series.append((day, float(row.get("cost_usd", 0) or 0), int(row.get("images", 0) or 0)))
+        found = by_day.get(day, Totals())
+        series.append((day, float(found.cost_usd), found.images))
     return series
 
 
@@ -95,17 +98,18 @@ async def usage(request: Request, viewer: Viewer) -> Response:
     days = _days(request)
     services = services_of(request)
     await services.usage.flush()  # this process's latest rows first
-    totals = await services.usage_report.totals(_filter(viewer, days))
-    by_model = sorted(totals["by_model"], key=lambda r: -float(r["cost_usd"] or 0))
-    by_key = sorted(totals["by_key"], key=lambda r: -float(r["cost_usd"] or 0))
+    where = _filter(viewer, days)
+    summary = await console_state(request).views.usage_summary(_since(days), where.key_id)
+    by_model = sorted(summary.by_model.items(), key=lambda item: -item[1].cost_usd)
+    by_key = sorted(summary.by_key.items(), key=lambda item: -item[1].cost_usd)
     return html(
         request,
         "usage.html",
         viewer,
         days=days,
         periods=PERIODS,
-        chart=chart(_series(totals["by_day"], days)),
-        totals=totals["totals"],
+        chart=chart(_series(summary.by_day, days)),
+        totals=summary.totals,
         by_model=by_model,
         by_key=by_key,
     )
