@@ -90,5 +90,5 @@ def screenshot(page: Page, name: str, tmp_dir: Path) -> Path:
     target = Path(SCREENSHOTS) if SCREENSHOTS else tmp_dir
     target.mkdir(parents=True, exist_ok=True)
     path = target / f"console-{name}.png"
-    page.screenshot(path=str(path), full_page=False)
+    page.screenshot(path=str(path), full_page=True)
     return path

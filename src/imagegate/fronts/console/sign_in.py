@@ -81,7 +81,9 @@ async def sign_in(request: Request) -> Response:
     key = await services.keys.authenticate(secret.strip()) if isinstance(secret, str) else None
     if key is None:
         return _form(request, INVALID_KEY, 401)
-    token, _session = await console_state(request).sessions.create(key.id)
+    sessions = console_state(request).sessions
+    await sessions.sweep()  # expired sessions go as new ones come (one delete)
+    token, _session = await sessions.create(key.id)
     response = redirect(HOME)
     set_cookie(request, response, SESSION_COOKIE, token)
     clear_cookie(request, response, SIGN_IN_COOKIE)
