@@ -180,6 +180,14 @@ def test_midjourney_imagine_then_u1_upscales_in_the_page(client: Watched) -> Non
     image = results.get_by_role("img").first
     expect(image).to_be_visible()
     assert image.evaluate(LOADED)
+    client.goto("/console/tasks")
+    imagine = page.get_by_role("row").filter(has_text="IMAGINE").first
+    expect(imagine).to_contain_text("succeeded")
+    imagine.get_by_role("link").first.click()
+    expect(
+        page.get_by_role("group", name="Task buttons").get_by_role("button", name="U2")
+    ).to_be_visible()
+    expect(page.get_by_role("heading", name="Webhook deliveries")).to_be_visible()
 
 
 def _png(width: int = 256, height: int = 256) -> bytes:

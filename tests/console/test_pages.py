@@ -3,12 +3,15 @@ offline docs, thumbnails made once and deleted with their image, quotes and usag
 
 from __future__ import annotations
 
+import io
 import re
 import time
 
+from PIL import Image
+
 from imagegate.fronts.console.static_files import IMMUTABLE, static_url
 from tests.conftest import ADMIN_KEY, Gateway
-from tests.console.kit import sign_in
+from tests.console.kit import SAME_ORIGIN, csrf_of, sign_in
 
 
 async def test_browsers_are_sent_to_the_console_api_clients_get_json(gateway: Gateway) -> None:
@@ -101,3 +104,25 @@ async def test_usage_shows_the_keys_spend_and_admins_see_every_key(gateway: Gate
     await sign_in(gateway.client, ADMIN_KEY)
     admin_page = (await gateway.client.get("/console/usage")).text
     assert "env-admin" in admin_page
+
+
+async def test_bria_tools_run_on_an_uploaded_image(gateway: Gateway) -> None:
+    await sign_in(gateway.client, gateway.key)
+    page = await gateway.client.get("/console/playground?tab=bria&mode=remove_background")
+    assert 'aria-current="true">Remove background' in page.text
+    assert 'id="prompt"' not in page.text and 'id="image"' in page.text
+    buffer = io.BytesIO()
+    picture = Image.new("RGB", (256, 256), (250, 250, 250))
+    picture.paste((200, 30, 30), (80, 80, 176, 176))
+    picture.save(buffer, "PNG")
+    for mode, check in (("remove_background", "RGBA"), ("upscale", (512, 512))):
+        done = await gateway.client.post(
+            "/console/playground",
+            data={"csrf_token": csrf_of(page.text), "tab": "bria", "mode": mode, "model": "sketch"},
+            files={"image": ("photo.png", buffer.getvalue(), "image/png")},
+            headers=SAME_ORIGIN,
+        )
+        assert done.status_code == 200, done.text
+        src = re.findall(r'<img src="(/files/[^"]+)"', done.text)[0].replace("&amp;", "&")
+        with Image.open(io.BytesIO((await gateway.client.get(src)).content)) as result:
+            assert (result.mode if isinstance(check, str) else result.size) == check, mode

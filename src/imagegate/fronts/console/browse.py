@@ -11,6 +11,7 @@ from starlette.responses import FileResponse, Response
 
 from imagegate.core.catalog import CatalogEntry
 from imagegate.errors import NotFound
+from imagegate.fronts.console.playground import task_buttons
 from imagegate.fronts.console.render import html, redirect, signed_in
 from imagegate.fronts.console.security import Viewer
 from imagegate.fronts.console.state import console_state
@@ -113,12 +114,17 @@ async def task(request: Request, viewer: Viewer) -> Response:
     record = await services_of(request).tasks.get(request.path_params["task_id"], owner)
     views = console_state(request).views
     images = [services_of(request).assets.signed_path(a) for a in record.asset_ids]
+    own = record.owner_key_id == viewer.key.id
+    done = record.status == "succeeded"
+    action = str(record.meta.get("action", "IMAGINE"))
+    buttons = task_buttons(record, action) if own and done and record.kind == "mj" else []
     return html(
         request,
         "task.html",
         viewer,
         task=record,
-        images=images if record.owner_key_id == viewer.key.id else [],
+        images=images if own else [],
+        buttons=buttons,
         deliveries=await views.deliveries(record.id),
         cost=await views.cost_of(record.id),
     )

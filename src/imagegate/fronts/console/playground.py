@@ -6,9 +6,10 @@ the Midjourney service), under the key of the signed-in viewer and its limits.""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -26,11 +27,14 @@ from imagegate.core.params import GenerationParams, ImageSource
 from imagegate.core.requests import Operation
 from imagegate.core.task_model import TaskRecord
 from imagegate.errors import ImagegateError, InvalidRequest
+from imagegate.fronts.common.sizes import size_for_output
 from imagegate.fronts.console.render import html, redirect, signed_in
 from imagegate.fronts.console.security import SECURITY_HEADERS, Viewer, trusted_form
 from imagegate.fronts.console.state import console_state, midjourney_service
 from imagegate.fronts.http.deps import public_base_url, services_of
 from imagegate.fronts.http.multipart import read_upload
+from imagegate.imaging.inspect import inspect_image
+from imagegate.imaging.limits import ImageLimits
 
 router = APIRouter(include_in_schema=False)
 PLAYGROUND = "/console/playground"
@@ -55,6 +59,25 @@ TABS = (
     Tab("bria", "Bria", frozenset({"bria"}), "/bria/v1/text-to-image"),
 )
 TAB_BY_ID = {tab.id: tab for tab in TABS}
+MODES: dict[str, tuple[tuple[Operation, str], ...]] = {
+    "openai": (("generate", "Generate an image"), ("edit", "Edit an image")),
+    "bria": (
+        ("generate", "Text to image"),
+        ("remove_background", "Remove background"),
+        ("upscale", "Increase resolution"),
+    ),
+}
+"""The operations a tab offers besides generating (Bria's tools, OpenAI's edit)."""
+IMAGE_INPUT: frozenset[Operation] = frozenset({"edit", "remove_background", "upscale"})
+NO_PROMPT: frozenset[Operation] = frozenset({"remove_background", "upscale"})
+UPSCALE_FACTOR = 2.0
+
+
+def mode_of(tab: Tab, asked: str | None) -> Operation:
+    for operation, _label in MODES.get(tab.id, ()):
+        if operation == asked:
+            return operation
+    return "generate"
 
 
 def _tab(value: str | None) -> Tab:
@@ -76,8 +99,13 @@ def models_for(request: Request, key: ApiKey, tab: Tab, operation: Operation) ->
             continue
         if (operation == "edit" and spec.edit is None) or spec.generate is None:
             continue
+        if operation in NO_PROMPT and _FEATURES[operation] not in spec.features:
+            continue
         found.append(entry)
     return found
+
+
+_FEATURES: dict[str, str] = {"remove_background": "background-removal", "upscale": "upscale"}
 
 
 def _number(form: FormData | dict[str, str], name: str) -> int | None:
@@ -120,7 +148,7 @@ def quote_text(request: Request, key: ApiKey, form: dict[str, str], operation: O
         _entry, price = services_of(request).images.estimate(
             key,
             _params(form, operation),
-            input_images=1 if operation == "edit" else 0,
+            input_images=1 if operation in IMAGE_INPUT else 0,
             action=action,
             tier="fast" if action else None,
         )
@@ -160,6 +188,9 @@ async def _page(
         tabs=TABS,
         tab=tab,
         mode=mode,
+        modes=MODES.get(tab.id, ()),
+        image_input=mode in IMAGE_INPUT,
+        prompt_needed=mode not in NO_PROMPT,
         entries=entries,
         chosen=chosen,
         form=form,
@@ -184,12 +215,12 @@ async def _task_view(request: Request, task: TaskRecord) -> dict[str, Any]:
         "prompt": task.meta.get("prompt") or "",
         "error": (task.error or {}).get("message"),
         "images": [services.assets.signed_path(asset_id) for asset_id in task.asset_ids],
-        "buttons": _buttons(task, action) if done else [],
+        "buttons": task_buttons(task, action) if done else [],
         "cost": await console_state(request).views.cost_of(task.id) if done else None,
     }
 
 
-def _buttons(task: TaskRecord, action: str) -> list[tuple[str, str]]:
+def task_buttons(task: TaskRecord, action: str) -> list[tuple[str, str]]:
     """(customId, label) of a finished task's buttons: a relayed task's own, else ours."""
     relayed = (task.result or {}).get("relay")
     if isinstance(relayed, dict):
@@ -204,7 +235,7 @@ def _buttons(task: TaskRecord, action: str) -> list[tuple[str, str]]:
 async def show(request: Request, viewer: Viewer) -> Response:
     query = request.query_params
     tab = _tab(query.get("tab"))
-    mode: Operation = "edit" if tab.id == "openai" and query.get("mode") == "edit" else "generate"
+    mode = mode_of(tab, query.get("mode"))
     task = None
     if tab.id == "midjourney" and query.get("task"):
         task = await midjourney_service(request).task(viewer.key, query["task"])
@@ -216,7 +247,7 @@ async def generate(request: Request, viewer: Viewer) -> Response:
     """Run the form on the core generation flow and show the result in the same page."""
     form = await trusted_form(request, viewer.csrf)
     tab = _tab(_text(form, "tab"))
-    mode: Operation = "edit" if tab.id == "openai" and _text(form, "mode") == "edit" else "generate"
+    mode = mode_of(tab, _text(form, "mode"))
     shown = {name: value for name, value in form.items() if isinstance(value, str)}
     shown.pop("csrf_token", None)
     try:
@@ -236,19 +267,23 @@ async def _run(
     services = services_of(request)
     limit = services.settings.max_body_bytes
     inputs: dict[str, Any] = {}
-    if mode == "edit":
+    if mode in IMAGE_INPUT:
         image = form.get("image")
         if not isinstance(image, UploadFile) or not image.filename:
             raise InvalidRequest("choose an image to edit", param="image")
-        inputs["images"] = [
-            ImageSource("image", await read_upload(image, param="image", max_bytes=limit))
-        ]
+        data = await read_upload(image, param="image", max_bytes=limit)
+        inputs["images"] = [ImageSource("image", data)]
+        if mode == "upscale":
+            inputs["size"] = await _upscaled_size(request, key, form, data)
         mask = form.get("mask")
         if isinstance(mask, UploadFile) and mask.size:
             inputs["mask"] = ImageSource(
                 "mask", await read_upload(mask, param="mask", max_bytes=limit)
             )
+    size = inputs.pop("size", None)
     params = _params(form, mode, **inputs)
+    if size is not None:
+        params = replace(params, size=size)
     request_id = "req_console_" + secrets.token_hex(10)
     route = "/v1/images/edits" if mode == "edit" else tab.route
     admission = await services.access.admit(key, route)
@@ -260,6 +295,15 @@ async def _run(
     finally:
         if admission.release is not None:
             admission.release()
+
+
+async def _upscaled_size(request: Request, key: ApiKey, form: FormData, data: bytes) -> str:
+    """The model's size nearest to the upload at twice its sides (as the Bria front asks)."""
+    entry = services_of(request).images.resolve_model(key, _text(form, "model"))
+    limits = ImageLimits(max_bytes=services_of(request).settings.max_body_bytes)
+    found = await asyncio.to_thread(inspect_image, data, param="image", limits=limits)
+    factor = int(UPSCALE_FACTOR)
+    return size_for_output(entry, found.width * factor, found.height * factor)
 
 
 def _caller(request: Request, key: ApiKey) -> Caller:
@@ -318,7 +362,7 @@ async def task_status(request: Request, viewer: Viewer) -> Response:
 async def quote(request: Request, viewer: Viewer) -> Response:
     """The price of the form as it stands (read-only; called as the form changes)."""
     form = dict(request.query_params)
-    mode: Operation = "edit" if form.get("mode") == "edit" else "generate"
+    mode = mode_of(_tab(form.get("tab")), form.get("mode"))
     started = time.perf_counter()
     text = quote_text(request, viewer.key, form, mode)
     ms = (time.perf_counter() - started) * 1000
