@@ -210,6 +210,13 @@ def test_a_masked_edit(client: Watched, tmp_path: Path) -> None:
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.6, steps=8)
     page.mouse.up()
+    canvas.focus()
+    for key in ("ArrowRight", "ArrowRight", "ArrowDown"):  # keyboard painting from the centre
+        page.keyboard.press(key)
+    pixel = "([x, y]) => Array.from(document.getElementById('mask-painter')"
+    pixel += ".getContext('2d').getImageData(x, y, 1, 1).data.slice(0, 3))"
+    assert page.evaluate(pixel, [20, 230]) == [40, 120, 200]  # untouched
+    assert page.evaluate(pixel, [195, 120]) != [40, 120, 200]  # painted by the arrow keys only
     page.get_by_label("Prompt").fill("a yellow sun")
     page.get_by_role("button", name="Generate").click()
     results = page.get_by_role("region", name="Results")

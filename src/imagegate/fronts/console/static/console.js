@@ -142,8 +142,23 @@
     ["pointerup", "pointercancel"].forEach(function (name) {
       canvas.addEventListener(name, function () { drawing = false; });
     });
+    // Keyboard: arrow keys paint from the centre in steps of a tenth of the image.
+    var cursor = null;
+    canvas.addEventListener("keydown", function (event) {
+      var steps = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+      var step = steps[event.key];
+      if (!step || !image.naturalWidth) return;
+      event.preventDefault();
+      if (!cursor) cursor = { x: canvas.width / 2, y: canvas.height / 2 };
+      var next = {
+        x: Math.min(canvas.width, Math.max(0, cursor.x + step[0] * canvas.width / 10)),
+        y: Math.min(canvas.height, Math.max(0, cursor.y + step[1] * canvas.height / 10))
+      };
+      stroke(cursor, next);
+      cursor = next;
+    });
     var clear = document.getElementById("clear-mask");
-    if (clear) clear.addEventListener("click", function () { if (image.naturalWidth) reset(); });
+    if (clear) clear.addEventListener("click", function () { if (image.naturalWidth) { reset(); cursor = null; } });
 
     form.addEventListener("submit", function (event) {
       if (!painted || form.dataset.masked === "1") return;
