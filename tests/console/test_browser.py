@@ -319,3 +319,26 @@ def test_docs_work_offline(client: Watched) -> None:
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("imagegate")
     expect(page.get_by_text("/v1/images/generations").first).to_be_visible()
     assert outside == []
+
+
+def test_phone_width_and_dark_mode(
+    browser: Browser,
+    client_state: dict,  # type: ignore[type-arg]
+    live_server: LiveServer,
+) -> None:
+    context = browser.new_context(
+        storage_state=client_state,  # type: ignore[arg-type]
+        viewport={"width": 390, "height": 844},
+        color_scheme="dark",
+        is_mobile=True,
+    )
+    watched = watch(context, live_server.base_url)
+    page = watched.page
+    for path in ("/console/playground", "/console/models", "/console/usage", "/console/tasks"):
+        watched.goto(path)
+        assert page.evaluate("document.body.scrollWidth") <= 390, path  # tables scroll inside
+        expect(page.get_by_role("navigation", name="Console")).to_be_visible()
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(18, 21, 28)"
+    context.close()
+    watched.assert_clean()
