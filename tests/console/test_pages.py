@@ -126,3 +126,19 @@ async def test_bria_tools_run_on_an_uploaded_image(gateway: Gateway) -> None:
         src = re.findall(r'<img src="(/files/[^"]+)"', done.text)[0].replace("&amp;", "&")
         with Image.open(io.BytesIO((await gateway.client.get(src)).content)) as result:
             assert (result.mode if isinstance(check, str) else result.size) == check, mode
+    gallery = (await gateway.client.get("/console/gallery")).text
+    assert "tool via console:bria:remove_background" in gallery
+
+
+async def test_svg_images_are_thumbnailed_as_themselves_in_a_sandbox(gateway: Gateway) -> None:
+    made = await gateway.client.post(
+        "/bria/text-to-vector", json={"prompt": "a yellow star"}, headers=gateway.auth
+    )
+    assert made.status_code == 200, made.text
+    await sign_in(gateway.client, gateway.key)
+    gallery = (await gateway.client.get("/console/gallery")).text
+    thumb = await gateway.client.get(
+        re.findall(r'src="(/console/gallery/[^"]+/thumb)"', gallery)[0]
+    )
+    assert thumb.headers["content-type"].startswith("image/svg+xml")
+    assert "sandbox" in thumb.headers["content-security-policy"]

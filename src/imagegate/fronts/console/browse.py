@@ -20,6 +20,7 @@ from imagegate.fronts.http.deps import services_of
 router = APIRouter(include_in_schema=False)
 GALLERY_PAGE = 48
 TASKS_PAGE = 50
+SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
 
 
 def _matches(entry: CatalogEntry, q: str, provider: str, feature: str) -> bool:
@@ -90,7 +91,8 @@ async def thumbnail(request: Request, viewer: Viewer) -> Response:
     asset, path = await services.assets.open(await _own_asset(request, viewer))
     thumb = await services.assets.thumbnail(asset)
     headers = {"cache-control": "private, max-age=86400", "x-content-type-options": "nosniff"}
-    if thumb is None:  # an SVG: small already, and shown as an image it runs no script
+    if thumb is None:  # an SVG: small already; opened on its own it may run no script
+        headers["content-security-policy"] = SVG_POLICY
         return FileResponse(path, media_type=asset.content_type, headers=headers)
     return FileResponse(thumb, media_type="image/webp", headers=headers)
 

@@ -286,10 +286,11 @@ async def _run(
         params = replace(params, size=size)
     request_id = "req_console_" + secrets.token_hex(10)
     route = "/v1/images/edits" if mode == "edit" else tab.route
+    usage_route = f"console:{tab.id}" + ("" if mode == "generate" else f":{mode}")
     admission = await services.access.admit(key, route)
     try:
         prepared = await services.images.prepare(
-            key, params, request_id=request_id, route=f"console:{tab.id}", for_task=False
+            key, params, request_id=request_id, route=usage_route, for_task=False
         )
         return await services.images.run(prepared)
     finally:
