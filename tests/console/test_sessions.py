@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 
@@ -130,3 +131,12 @@ async def test_sign_in_attempts_are_rate_limited_per_address(gateway: Gateway) -
     assert statuses[10] == 429
     limited = await sign_in(gateway.client, gateway.key)  # even a good key waits
     assert limited.status_code == 429 and "Too many sign-in attempts" in limited.text
+
+
+async def test_the_idle_limit_is_a_setting(gateway: Gateway) -> None:
+    gateway.services.settings.console_idle_seconds = 0.5  # read when the console starts
+    await sign_in(gateway.client, gateway.key)
+    assert (await gateway.client.get("/console/gallery")).status_code == 200
+    await asyncio.sleep(0.6)
+    expired = await gateway.client.get("/console/gallery")
+    assert expired.status_code == 303 and expired.headers["location"] == "/console/sign-in"

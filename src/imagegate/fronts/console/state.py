@@ -29,9 +29,12 @@ def console_state(request: Request) -> ConsoleState:
     state: ConsoleState | None = getattr(request.app.state, "console", None)
     if state is None:
         services = services_of(request)
-        state = ConsoleState(
-            sessions=SessionStore(services.engine), views=ConsoleViews(services.engine)
+        sessions = SessionStore(
+            services.engine,
+            idle_seconds=services.settings.console_idle_seconds,
+            absolute_seconds=services.settings.console_session_seconds,
         )
+        state = ConsoleState(sessions=sessions, views=ConsoleViews(services.engine))
         request.app.state.console = state
     return state
 
