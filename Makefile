@@ -56,3 +56,4 @@ bench: $(VENV)/.test-deps  ## the benchmark scenarios (not part of check)
 	$(BIN)/python bench/edit.py
 	$(BIN)/python bench/tasks.py
 	$(BIN)/python bench/async_submit.py
+	$(BIN)/python bench/console.py

@@ -24,6 +24,7 @@ from imagegate.fronts import (
     a1111,
     admin,
     bria,
+    console,
     flux,
     gateway,
     gemini,
@@ -57,6 +58,7 @@ FRONTS: tuple[Front, ...] = (
     a1111.FRONT,
     gateway.FRONT,
     admin.FRONT,
+    console.FRONT,
 )
 """Every wire format the gateway speaks (see :class:`~imagegate.fronts.http.front.Front`)."""
 
@@ -100,7 +102,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             multiproc.worker_exited()
 
     app = FastAPI(
-        title="imagegate", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="imagegate",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # the console serves /docs from local files (no CDN)
+        redoc_url=None,
     )
     for front in FRONTS:
         for router in front.routers:

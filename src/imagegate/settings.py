@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     task_poll_seconds: float = Field(default=0.5, gt=0)
     webhook_backoff_seconds: list[float] = Field(default=[5, 30, 120, 300, 600, 1800])
     """Delays before each webhook retry (tries = len + 1)."""
+    console_idle_seconds: float = Field(default=1800.0, gt=0)
+    """A web console session ends after this long without a request."""
+    console_session_seconds: float = Field(default=43200.0, gt=0)
+    """A web console session ends this long after sign-in, however active."""
     auto_migrate: bool = True
     """Run database migrations when the app starts (``serve`` runs them once before workers)."""
     log_level: str = "info"

@@ -65,6 +65,9 @@ def test_serve_prints_an_admin_key_and_the_readme_curl_gets_a_png(
     while not any(line.strip().startswith("ig-") for line in lines):
         lines.append(process.stdout.readline())
     admin_key = next(line.strip() for line in lines if line.strip().startswith("ig-"))
+    console = process.stdout.readline().strip()
+    assert console == f"Web console: {base_url}/console (sign in with an API key)"
+    assert httpx.get(f"{base_url}/console").headers["location"] == "/console/sign-in"
 
     response = httpx.post(
         f"{base_url}/v1/images/generations",

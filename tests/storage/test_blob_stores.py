@@ -64,6 +64,18 @@ async def test_put_get_open_delete_by_content(store: BlobStore) -> None:
     await store.check()
 
 
+async def test_a_rendition_lives_beside_its_blob_and_goes_with_it(store: BlobStore) -> None:
+    digest = await store.put(b"the full image", "image/png")
+    assert await store.open_rendition(digest, "thumb.webp") is None  # not made yet
+    await store.put_rendition(digest, "thumb.webp", b"small", "image/webp")
+    body = await store.open_rendition(digest, "thumb.webp")
+    assert body is not None and b"".join([c async for c in body.chunks()]) == b"small"
+    with pytest.raises(ValueError, match="rendition"):
+        await store.open_rendition(digest, "../escape")
+    await store.delete(digest)
+    assert await store.open_rendition(digest, "thumb.webp") is None
+
+
 async def test_a_large_blob_is_read_as_a_stream_of_chunks(store: BlobStore) -> None:
     data = os.urandom(3 * 1024 * 1024 + 7)
     digest = await store.put(data, "image/png")

@@ -31,6 +31,8 @@ def serve(
     secret = asyncio.run(_bootstrap(settings))
     if secret:
         typer.echo(f"Created an admin key (shown only once, stored as a hash):\n  {secret}")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only displayed
+    typer.echo(f"Web console: http://{shown}:{port}/console (sign in with an API key)")
     # Workers find the schema migrated and the admin key in place.
     os.environ["IMAGEGATE_AUTO_MIGRATE"] = "false"
     # Workers inherit the environment: with several, their metrics meet in one directory.

@@ -14,15 +14,18 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
+from PIL import UnidentifiedImageError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.core.blobs import BlobBody, BlobStore
 from imagegate.errors import ImagegateError, NotFound, PermissionDenied, StorageUnavailable
+from imagegate.imaging.thumbnail import thumbnail_webp
 from imagegate.observability import tracing
 from imagegate.storage.group_commit import Batch
 from imagegate.storage.references import unreferenced
 from imagegate.storage.tables import assets
 
+THUMBNAIL = "thumb.webp"
 ASSET_ID = re.compile(r"asset_[0-9A-Za-z_-]{16,40}")
 log = logging.getLogger("imagegate.assets")
 DELETE_CONCURRENCY = 16
@@ -127,15 +130,22 @@ class AssetService:
 
     @staticmethod
     async def insert_rows(
-        conn: AsyncConnection, stored: list[Asset], *, request_id: str | None
+        conn: AsyncConnection,
+        stored: list[Asset],
+        *,
+        request_id: str | None,
+        prompt: str | None = None,
     ) -> None:
         if stored:
-            await conn.execute(assets.insert(), _rows(stored, request_id))
+            await conn.execute(assets.insert(), _rows(stored, request_id, prompt))
 
     @staticmethod
-    def add_rows(batch: Batch, stored: list[Asset], *, request_id: str | None) -> None:
-        """:meth:`insert_rows` as part of a group-commit operation."""
-        batch.insert(assets, *_rows(stored, request_id))
+    def add_rows(
+        batch: Batch, stored: list[Asset], *, request_id: str | None, prompt: str | None = None
+    ) -> None:
+        """:meth:`insert_rows` as part of a group-commit operation; ``prompt`` is kept for the
+        owner's gallery."""
+        batch.insert(assets, *_rows(stored, request_id, prompt))
 
     async def blob(self, digest: str) -> bytes:
         """A stored blob's bytes."""
@@ -241,9 +251,30 @@ class AssetService:
         """Raise :class:`~imagegate.errors.StorageUnavailable` unless the store takes writes."""
         await self._blobs.check()
 
+    async def thumbnail(self, asset: Asset) -> BlobBody | None:
+        """The asset's small WebP rendition, made on first use and stored beside its blob;
+        ``None`` when the image cannot be thumbnailed (an SVG)."""
+        made = await self._blobs.open_rendition(asset.sha256, THUMBNAIL)
+        if made is not None:
+            return made
+        data = await self._blobs.get(asset.sha256)
+        if data is None:
+            raise NotFound("no such asset", code="asset_not_found")
+        try:
+            small = await asyncio.to_thread(thumbnail_webp, data)
+        except (UnidentifiedImageError, OSError, ValueError):
+            return None
+        await self._blobs.put_rendition(asset.sha256, THUMBNAIL, small, "image/webp")
+        return await self._blobs.open_rendition(asset.sha256, THUMBNAIL)
 
-def _rows(stored: list[Asset], request_id: str | None) -> list[dict[str, object]]:
-    return [{**dataclasses.asdict(asset), "request_id": request_id} for asset in stored]
+
+def _rows(
+    stored: list[Asset], request_id: str | None, prompt: str | None = None
+) -> list[dict[str, object]]:
+    return [
+        {**dataclasses.asdict(asset), "request_id": request_id, "prompt": prompt or None}
+        for asset in stored
+    ]
 
 
 def _from_row(row: sa.RowMapping) -> Asset:

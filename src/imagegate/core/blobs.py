@@ -26,6 +26,17 @@ def blob_key(digest: str) -> str:
     return f"{digest[:2]}/{digest[2:4]}/{digest}"
 
 
+RENDITIONS = ("thumb.webp",)
+"""Derived files a store keeps beside a blob (the console's thumbnails), deleted with it."""
+
+
+def rendition_key(digest: str, name: str) -> str:
+    """``ab/cd/<sha256>.<name>``: a rendition's name, beside its blob's."""
+    if name not in RENDITIONS:
+        raise ValueError(f"unknown rendition {name!r}")
+    return f"{blob_key(digest)}.{name}"
+
+
 @dataclass(frozen=True, slots=True)
 class BlobBody:
     """A stored blob opened for reading, not yet read: its bytes come as a stream of chunks
@@ -50,7 +61,13 @@ class BlobStore(Protocol):
         """The blob as a stream, or ``None`` when it does not exist."""
 
     async def delete(self, digest: str) -> None:
-        """Remove the blob if present."""
+        """Remove the blob and its renditions if present."""
+
+    async def put_rendition(self, digest: str, name: str, data: bytes, content_type: str) -> None:
+        """Store a rendition (one of :data:`RENDITIONS`) of the blob beside it."""
+
+    async def open_rendition(self, digest: str, name: str) -> BlobBody | None:
+        """A rendition as a stream, or ``None`` when it has not been made."""
 
     async def presign(self, digest: str, ttl: int) -> str | None:
         """A URL that serves the blob for ``ttl`` seconds without the gateway, or ``None`` when

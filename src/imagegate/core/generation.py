@@ -315,7 +315,9 @@ class ImageService:
         async def commit(batch: Batch) -> Decimal | None:
             """Assets, charge and usage row in one transaction: a crash keeps all or none; the
             row says what the ledger says (nothing, if the hold was closed meanwhile)."""
-            self._assets.add_rows(batch, stored, request_id=prepared.request_id)
+            self._assets.add_rows(
+                batch, stored, request_id=prepared.request_id, prompt=request.prompt
+            )
             charged = await self._billing.settle_in_batch(batch, prepared.reservation, cost)
             metered = charged if charged is not None else Decimal(0)
             batch.insert(usage_table, values_of(replace(row, cost_usd=metered)))

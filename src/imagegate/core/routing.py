@@ -254,6 +254,8 @@ class Router:
             dep.breaker.reject(now)
         else:
             dep.breaker.failure(now)
+        dep.last_error = f"{exc.status} {exc.code or exc.type}: {exc.message}"[:300]
+        dep.last_error_at = time.time()
         tries.tried.add(dep.key)
         tries.last = exc
         tries.failed_at = now
@@ -288,7 +290,8 @@ class Router:
         async with self._slot(dep, attempt_deadline), observed_call(dep):
             if dep.bucket is not None:
                 dep.bucket.take(self._clock())
-            dep.breaker.begin(self._clock())
+            started = self._clock()
+            dep.breaker.begin(started)
             try:
                 async with asyncio.timeout(max(0.001, attempt_deadline - self._clock())):
                     result = await self._call(dep, request, ctx)
@@ -307,6 +310,7 @@ class Router:
                 raise
         dep.breaker.success()
         metrics.images(dep.model_id, dep.name, len(conformed.images))
+        dep.latency_ms = (self._clock() - started) * 1000
         return conformed
 
     @contextlib.asynccontextmanager

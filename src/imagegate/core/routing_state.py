@@ -182,6 +182,9 @@ class Deployment:
         "index",
         "is_task",
         "key",
+        "last_error",
+        "last_error_at",
+        "latency_ms",
         "options",
         "slots",
         "spec",
@@ -210,6 +213,11 @@ class Deployment:
         self.breaker = Breaker(settings, partial(metrics.cooldown, key))
         self.bucket = RateBucket(spec.rpm, now) if spec.rpm else None
         self.slots = asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        """Wall-clock seconds (shown to operators; the breaker runs on the router's clock)."""
+        self.latency_ms: float | None = None
+        """The last successful call's duration."""
 
     @property
     def name(self) -> str:

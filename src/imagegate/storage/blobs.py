@@ -9,7 +9,7 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from imagegate.core.blobs import BlobBody, blob_key
+from imagegate.core.blobs import RENDITIONS, BlobBody, blob_key, rendition_key
 from imagegate.errors import StorageUnavailable
 
 CHUNK = 256 * 1024
@@ -31,15 +31,8 @@ class LocalBlobStore:
     def _put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         target = self._file(digest)
-        if target.exists():
-            return digest
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{digest}.{secrets.token_hex(4)}.tmp")
-            temporary.write_bytes(data)
-            os.replace(temporary, target)
-        except OSError as exc:
-            raise StorageUnavailable() from exc
+        if not target.exists():
+            _write(target, data)
         return digest
 
     async def get(self, digest: str) -> bytes | None:
@@ -50,21 +43,21 @@ class LocalBlobStore:
             return None
 
     async def open(self, digest: str) -> BlobBody | None:
-        target = self._file(digest)
-        try:
-            size = (await asyncio.to_thread(target.stat)).st_size
-        except FileNotFoundError:
-            return None
+        return await _open(self._file(digest))
 
-        async def chunks() -> AsyncIterator[bytes]:
-            with target.open("rb") as file:
-                while chunk := await asyncio.to_thread(file.read, CHUNK):
-                    yield chunk
+    async def put_rendition(self, digest: str, name: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(_write, self.root / rendition_key(digest, name), data)
 
-        return BlobBody(size=size, chunks=chunks, path=target)
+    async def open_rendition(self, digest: str, name: str) -> BlobBody | None:
+        return await _open(self.root / rendition_key(digest, name))
 
     async def delete(self, digest: str) -> None:
-        await asyncio.to_thread(self._file(digest).unlink, missing_ok=True)
+        def unlink() -> None:
+            self._file(digest).unlink(missing_ok=True)
+            for name in RENDITIONS:
+                (self.root / rendition_key(digest, name)).unlink(missing_ok=True)
+
+        await asyncio.to_thread(unlink)
 
     async def presign(self, digest: str, ttl: int) -> str | None:
         return None
@@ -85,3 +78,28 @@ class LocalBlobStore:
 
     async def close(self) -> None:
         return None
+
+
+def _write(target: Path, data: bytes) -> None:
+    """Write ``target`` atomically (a concurrent writer writes the same bytes)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise StorageUnavailable() from exc
+
+
+async def _open(target: Path) -> BlobBody | None:
+    try:
+        size = (await asyncio.to_thread(target.stat)).st_size
+    except FileNotFoundError:
+        return None
+
+    async def chunks() -> AsyncIterator[bytes]:
+        with target.open("rb") as file:
+            while chunk := await asyncio.to_thread(file.read, CHUNK):
+                yield chunk
+
+    return BlobBody(size=size, chunks=chunks, path=target)

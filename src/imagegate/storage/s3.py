@@ -18,7 +18,7 @@ import obstore
 from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import S3Store
 
-from imagegate.core.blobs import BlobBody, blob_key
+from imagegate.core.blobs import RENDITIONS, BlobBody, blob_key, rendition_key
 from imagegate.errors import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -78,13 +78,16 @@ class S3BlobStore:
             digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
         else:
             digest = hashlib.sha256(data).hexdigest()
+        await self._put(blob_key(digest), data, content_type)
+        return digest
+
+    async def _put(self, key: str, data: bytes, content_type: str) -> None:
         try:
             await obstore.put_async(
-                self._store, blob_key(digest), data, attributes={"Content-Type": content_type}
+                self._store, key, data, attributes={"Content-Type": content_type}
             )
         except FAILED as exc:
             _unavailable(exc)
-        return digest
 
     async def get(self, digest: str) -> bytes | None:
         try:
@@ -96,8 +99,17 @@ class S3BlobStore:
             _unavailable(exc)
 
     async def open(self, digest: str) -> BlobBody | None:
+        return await self._open(blob_key(digest))
+
+    async def put_rendition(self, digest: str, name: str, data: bytes, content_type: str) -> None:
+        await self._put(rendition_key(digest, name), data, content_type)
+
+    async def open_rendition(self, digest: str, name: str) -> BlobBody | None:
+        return await self._open(rendition_key(digest, name))
+
+    async def _open(self, key: str) -> BlobBody | None:
         try:
-            result = await obstore.get_async(self._reader, blob_key(digest))
+            result = await obstore.get_async(self._reader, key)
         except MISSING:
             return None
         except FAILED as exc:
@@ -110,8 +122,9 @@ class S3BlobStore:
         return BlobBody(size=int(result.meta["size"]), chunks=chunks)
 
     async def delete(self, digest: str) -> None:
+        keys = [blob_key(digest), *(rendition_key(digest, name) for name in RENDITIONS)]
         try:
-            await obstore.delete_async(self._store, blob_key(digest))
+            await obstore.delete_async(self._store, keys)
         except MISSING:
             return
         except FAILED as exc:

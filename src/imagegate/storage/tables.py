@@ -29,7 +29,8 @@ assets = sa.Table(
     sa.Column("width", sa.Integer, nullable=True),
     sa.Column("height", sa.Integer, nullable=True),
     sa.Column("owner_key_id", sa.String(40), nullable=True, index=True),
-    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("request_id", sa.String(64), nullable=True, index=True),
+    sa.Column("prompt", sa.Text, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False, index=True),
 )
 
@@ -37,7 +38,7 @@ usage = sa.Table(
     "usage",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False, index=True),
     sa.Column("key_id", sa.String(40), nullable=True, index=True),
     sa.Column("model", sa.String(200), nullable=True, index=True),
     sa.Column("route", sa.String(200), nullable=False),
@@ -187,4 +188,14 @@ key_settings = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(512), nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(40), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_seen_at", sa.Float, nullable=False, index=True),
 )
