@@ -199,12 +199,17 @@ async def test_stability_inpaint_outpaint_and_remove_background(
     removal = request(operation="remove_background", images=(input_png(),), output_format="jpeg")
     await adapter.submit(removal, ctx)
     assert stability.calls_to("edit/remove-background")[0].form["output_format"] == "png"
+    fast = await adapter.submit(request(operation="upscale", images=(input_png(16, 16),)), ctx)
+    assert isinstance(fast, ImageResult) and size_of(fast) == (64, 64)
+    with pytest.raises(InvalidRequest, match="no input image"):
+        await adapter.submit(request(operation="edit", images=(input_png(),)), ctx)
 
 
 async def test_stability_creative_upscale_is_a_result_to_poll(
     http: UpstreamClient, bases: dict[str, str]
 ) -> None:
-    ctx = context(http, bases["stability"], "stable-image-ultra", key="sk-stab")
+    ctx = context(http, bases["stability"], "stable-image-core", key="sk-stab",
+                  options={"creative_upscale": True, "poll_interval": 0.01})  # fmt: skip
     req = request(operation="upscale", images=(input_png(64, 64),), strength=0.3, scale=2)
     job = await StabilityProvider().submit(req, ctx)
     assert isinstance(job, UpstreamJob)
@@ -278,7 +283,7 @@ async def test_ark_seededit_takes_one_image_and_a_seed(
                   height=1024)  # fmt: skip
     await ArkProvider().generate(req, ctx)
     body = ark.calls_to("generate")[0].json
-    assert isinstance(body["image"], str) and body["seed"] == 5
+    assert isinstance(body["image"], str) and body["seed"] == 5 and body["size"] == "adaptive"
     assert "sequential_image_generation" not in body
 
 

@@ -2,7 +2,8 @@
 
 ``POST {base}/api/v3/images/generations`` with ``Authorization: Bearer ARK_API_KEY``: an
 OpenAI-like JSON body with Seedream's own fields. Sent: ``model``, ``prompt``, ``size``
-(``"WxH"``, within the model's pixel range), ``response_format: "b64_json"``, ``watermark``
+(``"WxH"``, within the model's pixel range; SeedEdit 3.0 only takes ``"adaptive"``: the
+input's shape), ``response_format: "b64_json"``, ``watermark``
 (``false`` unless the deployment's ``options.watermark`` says otherwise), ``seed`` (Seedream 3
 and SeedEdit only), ``image`` (reference images as ``data:image/<fmt>;base64,…``: one string,
 or a list of up to 14 for Seedream 4.x), and for ``n`` > 1 on Seedream 4.x the group mode:
@@ -131,7 +132,7 @@ class ArkProvider:
         body: dict[str, Any] = {
             "model": ctx.upstream_model,
             "prompt": request.prompt,
-            "size": request.size,
+            "size": "adaptive" if "seededit" in ctx.upstream_model else request.size,
             "response_format": "b64_json",
             "watermark": self._options(ctx).watermark,
         }
@@ -151,7 +152,7 @@ class ArkProvider:
         return body
 
     async def generate(self, request: ImageRequest, ctx: ProviderContext) -> ImageResult:
-        if request.operation not in ("generate", "edit"):
+        if request.operation not in ("generate", "edit", "blend"):
             raise InvalidRequest(
                 f"the ark upstream cannot {request.operation.replace('_', ' ')}",
                 code="unsupported_operation",

@@ -13,8 +13,9 @@ asynchronous tools, a JSON ``{"id"}`` collected later with ``GET /v2beta/results
 * edit with a mask: ``/edit/inpaint``; erase: ``/edit/erase``; outpaint: ``/edit/outpaint``
   (``left``/``right``/``up``/``down`` in pixels); ``search_prompt`` given: ``/edit/search-and-
   replace``; remove background: ``/edit/remove-background``.
-* upscale: ``/upscale/fast`` (4×, synchronous); with ``strength`` > 0 ``/upscale/creative``
-  (asynchronous, ``creativity`` = strength).
+* upscale: ``/upscale/fast`` (4×, synchronous); a deployment with
+  ``options.creative_upscale`` uses ``/upscale/creative`` (asynchronous, ``creativity`` from
+  ``strength``; billed far higher upstream, so it is a model of its own in the catalogue).
 
 Masks: white marks the area to change (:func:`~.masks.white_marks_edit`). Errors:
 ``{"id", "name", "errors": [...]}``; a 403 named ``content_moderation`` and a
@@ -28,7 +29,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from imagegate.core.requests import ImageRequest, ImageResult
 from imagegate.core.upstream import JobStatus, ProviderContext, UpstreamJob
@@ -45,6 +46,15 @@ STABILITY_BASE_URL: Final = "https://api.stability.ai"
 ASPECT_RATIOS: Final = ("21:9", "16:9", "3:2", "5:4", "1:1", "4:5", "2:3", "9:16", "9:21")
 _EXTRAS: Final = ("seed", "negative_prompt", "style_preset")
 Part = tuple[str, str | tuple[str, bytes, str]]
+
+
+class StabilityOptions(BaseModel):
+    """A Stability deployment's ``options`` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    creative_upscale: bool = False
+    poll_interval: float = Field(default=2.0, gt=0)
 
 
 class _Submitted(BaseModel):
@@ -93,6 +103,16 @@ class StabilityProvider:
         elif operation == "edit" and "search_prompt" in request.extras:
             builder = _search_and_replace
         elif operation in ("generate", "edit", "variation"):
+            if (
+                operation != "generate"
+                and _generate_path(ctx.upstream_model)[1] is None
+                and ("ultra" not in ctx.upstream_model)
+            ):
+                raise InvalidRequest(
+                    "this Stability model takes no input image: give a mask (inpaint) or a "
+                    "search_prompt (search and replace)",
+                    param="mask",
+                )
             builder = _generate
         elif operation in _BUILDERS:
             builder = _BUILDERS[operation]
@@ -101,7 +121,7 @@ class StabilityProvider:
                 f"the stability upstream cannot {operation.replace('_', ' ')}",
                 code="unsupported_operation",
             )
-        form = _Form(request)
+        form = _Form(request, ctx.options_as(StabilityOptions, self.name))
         path = builder(form, request, ctx.upstream_model)
         for key in _EXTRAS:
             if key in request.extras and (key != "style_preset" or path.endswith("/core")):
@@ -126,7 +146,8 @@ class StabilityProvider:
             raise self._error(answer, ctx)
         if answer.headers.get("content-type", "").startswith("application/json"):
             submitted = parse(_Submitted, answer.body, self.name)
-            return UpstreamJob(submitted.id, {}, poll_after=2.0)
+            interval = ctx.options_as(StabilityOptions, self.name).poll_interval
+            return UpstreamJob(submitted.id, {}, poll_after=interval)
         return self._result(answer)
 
     async def poll(self, job: UpstreamJob, ctx: ProviderContext) -> JobStatus:
@@ -136,7 +157,7 @@ class StabilityProvider:
             headers=headers,
         )  # fmt: skip
         if answer.status == 202:
-            return JobStatus(poll_after=2.0)
+            return JobStatus(poll_after=ctx.options_as(StabilityOptions, self.name).poll_interval)
         if answer.status == 404:
             raise UpstreamError(
                 "stability no longer has this result (expired or unknown)",
@@ -198,9 +219,10 @@ class StabilityProvider:
 
 
 class _Form:
-    def __init__(self, request: ImageRequest) -> None:
+    def __init__(self, request: ImageRequest, options: StabilityOptions) -> None:
         self.parts: list[Part] = []
         self.request = request
+        self.options = options
 
     def add(self, name: str, value: object) -> None:
         if value is not None:
@@ -267,10 +289,10 @@ def _remove_background(form: _Form, request: ImageRequest, model: str) -> str:
 
 def _upscale(form: _Form, request: ImageRequest, model: str) -> str:
     form.add_image()
-    if not request.strength:
+    if not form.options.creative_upscale:
         return "v2beta/stable-image/upscale/fast"
     form.add("prompt", request.prompt or "the same picture, sharper")
-    form.add("creativity", round(min(max(request.strength, 0.1), 0.5), 2))
+    form.add("creativity", round(min(max(request.strength or 0.3, 0.1), 0.5), 2))
     return "v2beta/stable-image/upscale/creative"
 
 

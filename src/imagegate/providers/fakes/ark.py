@@ -15,10 +15,12 @@ and ``style`` with a 400 (``Argument not supported``); Grok Imagine models take
 
 from __future__ import annotations
 
+import io
 import time
 from typing import Any
 
 import pybase64
+from PIL import Image
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -40,6 +42,22 @@ def _b64_or_url(fake: FakeUpstream, request: Request, data: bytes, b64: bool) ->
     if b64:
         return {"b64_json": pybase64.b64encode(data).decode()}
     return {"url": fake.publish(request, data, "image/jpeg")}
+
+
+def _size(body: dict[str, Any]) -> tuple[int, int]:
+    """``"WxH"``, a preset, or ``"adaptive"`` (SeedEdit: the input image's shape)."""
+    size = str(body.get("size", "2048x2048"))
+    if size in _PRESETS:
+        return _PRESETS[size]
+    if size == "adaptive":
+        reference = body.get("image")
+        first = reference[0] if isinstance(reference, list) else reference
+        if isinstance(first, str) and "," in first:
+            with Image.open(io.BytesIO(pybase64.b64decode(first.split(",", 1)[1]))) as image:
+                return image.size
+        return 1024, 1024
+    across, down = size.split("x")
+    return int(across), int(down)
 
 
 class FakeArk(FakeUpstream):
@@ -75,8 +93,7 @@ class FakeArk(FakeUpstream):
         body: dict[str, Any] = call.json or {}
 
         async def success(step: Step) -> Response:
-            size = str(body.get("size", "2048x2048"))
-            width, height = _PRESETS.get(size) or tuple(int(s) for s in size.split("x"))
+            width, height = _size(body)
             count = 1
             if body.get("sequential_image_generation") == "auto":
                 count = int(
