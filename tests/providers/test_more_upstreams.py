@@ -354,3 +354,13 @@ async def test_xai_errors(http: UpstreamClient, bases: dict[str, str]) -> None:
 
 def test_fakes_make_real_images() -> None:
     assert Image.open(io.BytesIO(image_bytes(8, 8, "jpeg"))).size == (8, 8)
+
+
+def test_each_adapter_reports_what_it_cannot_send(http: UpstreamClient) -> None:
+    ctx = context(http, "http://127.0.0.1:9", "doubao-seedream-4-0-250828", key="k")
+    styled = request(style="vivid", moderation="low", extras={"seed": 1})
+    assert ArkProvider().dropped_params(styled, ctx) == ["moderation", "seed", "style"]
+    assert BriaProvider().dropped_params(styled, ctx) == ["moderation", "style"]
+    assert StabilityProvider().dropped_params(styled, ctx) == ["moderation", "style"]
+    xai_ctx = context(http, "http://127.0.0.1:9/v1", "grok-imagine-image", key="k")
+    assert XAIProvider().dropped_params(styled, xai_ctx) == ["moderation", "style"]

@@ -46,6 +46,11 @@ class XAIProvider(OpenAIImagesAdapter):
         "max_n": 10,
     }
 
+    def dropped_params(self, request: ImageRequest, ctx: ProviderContext) -> list[str]:
+        """``size`` is never reported: Grok Imagine gets it as ``aspect_ratio``/``resolution``,
+        and grok-2-image's catalogue entry offers only the one size it draws."""
+        return [name for name in super().dropped_params(request, ctx) if name != "size"]
+
     def _payload(
         self, request: ImageRequest, host: _Host, *, stream: bool
     ) -> tuple[str, bytes | None, Any, dict[str, str] | None, dict[str, str]]:
