@@ -91,6 +91,9 @@ class FakeArk(FakeUpstream):
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return self.error(401, "The API key in the request is missing or invalid.", None, None)
         body: dict[str, Any] = call.json or {}
+        if not body.get("prompt"):
+            message = "The parameter `prompt` specified in the request is not valid: empty."
+            return self.error(400, message, "InvalidParameter", None)
 
         async def success(step: Step) -> Response:
             width, height = _size(body)
