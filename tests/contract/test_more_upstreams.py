@@ -178,6 +178,17 @@ def test_bria_client_runs_text_to_image_and_gen_fill_on_bria(stack: Stack) -> No
     assert sent_mask.getpixel((8, 8)) == 255 and sent_mask.getpixel((56, 8)) == 0
 
 
+def test_bria_client_text_to_vector_reaches_bria(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.gateway, headers={"api_token": stack.key}, timeout=30) as http:
+        made = http.post("/bria/text-to-vector", json={"prompt": "a logo", "aspect_ratio": "1:1"})
+    assert made.status_code == 200, made.text
+    (url,) = made.json()["result"][0]["urls"]
+    assert url.startswith(stack.gateway)
+    assert httpx.get(url).content.startswith(b"<svg")
+    (call,) = bria.calls_to("vector")
+    assert call.headers["api_token"] == KEYS["bria"] and call.json["prompt"] == "a logo"
+
+
 def _wait(http: httpx.Client, url: str) -> dict[str, Any]:
     deadline = time.monotonic() + 30
     while (body := http.get(url).json())["status"] == "IN_PROGRESS":

@@ -118,6 +118,22 @@ async def test_bria_expand_and_increase_resolution(
     assert bria.calls_to("submit")[1].json["scale"] == 4 and size_of(result) == (256, 256)
 
 
+async def test_bria_vectors_go_to_the_v1_route_in_one_call(
+    http: UpstreamClient, bases: dict[str, str]
+) -> None:
+    ctx = context(http, bases["bria"], "fibo", key="bria-token", credential="api_token")
+    req = request(output_format="svg", n=2, width=1024, height=576)
+    adapter = BriaProvider()
+    assert adapter.images_per_call(req, ctx) == 4
+    result = await adapter.submit(req, ctx)
+    assert isinstance(result, ImageResult) and len(result.images) == 2
+    assert all(image.data.startswith(b"<svg") for image in result.images)
+    (call,) = bria.calls_to("vector")
+    assert call.path == "/v1/text-to-vector/base/2.3"
+    assert call.json == {"prompt": req.prompt, "num_results": 2, "sync": True,
+                         "aspect_ratio": "16:9"}  # fmt: skip
+
+
 async def test_bria_errors_and_moderation(http: UpstreamClient, bases: dict[str, str]) -> None:
     ctx = context(http, bases["bria"], "fibo", key="bria-token", credential="api_token")
     bria.script("submit", Blocked())

@@ -19,6 +19,11 @@ Operations and routes (``image``/``mask`` as base64 strings; masks white = edit)
   enhance: ``/edit/enhance``; upscale: ``/edit/increase_resolution`` (``scale`` 2 or 4);
   remove / replace background: ``/edit/remove_background`` / ``/edit/replace_background``.
 
+Vector graphics (``output_format="svg"``) have no v2 route: they go to the v1 route
+``/v1/text-to-vector/{options.vector_model}`` (default ``base/2.3``) with ``sync: true`` and
+``num_results`` = ``n`` (up to 4), which answers ``{"result": [{"urls": [svg], "seed",
+"uuid"}]}`` at once.
+
 Errors: the same ``error`` object, on a non-2xx submit or as an ``ERROR`` status; a 422 that
 names content moderation (Bria's opt-in ``content_moderation``) is a safety outcome.
 """
@@ -31,7 +36,7 @@ from typing import Any, Final
 import pybase64
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from imagegate.core.requests import ImageRequest, ImageResult
+from imagegate.core.requests import GeneratedImage, ImageRequest, ImageResult
 from imagegate.core.upstream import JobStatus, ProviderContext, UpstreamJob
 from imagegate.errors import ContentPolicyViolation, ImagegateError, InvalidRequest, UpstreamError
 from imagegate.providers._common import nearest_aspect_ratio, same_site
@@ -43,6 +48,7 @@ from imagegate.providers.output import upstream_image
 __all__ = ["BRIA_BASE_URL", "BriaProvider"]
 
 BRIA_BASE_URL: Final = "https://engine.prod.bria-api.com"
+_MAX_VECTORS: Final = 4
 ASPECT_RATIOS: Final = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9")
 _EDIT_ROUTES: Final = {
     "erase": "v2/image/edit/erase",
@@ -61,6 +67,8 @@ class BriaOptions(BaseModel):
 
     content_moderation: bool = False
     poll_interval: float = 1.0
+    vector_model: str = "base/2.3"
+    """The v1 text-to-vector route's ``{tier}/{model_version}``."""
 
 
 class _Error(BaseModel):
@@ -76,6 +84,19 @@ class _Result(BaseModel):
 
     image_url: str | None = None
     seed: int | None = None
+
+
+class _Vector(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    urls: list[str] = []
+    seed: int | None = None
+
+
+class _VectorAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    result: list[_Vector] = []
 
 
 class _Status(BaseModel):
@@ -100,7 +121,7 @@ class BriaProvider:
         return ctx.options_as(BriaOptions, self.name)
 
     def images_per_call(self, request: ImageRequest, ctx: ProviderContext) -> int:
-        return 1
+        return _MAX_VECTORS if _vector(request) else 1
 
     def dropped_params(self, request: ImageRequest, ctx: ProviderContext) -> list[str]:
         set_here = {
@@ -152,6 +173,8 @@ class BriaProvider:
     async def submit(
         self, request: ImageRequest, ctx: ProviderContext
     ) -> UpstreamJob | ImageResult:
+        if _vector(request):
+            return await self._vectors(request, ctx)
         path, body = self.call(request, ctx)
         headers = {**self._headers(ctx), "content-type": "application/json"}
         answer = await send(
@@ -172,6 +195,36 @@ class BriaProvider:
             polling = join(self._base(ctx), f"v2/status/{status.request_id}")
         interval = self._options(ctx).poll_interval
         return UpstreamJob(status.request_id, {"status_url": polling or ""}, poll_after=interval)
+
+    async def _vectors(self, request: ImageRequest, ctx: ProviderContext) -> ImageResult:
+        options = self._options(ctx)
+        body: dict[str, Any] = {
+            "prompt": request.prompt,
+            "num_results": min(request.n, _MAX_VECTORS),
+            "sync": True,
+            "aspect_ratio": nearest_aspect_ratio(request.width, request.height, ASPECT_RATIOS),
+        }
+        for key in ("seed", "negative_prompt"):
+            if key in request.extras:
+                body[key] = request.extras[key]
+        if options.content_moderation:
+            body["content_moderation"] = True
+        headers = {**self._headers(ctx), "content-type": "application/json"}
+        url = join(self._base(ctx), f"v1/text-to-vector/{options.vector_model}")
+        answer = await send(
+            ctx, "POST", url, provider=self.name, headers=headers, content=json_body(body),
+            max_bytes=1 << 20,
+        )  # fmt: skip
+        if not answer.ok:
+            raise self._error(answer, ctx)
+        urls = [url for item in parse(_VectorAnswer, answer.body, self.name).result
+                for url in item.urls]  # fmt: skip
+        if not urls or ctx.fetch is None:
+            raise UpstreamError("bria answered without a vector", code="upstream_no_image")
+        images = [await ctx.fetch(url) for url in urls[: request.n]]
+        return ImageResult(
+            images=[GeneratedImage(data, "svg", request.width, request.height) for data in images]
+        )
 
     async def poll(self, job: UpstreamJob, ctx: ProviderContext) -> JobStatus:
         url = job.handles.get("status_url") or join(self._base(ctx), f"v2/status/{job.id}")
@@ -260,6 +313,10 @@ def _action_fields(request: ImageRequest, body: dict[str, Any]) -> None:
         body["scale"] = 4 if (request.scale or 2) > 2 else 2
     elif operation == "replace_background":
         body["prompt"] = request.prompt
+
+
+def _vector(request: ImageRequest) -> bool:
+    return request.operation == "generate" and request.output_format == "svg"
 
 
 def _b64(data: bytes) -> str:

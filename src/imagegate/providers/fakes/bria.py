@@ -4,6 +4,9 @@
 ``IN_PROGRESS`` (``pending_polls`` times) then ``COMPLETED`` with ``result.image_url`` on this
 fake's origin, or ``ERROR`` with ``{"code", "message", "details"}``; an unknown id is a 404.
 
+``POST /v1/text-to-vector/{tier}/{version}`` (the v1 route Bria's vectors still live on)
+answers at once ``{"result": [{"urls": [svg], "seed", "uuid"}]}``, ``num_results`` of them.
+
 Output sizes follow the request: ``aspect_ratio`` at about one megapixel, the input image for
 edits, ``canvas_size`` for expand, ``scale`` times the input for increase_resolution (PNG for
 background removal). :class:`~.script.Blocked` is an ``ERROR`` naming content moderation (422);
@@ -43,6 +46,7 @@ class FakeBria(_TaskFake):
             Route("/v2/image/edit", self._create, methods=["POST"]),
             Route("/v2/image/edit/{tool}", self._create, methods=["POST"]),
             Route("/v2/status/{id}", self._status),
+            Route("/v1/text-to-vector/{tier}/{version}", self._vector, methods=["POST"]),
         ]
 
     def error(
@@ -70,6 +74,27 @@ class FakeBria(_TaskFake):
             )
 
         return await self._submit(request, self._denied(request), build)
+
+    async def _vector(self, request: Request) -> Response:
+        call = await self.record("vector", request)
+        denied = self._denied(request)
+        if denied is not None:
+            return denied
+        body: dict[str, Any] = call.json or {}
+
+        async def success(step: Step) -> Response:
+            width, height = _ratio_size(body.get("aspect_ratio", "1:1"))
+            results = []
+            for index in range(int(body.get("num_results", 1))):
+                svg = (
+                    f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">'
+                    f'<rect width="{width}" height="{height}" fill="#{index:06x}"/></svg>'
+                ).encode()
+                url = self.publish(request, svg, "image/svg+xml")
+                results.append({"urls": [url], "seed": 1000 + index, "uuid": f"v_{index}"})
+            return json_response({"result": results})
+
+        return await self.play("vector", request, success)
 
     async def _status(self, request: Request) -> Response:
         async def render(
