@@ -28,8 +28,9 @@ class Settings(BaseSettings):
     """Base URL used in links handed to clients; default: derived from each request."""
     default_model: str | None = "sketch"
     """Used when a request names no model; empty to require one."""
-    bria_model: str = "sketch"
-    """The model Bria routes use when a request names none (a Bria upstream once configured)."""
+    bria_model: str | None = None
+    """The model Bria routes use when a request names none. Default: ``bria-fibo`` on Bria's
+    own API when ``BRIA_API_TOKEN`` is set, else ``sketch``."""
     mj_model: str | None = None
     """The model that serves Midjourney tasks (``/mj/*``); each task records it. Default: the
     built-in ``midjourney`` when its relay is configured (``MIDJOURNEY_PROXY_URL`` and

@@ -44,7 +44,10 @@ async def test_all_lists_models_without_credentials(gateway: Gateway) -> None:
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"provider": "openai"}, ["dall-e-2", "dall-e-3", "gpt-image-1"]),
+        (
+            {"provider": "openai"},
+            ["dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5"],
+        ),
         ({"feature": "image-variation"}, ["dall-e-2", "sketch"]),
         ({"q": "DALL"}, ["dall-e-2", "dall-e-3"]),
         ({"q": "sketch"}, ["sketch"]),

@@ -2,9 +2,10 @@
 
 One translator (:mod:`.openai_wire`), many hosts: ``openai`` (api.openai.com, or wherever
 ``OPENAI_BASE_URL`` points), ``azure`` (:mod:`.azure`: deployment paths, ``api-version``,
-``api-key`` header) and ``openai-compatible`` (:mod:`.openai_compatible`: xAI, Seedream relays,
-another imagegate, other gateways — base URL, auth header and model-name map from the
-deployment's ``options``). A host is a :class:`HostOptions` value, never a subclass.
+``api-key`` header), ``xai`` (:mod:`.xai`: xAI's host, plus the two fields of its own) and
+``openai-compatible`` (:mod:`.openai_compatible`: relays, another imagegate, other gateways —
+base URL, auth header and model-name map from the deployment's ``options``). A host is a
+:class:`HostOptions` value; a subclass only adds what its dialect adds to the protocol.
 
 Boundary: domain request in, domain result or domain error out, through the injected context's
 shared HTTP client, within its deadline. Result URLs are downloaded at once through

@@ -5,12 +5,13 @@ A deployment with ``provider = "openai-compatible"`` names its host in its ``opt
 ``base_url``/``base_url_env`` on the deployment), auth header and scheme, extra headers, a
 model-name map, the fields the host takes and how many images one call returns. Examples::
 
-    # xAI Grok image: one base URL, a model name, no size/quality/style fields.
+    # A relay of some host's images API: one base URL, a model name, the fields it takes.
+    # (xAI has its own ``xai`` provider, the same translator with xAI's extra fields.)
     [[models.deployments]]
     provider = "openai-compatible"
-    model = "grok-2-image"
-    base_url = "https://api.x.ai/v1"
-    credentials = { api_key = ["XAI_API_KEY"] }
+    model = "some-image-model"
+    base_url = "https://relay.example/v1"
+    credentials = { api_key = ["RELAY_API_KEY"] }
     options = { params = ["response_format", "user"], max_n = 10 }
 
     # Another imagegate (or any gateway): the same dialect, its own key.

@@ -34,6 +34,7 @@ TEXT_TO_IMAGE = "/bria/text-to-image"
 TEXT_TO_VECTOR = "/bria/text-to-vector"
 EDIT = "/bria/image/edit/{action}"
 STATUS = "/bria/{request_id}"
+BRIA_UPSTREAM_MODEL = "bria-fibo"
 _TEXT_FIELDS = frozenset({"aspect_ratio"})
 
 
@@ -165,7 +166,16 @@ async def status(
 
 
 def _entry(request: Request, key: ApiKey, model: str | None) -> CatalogEntry:
-    return front.resolve(request, key, model or services_of(request).settings.bria_model)
+    return front.resolve(request, key, model or _default_model(request))
+
+
+def _default_model(request: Request) -> str:
+    """The operator's ``bria_model``, else Bria's own model once its upstream is configured."""
+    services = services_of(request)
+    if services.settings.bria_model:
+        return services.settings.bria_model
+    upstream = services.catalog.resolve(BRIA_UPSTREAM_MODEL)
+    return BRIA_UPSTREAM_MODEL if upstream is not None and upstream.available else "sketch"
 
 
 def status_body(services: Services, task: TaskRecord) -> dict[str, Any]:

@@ -11,6 +11,8 @@ Boundary: test infrastructure shipped with the package; the gateway never import
 time, and nothing here talks to anything but its own clients.
 """
 
+from imagegate.providers.fakes.ark import FakeArk, FakeXAI
+from imagegate.providers.fakes.bria import FakeBria
 from imagegate.providers.fakes.gemini import FakeGemini
 from imagegate.providers.fakes.midjourney import FakeMidjourneyProxy
 from imagegate.providers.fakes.openai import FakeOpenAI
@@ -29,6 +31,7 @@ from imagegate.providers.fakes.script import (
     Truncated,
 )
 from imagegate.providers.fakes.server import RunningServer, serve_in_thread
+from imagegate.providers.fakes.stability import FakeStability
 from imagegate.providers.fakes.tasks import FakeBFL, FakeFal, FakeReplicate
 
 __all__ = [
@@ -36,13 +39,17 @@ __all__ = [
     "Call",
     "Expired",
     "Fail",
+    "FakeArk",
     "FakeBFL",
+    "FakeBria",
     "FakeFal",
     "FakeGemini",
     "FakeMidjourneyProxy",
     "FakeOpenAI",
     "FakeReplicate",
+    "FakeStability",
     "FakeUpstream",
+    "FakeXAI",
     "NoImage",
     "Ok",
     "RateLimit",

@@ -22,11 +22,14 @@ import pybase64
 import uvicorn
 from starlette.types import ASGIApp
 
+from imagegate.providers.fakes.ark import FakeArk, FakeXAI
+from imagegate.providers.fakes.bria import FakeBria
 from imagegate.providers.fakes.gemini import FakeGemini
 from imagegate.providers.fakes.images import image_bytes, noise_png
 from imagegate.providers.fakes.midjourney import FakeMidjourneyProxy
 from imagegate.providers.fakes.openai import FakeOpenAI
 from imagegate.providers.fakes.script import FakeUpstream
+from imagegate.providers.fakes.stability import FakeStability
 from imagegate.providers.fakes.tasks import FakeBFL, FakeFal, FakeReplicate
 
 __all__ = ["FAKES", "KINDS", "RunningServer", "main", "serve_in_thread"]
@@ -38,6 +41,10 @@ FAKES: dict[str, Callable[[], FakeUpstream]] = {
     "replicate": FakeReplicate,
     "fal": FakeFal,
     "midjourney": FakeMidjourneyProxy,
+    "bria": FakeBria,
+    "stability": FakeStability,
+    "ark": FakeArk,
+    "xai": FakeXAI,
 }
 
 
