@@ -45,7 +45,19 @@ async def test_all_lists_models_without_credentials(gateway: Gateway) -> None:
     ("params", "expected"),
     [
         ({"provider": "openai"}, ["dall-e-2", "dall-e-3", "gpt-image-1"]),
-        ({"feature": "image-variation"}, ["dall-e-2", "sketch"]),
+        (
+            {"feature": "image-variation"},
+            [
+                "a1111",
+                "dall-e-2",
+                "ideogram-v3",
+                "ideogram-v3-quality",
+                "ideogram-v3-turbo",
+                "qwen-image-edit",
+                "recraft-v3-svg",
+                "sketch",
+            ],
+        ),
         ({"q": "DALL"}, ["dall-e-2", "dall-e-3"]),
         ({"q": "sketch"}, ["sketch"]),
         ({"model_type": "video"}, []),

@@ -147,10 +147,6 @@ class IdeogramProvider:
                 code="unsupported_operation",
             )
         form = self.form(request, ctx)
-        if path == "v1/ideogram-v3/generate":
-            # a multipart body even without a file, as the API expects
-            files.append(("prompt", ("", request.prompt.encode(), "text/plain")))
-            form.pop("prompt")
         answer = await send(
             ctx, "POST", join(self._base(ctx), path), provider=self.name,
             headers=self._headers(ctx), files=files, data=form, max_bytes=1 << 20,
@@ -197,7 +193,7 @@ class IdeogramProvider:
         invalid body is refused before anything is drawn or billed."""
         answer = await send(
             ctx, "POST", join(self._base(ctx), "v1/ideogram-v3/generate"), provider=self.name,
-            headers=self._headers(ctx), files=[("rendering_speed", ("", b"TURBO", "text/plain"))],
+            headers=self._headers(ctx), files=[], data={"rendering_speed": "TURBO"},
             max_bytes=1 << 16,
         )  # fmt: skip
         if answer.status in (400, 422) or answer.ok:

@@ -28,7 +28,9 @@ from imagegate.providers.fakes.script import (
     Step,
     Truncated,
 )
+from imagegate.providers.fakes.selfhosted import FakeA1111, FakeComfyUI
 from imagegate.providers.fakes.server import RunningServer, serve_in_thread
+from imagegate.providers.fakes.studios import FakeDashScope, FakeIdeogram, FakeKling, FakeRecraft
 from imagegate.providers.fakes.tasks import FakeBFL, FakeFal, FakeReplicate
 
 __all__ = [
@@ -36,11 +38,17 @@ __all__ = [
     "Call",
     "Expired",
     "Fail",
+    "FakeA1111",
     "FakeBFL",
+    "FakeComfyUI",
+    "FakeDashScope",
     "FakeFal",
     "FakeGemini",
+    "FakeIdeogram",
+    "FakeKling",
     "FakeMidjourneyProxy",
     "FakeOpenAI",
+    "FakeRecraft",
     "FakeReplicate",
     "FakeUpstream",
     "NoImage",
