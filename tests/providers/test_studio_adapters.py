@@ -272,7 +272,7 @@ async def test_ideogram_generate_is_multipart_with_the_api_key(
     assert call.headers["api-key"] == "ideo-key"
     assert call.form == {"prompt": req.prompt, "rendering_speed": "TURBO", "num_images": "2",
                          "seed": "5", "magic_prompt": "OFF", "aspect_ratio": "16x9"}  # fmt: skip
-    assert len(result.images) == 2 and size_of(result) == (1360, 768)
+    assert len(result.images) == 2 and size_of(result) == (1312, 736)
 
 
 async def test_ideogram_edit_mask_is_black_where_to_change_and_remix_describe(

@@ -54,6 +54,15 @@ def _retry(retry_after: float | None) -> dict[str, str] | None:
     return {"retry-after": f"{retry_after:g}"} if retry_after is not None else None
 
 
+# Ideogram 3.0's output resolution for each aspect ratio (its documented resolution list).
+IDEOGRAM_RESOLUTIONS = {
+    "1x1": (1024, 1024), "16x9": (1312, 736), "9x16": (736, 1312), "3x2": (1248, 832),
+    "2x3": (832, 1248), "4x3": (1152, 864), "3x4": (864, 1152), "16x10": (1280, 800),
+    "10x16": (800, 1280), "3x1": (1536, 512), "1x3": (512, 1536), "2x1": (1408, 704),
+    "1x2": (704, 1408), "5x4": (1120, 896), "4x5": (896, 1120),
+}  # fmt: skip
+
+
 def svg_bytes(width: int, height: int) -> bytes:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -252,7 +261,9 @@ class FakeIdeogram(_SyncFake):
             return self.error(400, "Invalid input: mask is required", None, None)
 
         async def success(step: Step) -> Response:
-            width, height = _ratio_size(call.form.get("aspect_ratio", "1x1").replace("x", ":"))
+            width, height = IDEOGRAM_RESOLUTIONS.get(
+                call.form.get("aspect_ratio", ""), (1024, 1024)
+            )
             count = int(call.form.get("num_images", "1"))
             data = [
                 {
