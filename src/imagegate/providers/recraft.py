@@ -10,7 +10,8 @@
   an edit or variation asked for as ``svg``.
 * remove background: ``POST /v1/images/removeBackground`` (multipart ``file``) → the same.
 
-Result URLs are downloaded at once (never handed out). Errors are ``{"code", "message"}``.
+Result URLs are downloaded at once (never handed out). Error bodies are plain text (401
+``request unauthorized``) or JSON (``{"code", "message"}`` is read when present).
 ``RECRAFT_API_KEY``; ``RECRAFT_BASE_URL`` (default ``https://external.api.recraft.ai``).
 """
 

@@ -14,11 +14,15 @@ real wire format (paths, auth header, field names, statuses, error envelopes).
   ``Api-Key``) → ``{"created", "data": [{"url", "resolution", "is_image_safe", "seed",
   "prompt"}]}`` with ``num_images`` images in the ``aspect_ratio`` (or the input's size);
   ``POST /describe`` → ``{"descriptions": [{"text"}]}``. A scripted :class:`Blocked` is 422
-  "Prompt failed the safety check"; errors ``{"error": message}``.
+  "Prompt or provided image failed the safety checks"; errors ``{"error": message}``.
 * :class:`FakeRecraft`: ``POST /v1/images/generations`` (Bearer) → ``{"created", "data":
   [{"url", "image_id"}]}`` (an SVG for ``vector_illustration``/``icon`` styles); ``POST
   /v1/images/vectorize`` and ``/v1/images/removeBackground`` (multipart ``file``) →
-  ``{"image": {"url"}}``; ``GET /v1/users/me``. Errors ``{"code", "message"}``.
+  ``{"image": {"url"}}`` (raster results are WebP, as Recraft's default); ``GET
+  /v1/users/me``. Recraft documents only two error bodies, both ``text/plain``: 401 ``request
+  unauthorized`` and 404 ``404 page not found``; other failures are modelled as JSON
+  ``{"code", "message"}`` (the API says their body is plain text or JSON), a safety refusal as
+  400 ``inappropriate_content``.
 * :class:`FakeKling`: ``POST /v1/images/generations`` and ``GET
   /v1/images/generations/{id}`` with a Bearer JWT (HS256, ``iss`` = the access key, checked
   with the secret key, ``exp``/``nbf`` enforced: else 401 code 1000/1004) → ``{"code": 0,
@@ -237,7 +241,7 @@ class FakeIdeogram(_SyncFake):
         return json_response({"error": message}, status, _retry(retry_after))
 
     def blocked(self, route: str, request: Request, reason: str) -> Response:
-        return self.error(422, "Prompt failed the safety check.", None, None)
+        return self.error(422, "Prompt or provided image failed the safety checks", None, None)
 
     def empty(self, route: str, request: Request) -> Response:
         return json_response({"created": "2025-01-01T00:00:00Z", "data": []})
@@ -326,7 +330,7 @@ class FakeRecraft(_SyncFake):
     def _denied(self, request: Request) -> Response | None:
         if request.headers.get("authorization") == f"Bearer {self.api_key}":
             return None
-        return self.error(401, "Unauthorized", "not_authenticated", None)
+        return Response("request unauthorized", 401, media_type="text/plain")
 
     async def _generate(self, request: Request) -> Response:
         call = await self.record("generate", request)
