@@ -36,7 +36,7 @@ from imagegate.settings import Settings
 from imagegate.storage.tables import ledger
 from tests.api.images import mask, png
 from tests.conftest import ADMIN_KEY, Gateway
-from tests.contract.live_kit import Stack, live_gateway
+from tests.contract.live_kit import Stack, genai_images, live_gateway
 
 SECRET = "kling-secret-key-of-thirty-two-bytes!"
 WORKFLOWS = Path(__file__).parent.parent / "providers" / "data" / "comfyui"
@@ -294,6 +294,23 @@ def test_flux_replicate_and_bria_fronts_reach_the_new_upstreams(stack: Stack) ->
         )  # fmt: skip
         assert made.status_code == 200, made.text
         assert ideo.calls_to("generate")[0].form["aspect_ratio"] == "16x9"
+        cut = http.post(
+            "/bria/image/edit/remove_background", headers={"api_token": stack.key},
+            json={"image": "data:image/png;base64," + base64.b64encode(png((256, 256))).decode(),
+                  "model": "recraft-v3"},
+        )  # fmt: skip
+        assert cut.status_code == 202, cut.text
+        status_url = cut.json()["status_url"]
+        done = wait(lambda: http.get(status_url, headers={"api_token": stack.key}).json(),
+                    "status", "COMPLETED")  # fmt: skip
+        assert done["result"]["image_url"]
+        assert "file" in recraft.calls_to("remove_background")[0].files
+
+
+def test_google_genai_draws_with_ideogram(stack: Stack) -> None:
+    (image,) = genai_images(stack.gateway, stack.key, "ideogram-v3", "a sign: OPEN", "16:9")
+    assert image.size == (1312, 736)
+    assert ideo.calls_to("generate")[0].form["aspect_ratio"] == "16x9"
 
 
 def wait(fetch: Any, key: str, value: str) -> Any:
@@ -367,3 +384,23 @@ async def test_an_async_upstream_task_survives_a_gateway_restart(
             )
             charged = [-Decimal(str(amount)) for (amount,) in rows]
     assert len(charged) == 1
+    # The upstream job's id is not kept across the restart: the second process submits again.
+    assert len(fake.calls_to("submit")) == 2
+
+
+async def test_midjourney_grids_drawn_by_kling(
+    tmp_path: Path, bases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``mj_model`` set to an upstream that batches, an imagine is one upstream call of
+    four images, put together as the grid."""
+    from tests.api.mj_kit import image_of, imagine
+
+    for name, value in environment(bases).items():
+        monkeypatch.setenv(name, value)
+    settings = settings_for(tmp_path / "data").model_copy(update={"mj_model": "kling-v2-1"})
+    async with serving(settings) as gw:
+        task = await imagine(gw.client, "a red fox --ar 16:9", gw.auth)
+        grid = await image_of(gw.client, task)
+    (call,) = kling.calls_to("submit")
+    assert call.json["n"] == 4 and call.json["aspect_ratio"] == "16:9"
+    assert grid.size == (2 * 1360, 2 * 768)
