@@ -176,6 +176,20 @@ async def test_comfyui_inpaint_workflow_uploads_the_image_and_mask(
         await ComfyUIProvider().submit(request(), ctx)
 
 
+async def test_comfyui_without_a_mask_node_puts_the_mask_into_the_images_alpha(
+    http: UpstreamClient, bases: dict[str, str]
+) -> None:
+    options = {"workflow": str(WORKFLOWS / "inpaint_alpha.json"), "poll_interval": 0.01}
+    ctx = context(http, bases["comfy"], "*", key="", options=options)
+    req = request(operation="edit", images=(input_png(64, 64),), mask=domain_mask(), width=64,
+                  height=64)  # fmt: skip
+    await run_task(ComfyUIProvider(), req, ctx)
+    (upload,) = comfy.calls_to("upload")
+    sent = Image.open(io.BytesIO(comfy.uploads[upload.files["image"][0][0]]))
+    assert sent.mode == "RGBA" and sent.getpixel((5, 5))[3] == 0
+    assert sent.getpixel((60, 60))[3] == 255
+
+
 async def test_comfyui_failures_and_check(http: UpstreamClient, bases: dict[str, str]) -> None:
     ctx = context(http, bases["comfy"], "*", key="", options={"poll_interval": 0.01})
     comfy.script("submit", Blocked())

@@ -196,25 +196,19 @@ class ComfyUIProvider:
         seed = request.extras.get("seed")
         values: dict[str, Any] = {
             "prompt": request.prompt,
-            "negative_prompt": request.extras.get("negative_prompt", ""),
             "seed": seed if isinstance(seed, int) else secrets.randbelow(_SEED_MAX),
             "width": request.width,
             "height": request.height,
             "batch_size": request.n,
         }
+        if "negative_prompt" in request.extras:  # else the workflow keeps its own
+            values["negative_prompt"] = request.extras["negative_prompt"]
         if ctx.upstream_model and ctx.upstream_model != "*":
             values["checkpoint"] = ctx.upstream_model
         if request.strength is not None:
             values["denoise"] = request.strength
         if request.images:
-            image, mask = request.images[0], request.mask
-            if mask is not None and "mask" in bindings:
-                values["mask"] = await self._upload(ctx, mask.data, "mask.png")
-                values["image"] = await self._upload(ctx, image.data, f"image.{image.format}")
-            elif mask is not None:
-                values["image"] = await self._upload(ctx, with_mask_alpha(image, mask), "i.png")
-            else:
-                values["image"] = await self._upload(ctx, image.data, f"image.{image.format}")
+            values.update(await self._inputs(request, ctx, bindings))
         for key, target in bindings.items():
             if key in values:
                 _set(graph, target, values[key])
@@ -227,6 +221,20 @@ class ComfyUIProvider:
             raise self._error(answer, ctx)
         queued = parse(_Queued, answer.body, self.name)
         return UpstreamJob(queued.prompt_id, poll_after=self._options(ctx).poll_interval)
+
+    async def _inputs(
+        self, request: ImageRequest, ctx: ProviderContext, bindings: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Uploads the input image (and mask): the names the workflow's nodes load."""
+        image, mask = request.images[0], request.mask
+        if mask is not None and "mask" in bindings:
+            return {
+                "mask": await self._upload(ctx, mask.data, "mask.png"),
+                "image": await self._upload(ctx, image.data, f"image.{image.format}"),
+            }
+        if mask is not None:
+            return {"image": await self._upload(ctx, with_mask_alpha(image, mask), "image.png")}
+        return {"image": await self._upload(ctx, image.data, f"image.{image.format}")}
 
     async def _upload(self, ctx: ProviderContext, data: bytes, filename: str) -> str:
         name = f"imagegate-{secrets.token_hex(8)}-{filename}"

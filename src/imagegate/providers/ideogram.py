@@ -121,6 +121,8 @@ class IdeogramProvider:
         ):
             ratio = nearest_aspect_ratio(request.width, request.height, RATIOS)
             fields["aspect_ratio"] = ratio.replace(":", "x")
+        if request.mask is not None:
+            fields.pop("negative_prompt", None)  # the edit endpoint takes none
         if request.operation in ("edit", "variation") and request.mask is None:
             strength = request.strength if request.strength is not None else 0.5
             fields["image_weight"] = str(round((1 - strength) * 100))
