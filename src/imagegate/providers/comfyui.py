@@ -1,8 +1,9 @@
 """ComfyUI as a task upstream, driven by the operator's own API-format workflows.
 
 A deployment names a workflow file (``options.workflow``: an API-format JSON export, "Save
-(API)") and where the request goes into it (``options.inputs``: ``"prompt" = "6.text"`` means
-node ``6``'s input ``text``). Bindings: ``prompt``, ``negative_prompt``, ``seed``, ``width``,
+(API)"; absolute, or relative to the gateway's working directory) and where the request goes
+into it (``options.inputs``: ``"prompt" = "6.text"`` means node ``6``'s input ``text``).
+Bindings: ``prompt``, ``negative_prompt``, ``seed``, ``width``,
 ``height``, ``batch_size``, ``checkpoint`` (the deployment's ``model``), ``denoise``,
 ``image`` and ``mask`` (a ``LoadImage`` node's ``image``). A workflow file may carry the same
 table itself under the top-level key ``"imagegate"`` (removed before it is sent); the
