@@ -24,6 +24,8 @@ PROBES: dict[str, tuple[str, str, dict[str, Any] | None, str, str]] = {
     "replicate": ("GET", "/v1/account", None, "authorization", "Bearer {}"),
     "fal": ("POST", "/fal-ai/flux/dev", {"prompt": "x"}, "authorization", "Key {}"),
     "midjourney": ("POST", "/mj/submit/imagine", {"prompt": "x"}, "mj-api-secret", "{}"),
+    "dashscope": ("GET", "/api/v1/tasks", None, "authorization", "Bearer {}"),
+    "recraft": ("GET", "/v1/users/me", None, "authorization", "Bearer {}"),
 }
 
 

@@ -131,7 +131,9 @@ class UpstreamClient:
         params: Mapping[str, str] | None = None,
     ) -> AsyncIterator[UpstreamResponse]:
         """Send the request and yield the open response (any status); closed on exit."""
-        body: Any = _form(data, files) if files else (data if data is not None else content)
+        body: Any = (
+            _form(data, files) if files is not None else (data if data is not None else content)
+        )
         session = self._open_session()
         timeout = _client_timeout(seconds, connect_seconds)
         assert self._proxies is not None
@@ -208,7 +210,8 @@ def _client_timeout(seconds: float, connect_seconds: float) -> aiohttp.ClientTim
 def _form(data: Mapping[str, str] | None, files: Sequence[FileField]) -> aiohttp.FormData:
     import aiohttp
 
-    form = aiohttp.FormData()
+    # files=[] still means multipart/form-data (Ideogram wants it for text-only forms)
+    form = aiohttp.FormData(default_to_multipart=True)
     for name, value in (data or {}).items():
         form.add_field(name, value)
     for name, (filename, content, content_type) in files:

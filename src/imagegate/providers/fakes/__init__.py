@@ -30,8 +30,10 @@ from imagegate.providers.fakes.script import (
     Step,
     Truncated,
 )
+from imagegate.providers.fakes.selfhosted import FakeA1111, FakeComfyUI
 from imagegate.providers.fakes.server import RunningServer, serve_in_thread
 from imagegate.providers.fakes.stability import FakeStability
+from imagegate.providers.fakes.studios import FakeDashScope, FakeIdeogram, FakeKling, FakeRecraft
 from imagegate.providers.fakes.tasks import FakeBFL, FakeFal, FakeReplicate
 
 __all__ = [
@@ -39,13 +41,19 @@ __all__ = [
     "Call",
     "Expired",
     "Fail",
+    "FakeA1111",
     "FakeArk",
     "FakeBFL",
     "FakeBria",
+    "FakeComfyUI",
+    "FakeDashScope",
     "FakeFal",
     "FakeGemini",
+    "FakeIdeogram",
+    "FakeKling",
     "FakeMidjourneyProxy",
     "FakeOpenAI",
+    "FakeRecraft",
     "FakeReplicate",
     "FakeStability",
     "FakeUpstream",

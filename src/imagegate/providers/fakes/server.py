@@ -29,7 +29,9 @@ from imagegate.providers.fakes.images import image_bytes, noise_png
 from imagegate.providers.fakes.midjourney import FakeMidjourneyProxy
 from imagegate.providers.fakes.openai import FakeOpenAI
 from imagegate.providers.fakes.script import FakeUpstream
+from imagegate.providers.fakes.selfhosted import FakeA1111, FakeComfyUI
 from imagegate.providers.fakes.stability import FakeStability
+from imagegate.providers.fakes.studios import FakeDashScope, FakeIdeogram, FakeKling, FakeRecraft
 from imagegate.providers.fakes.tasks import FakeBFL, FakeFal, FakeReplicate
 
 __all__ = ["FAKES", "KINDS", "RunningServer", "main", "serve_in_thread"]
@@ -45,6 +47,12 @@ FAKES: dict[str, Callable[[], FakeUpstream]] = {
     "stability": FakeStability,
     "ark": FakeArk,
     "xai": FakeXAI,
+    "a1111": FakeA1111,
+    "comfyui": FakeComfyUI,
+    "dashscope": FakeDashScope,
+    "ideogram": FakeIdeogram,
+    "recraft": FakeRecraft,
+    "kling": FakeKling,
 }
 
 
@@ -152,6 +160,18 @@ KINDS: dict[str, Kind] = {
         "fake-mj-secret",
         "MIDJOURNEY_PROXY_URL={url} MIDJOURNEY_PROXY_SECRET={key} (the /mj routes relay)",
         lambda key: FakeMidjourneyProxy(key),
+    ),
+    "dashscope": Kind(
+        "DashScope image-synthesis tasks, task polling, qwen-image-edit (Bearer)",
+        "sk-fake-dashscope",
+        "DASHSCOPE_BASE_URL={url} DASHSCOPE_API_KEY={key} (qwen-image*, wan2.5-t2i-preview)",
+        lambda key: FakeDashScope(key),
+    ),
+    "recraft": Kind(
+        "Recraft generations (raster and SVG), vectorize, removeBackground (Bearer)",
+        "fake-recraft-key",
+        "RECRAFT_BASE_URL={url} RECRAFT_API_KEY={key} (recraft-v3, recraft-v3-svg)",
+        lambda key: FakeRecraft(key),
     ),
 }
 
