@@ -143,6 +143,37 @@ class JobStatus:
     poll_after: float = 1.0
 
 
+class JobJournal(Protocol):
+    """Where a durable task keeps the upstream jobs it submitted, so that running it again (after
+    a restart, or on another replica once the lease ended) polls those jobs instead of
+    submitting, and paying for, the same work again. ``slot`` names one job of the task: the
+    deployment's key and the part of a fanned-out request."""
+
+    def known(self, slot: str) -> UpstreamJob | None:
+        """The job an earlier run of the task submitted in ``slot``, if any."""
+
+    async def accepted(self, slot: str, job: UpstreamJob) -> None:
+        """Keep ``job``, just accepted by the upstream, for a later run of the task."""
+
+    def keeps_jobs(self) -> bool:
+        """Whether a run cancelled now will be run again (the server is stopping): its jobs
+        are then left running upstream for that run, not cancelled."""
+
+
+def job_to_json(job: UpstreamJob) -> dict[str, Any]:
+    """``job`` as JSON, for a :class:`JobJournal` to store."""
+    return {"id": job.id, "handles": dict(job.handles), "poll_after": job.poll_after}
+
+
+def job_from_json(data: Mapping[str, Any]) -> UpstreamJob:
+    """The job :func:`job_to_json` wrote."""
+    return UpstreamJob(
+        id=str(data["id"]),
+        handles={str(k): str(v) for k, v in dict(data.get("handles") or {}).items()},
+        poll_after=float(data.get("poll_after", 1.0)),
+    )
+
+
 @runtime_checkable
 class TaskProvider(Protocol):
     """An upstream that takes a task and is polled for its result (BFL, fal, Replicate, …)."""
