@@ -115,7 +115,7 @@ async def test_an_accepted_job_is_kept_before_it_is_polled() -> None:
         seen.append(dict(journal.jobs))
         return await Counting.poll(upstream, job, c)
 
-    upstream.poll = poll  # type: ignore[method-assign]
+    upstream.poll = poll  # type: ignore[method-assign, assignment]
     await runner(clock).run(upstream, request(), ctx(), journal, "slot")
     assert seen[0] == {"slot": {"id": "job-1", "handles": {"status": "https://up/1"},
                                 "poll_after": 0.5}}  # fmt: skip
