@@ -14,6 +14,7 @@ from imagegate.core.routing_jobs import TaskRunner
 from imagegate.core.upstream import (
     JobStatus,
     ProviderContext,
+    ScopedJournal,
     UpstreamJob,
     job_from_json,
     job_to_json,
@@ -147,3 +148,19 @@ async def test_without_a_journal_every_run_submits() -> None:
     await route.generate(entry({"provider": "t"}), request(), "r")
     await route.generate(entry({"provider": "t"}), request(), "r")
     assert upstream.submits == 2
+
+
+async def test_scoped_journals_keep_several_requests_of_one_task_apart() -> None:
+    """The Midjourney handler runs several requests for one task: each keeps its own job."""
+    clock, upstream = Clock(), Counting(pending=0)
+    journal = Journal()
+    route = router(clock, {"t": upstream})
+    for index in range(2):
+        scoped = ScopedJournal(journal, f"{index}:")
+        await route.generate(entry({"provider": "t"}), request(), "r", scoped)
+    assert {slot: job["id"] for slot, job in journal.jobs.items()} == {
+        f"0:{SLOT}": "job-1",
+        f"1:{SLOT}": "job-2",
+    }
+    await route.generate(entry({"provider": "t"}), request(), "r", ScopedJournal(journal, "1:"))
+    assert upstream.submits == 2 and upstream.polled[-1] == "job-2"

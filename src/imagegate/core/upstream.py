@@ -160,6 +160,26 @@ class JobJournal(Protocol):
         are then left running upstream for that run, not cancelled."""
 
 
+class ScopedJournal:
+    """``journal``'s slots under ``prefix``: for a handler that runs several requests for one
+    task (their slots would otherwise meet)."""
+
+    __slots__ = ("_journal", "_prefix")
+
+    def __init__(self, journal: JobJournal, prefix: str) -> None:
+        self._journal = journal
+        self._prefix = prefix
+
+    def known(self, slot: str) -> UpstreamJob | None:
+        return self._journal.known(self._prefix + slot)
+
+    async def accepted(self, slot: str, job: UpstreamJob) -> None:
+        await self._journal.accepted(self._prefix + slot, job)
+
+    def keeps_jobs(self) -> bool:
+        return self._journal.keeps_jobs()
+
+
 def job_to_json(job: UpstreamJob) -> dict[str, Any]:
     """``job`` as JSON, for a :class:`JobJournal` to store."""
     return {"id": job.id, "handles": dict(job.handles), "poll_after": job.poll_after}
