@@ -40,6 +40,9 @@ class Journal:
     async def accepted(self, slot: str, job: UpstreamJob) -> None:
         self.jobs[slot] = job_to_json(job)
 
+    def forget(self, slot: str) -> None:
+        self.jobs.pop(slot, None)
+
     def keeps_jobs(self) -> bool:
         return self.keeps
 
@@ -164,3 +167,20 @@ async def test_scoped_journals_keep_several_requests_of_one_task_apart() -> None
     }
     await route.generate(entry({"provider": "t"}), request(), "r", ScopedJournal(journal, "1:"))
     assert upstream.submits == 2 and upstream.polled[-1] == "job-2"
+
+
+async def test_a_job_that_failed_is_forgotten_and_the_retry_submits_afresh() -> None:
+    class FailsFirst(Counting):
+        async def poll(self, job: UpstreamJob, ctx: ProviderContext) -> JobStatus:
+            if job.id == "job-1":
+                self.polled.append(job.id)
+                raise UpstreamError("the upstream lost it", code="upstream_task_failed")
+            return await super().poll(job, ctx)
+
+    clock, upstream = Clock(), FailsFirst(pending=0)
+    journal = Journal()
+    route = router(clock, {"t": upstream})
+    result = await route.generate(entry({"provider": "t"}), request(), "r", journal)
+    assert len(result.images) == 1
+    assert upstream.submits == 2 and upstream.polled == ["job-1", "job-2"]
+    assert journal.jobs[SLOT]["id"] == "job-2"

@@ -64,7 +64,7 @@ class TaskRunner:
         if known is not None:
             log.info("%s: resuming upstream job %s (%s)", adapter.name, known.id, slot)
             try:
-                return await self._poll(adapter, known, ctx, journal)
+                return await self._poll(adapter, known, ctx, journal, slot)
             except UpstreamError as exc:
                 if exc.code not in GONE:
                     raise
@@ -79,7 +79,7 @@ class TaskRunner:
             except BaseException:
                 self.cancel_later(adapter, submitted, ctx)
                 raise
-        return await self._poll(adapter, submitted, ctx, journal)
+        return await self._poll(adapter, submitted, ctx, journal, slot)
 
     async def _poll(
         self,
@@ -87,7 +87,11 @@ class TaskRunner:
         job: UpstreamJob,
         ctx: ProviderContext,
         journal: JobJournal | None,
+        slot: str,
     ) -> ImageResult:
+        """Poll ``job`` to its result. A job that failed, or that is cancelled because nobody
+        waits for it any more, is forgotten (a retry submits afresh); one left running for the
+        next run of a task whose server is stopping is kept."""
         delay, errors = job.poll_after, 0
         try:
             while True:
@@ -107,11 +111,23 @@ class TaskRunner:
                 errors, delay = 0, status.poll_after
         except asyncio.CancelledError:
             if journal is None or not journal.keeps_jobs():
-                self.cancel_later(adapter, job, ctx)
+                self._drop(adapter, job, ctx, journal, slot)
             raise
         except BaseException:
-            self.cancel_later(adapter, job, ctx)
+            self._drop(adapter, job, ctx, journal, slot)
             raise
+
+    def _drop(
+        self,
+        adapter: TaskProvider,
+        job: UpstreamJob,
+        ctx: ProviderContext,
+        journal: JobJournal | None,
+        slot: str,
+    ) -> None:
+        if journal is not None:
+            journal.forget(slot)
+        self.cancel_later(adapter, job, ctx)
 
     def cancel_later(self, adapter: TaskProvider, job: UpstreamJob, ctx: ProviderContext) -> None:
         """Ask the upstream to stop a job nobody waits for, without holding anyone up."""

@@ -534,6 +534,9 @@ class _Run:
             # The job runs on; only a run after a restart would submit it again.
             log.exception("task %s: could not keep upstream job %s", self.task.id, job.id)
 
+    def forget(self, slot: str) -> None:
+        self._jobs.pop(slot, None)
+
     def keeps_jobs(self) -> bool:
         return self._engine.closing
 

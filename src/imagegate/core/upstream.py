@@ -155,6 +155,10 @@ class JobJournal(Protocol):
     async def accepted(self, slot: str, job: UpstreamJob) -> None:
         """Keep ``job``, just accepted by the upstream, for a later run of the task."""
 
+    def forget(self, slot: str) -> None:
+        """Drop the job in ``slot``: it failed or was cancelled, so a retry (in this run or a
+        later one) submits afresh. Stored with the next :meth:`accepted`."""
+
     def keeps_jobs(self) -> bool:
         """Whether a run cancelled now will be run again (the server is stopping): its jobs
         are then left running upstream for that run, not cancelled."""
@@ -175,6 +179,9 @@ class ScopedJournal:
 
     async def accepted(self, slot: str, job: UpstreamJob) -> None:
         await self._journal.accepted(self._prefix + slot, job)
+
+    def forget(self, slot: str) -> None:
+        self._journal.forget(self._prefix + slot)
 
     def keeps_jobs(self) -> bool:
         return self._journal.keeps_jobs()
