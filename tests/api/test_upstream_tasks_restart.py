@@ -125,7 +125,8 @@ async def test_a_bria_task_survives_a_restart_and_is_charged_once(settings: Sett
         assert await charges(second) == [Decimal("0.04")]
         again = await finished(second, answer.json()["request_id"])
         assert again["result"] == done["result"]
-    assert bria.calls_to("submit")[0].path == "/v2/image/edit/remove_background"
+    (submit,) = bria.calls_to("submit")  # the second start polls the job the first submitted
+    assert submit.path == "/v2/image/edit/remove_background"
 
 
 async def test_a_stability_result_survives_a_restart_and_is_charged_once(
@@ -148,5 +149,28 @@ async def test_a_stability_result_survives_a_restart_and_is_charged_once(
         done = await finished(second, answer.json()["request_id"])
         assert done["status"] == "COMPLETED", done
         assert await charges(second) == [Decimal("0.6")]
-    (call, *_) = stability.calls_to("upscale/creative")
+    (call,) = stability.calls_to("upscale/creative")  # submitted once across the restart
     assert call.headers["authorization"] == "Bearer sk-stab-restart"
+
+
+async def test_fanned_out_bria_jobs_are_each_resumed_after_a_restart(settings: Settings) -> None:
+    """``num_results`` fans out into one Bria job per image: each is kept with the task, and
+    the second start polls both, submitting neither again."""
+    bria.pending_polls = 10_000
+    async with serving(settings) as first:
+        answer = await first.client.post(
+            "/bria/image/edit/remove_background",
+            json={"image": data_uri(picture()), "model": "bria-fibo", "num_results": 2},
+            headers=first.auth,
+        )
+        assert answer.status_code == 202, answer.text
+        await until(lambda: len(bria.calls_to("submit")) == 2 and bria.calls_to("poll"))
+        await asyncio.sleep(0.1)  # both jobs kept in the task's row
+    bria.pending_polls = 0
+    for job in bria.jobs.values():
+        job.polls_left = 0
+    async with serving(settings, first.key) as second:
+        done = await finished(second, answer.json()["request_id"])
+        assert done["status"] == "COMPLETED", done
+        assert len(await charges(second)) == 1
+    assert len(bria.calls_to("submit")) == 2

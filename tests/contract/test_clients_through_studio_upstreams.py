@@ -384,8 +384,8 @@ async def test_an_async_upstream_task_survives_a_gateway_restart(
             )
             charged = [-Decimal(str(amount)) for (amount,) in rows]
     assert len(charged) == 1
-    # The upstream job's id is not kept across the restart: the second process submits again.
-    assert len(fake.calls_to("submit")) == 2
+    # The upstream job is kept with the task: the second process polls it, never submits again.
+    assert len(fake.calls_to("submit")) == 1
 
 
 async def test_midjourney_grids_drawn_by_kling(

@@ -19,6 +19,7 @@ from imagegate.core.assets import AssetService
 from imagegate.core.requests import GeneratedImage
 from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.tasks import EngineSettings, TaskEngine, TaskRun
+from imagegate.core.upstream import UpstreamJob
 from imagegate.errors import InvalidRequest
 from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
@@ -258,3 +259,45 @@ async def test_retention_sweep(engine: AsyncEngine, tmp_path: Path) -> None:
     await tasks.submit(kind="test", owner_key_id="key_a", request={}, meta={})
     assert await tasks.sweep(now=time.time() + 50) == 0
     assert await tasks.sweep(now=time.time() + 200) == 1
+
+
+async def test_upstream_jobs_kept_by_a_run_are_known_to_the_next(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A task upstream's job, kept through the run's journal, is in the task's row: the worker
+    that takes the task over after the lease ended sees it (and polls it, never submitting
+    again); the first worker, its lease gone, can no longer overwrite it."""
+    first = make_engine(engine, tmp_path, lease_seconds=0.3)
+    second = make_engine(engine, tmp_path, lease_seconds=0.3)
+    gate, seen = asyncio.Event(), []
+    runs: list[TaskRun] = []
+
+    async def submitting(task: TaskRecord, run: TaskRun) -> TaskOutput:
+        runs.append(run)
+        assert run.known("m#0:p/0") is None
+        await run.accepted("m#0:p/0", UpstreamJob("job-1", {"status": "https://up/1"}, 2.0))
+        await gate.wait()
+        raise AssertionError("never resumed")
+
+    async def resuming(task: TaskRecord, run: TaskRun) -> TaskOutput:
+        seen.append(run.known("m#0:p/0"))
+        return TaskOutput(images=[tiny_png((1, 2, 3))], cost=Decimal("0.25"))
+
+    first.register("test", submitting)
+    second.register("test", resuming)
+    task = await first.submit(kind="test", owner_key_id="key_a", request={}, meta={})
+    assert await first.claim_and_start() == 1  # never heart-beats
+    while not runs:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.4)
+    assert await second.claim_and_start() == 1
+    done = await wait_for(second, task.id, "succeeded")
+    await runs[0].accepted("m#0:p/0", UpstreamJob("stale"))  # no lease: not written
+    assert seen == [UpstreamJob("job-1", {"status": "https://up/1"}, 2.0)]
+    assert (await second.get(task.id, None)).upstream_jobs == {
+        "m#0:p/0": {"id": "job-1", "handles": {"status": "https://up/1"}, "poll_after": 2.0}
+    }
+    assert done.attempts == 2 and await count(engine, usage) == 1
+    gate.set()
+    await first.close()
+    await second.close()

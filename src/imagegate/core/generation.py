@@ -27,7 +27,13 @@ from imagegate.core.params import (
 from imagegate.core.pricing import Price, price, quote
 from imagegate.core.requests import ImageRequest, ImageResult, PartialImage, StreamEvent
 from imagegate.core.routing import Router, RouterSettings
-from imagegate.core.upstream import AdapterRegistry, ImageProvider, ResultDownloads, UpstreamHttp
+from imagegate.core.upstream import (
+    AdapterRegistry,
+    ImageProvider,
+    JobJournal,
+    ResultDownloads,
+    UpstreamHttp,
+)
 from imagegate.core.usage import UsageRecorder, UsageRow, values_of
 from imagegate.errors import (
     ImagegateError,
@@ -220,11 +226,17 @@ class ImageService:
             validated, request=request, ignored=tuple(sorted({*validated.ignored, *ignored}))
         )
 
-    async def execute(self, model_id: str, request: ImageRequest, request_id: str) -> ImageResult:
+    async def execute(
+        self,
+        model_id: str,
+        request: ImageRequest,
+        request_id: str,
+        journal: JobJournal | None = None,
+    ) -> ImageResult:
         """Run an already-validated request on the model's deployments (through the router),
         storing nothing (tasks store and charge the result in their own completing
-        transaction)."""
-        return await self.router.generate(self._runnable(model_id), request, request_id)
+        transaction; their ``journal`` keeps the upstream jobs for a run after a restart)."""
+        return await self.router.generate(self._runnable(model_id), request, request_id, journal)
 
     async def execute_stream(
         self, model_id: str, request: ImageRequest, request_id: str

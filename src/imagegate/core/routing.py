@@ -49,6 +49,7 @@ from imagegate.core.upstream import (
     AdapterRegistry,
     Capabilities,
     ImageProvider,
+    JobJournal,
     ProviderContext,
     ResultDownloads,
     TaskProvider,
@@ -182,26 +183,47 @@ class Router:
     # -- one request ----------------------------------------------------------------------
 
     async def generate(
-        self, entry: CatalogEntry, request: ImageRequest, request_id: str
+        self,
+        entry: CatalogEntry,
+        request: ImageRequest,
+        request_id: str,
+        journal: JobJournal | None = None,
     ) -> ImageResult:
-        """Every image ``request`` asks for, fanned out in parts where upstreams take fewer."""
+        """Every image ``request`` asks for, fanned out in parts where upstreams take fewer.
+        ``journal`` (a durable task's) keeps the task upstreams' jobs, so that running the
+        task again polls them instead of submitting again."""
         deployments = self.deployments(entry)
         deadline = self._clock() + self.settings.deadline
         per_call = self._per_call(deployments[0], request)
         if request.n <= per_call:
-            return await self._route(deployments, request, request_id, _Tries(deadline))
+            return await self._route(
+                deployments, request, request_id, _Tries(deadline), journal, "0"
+            )
         parts = split(request.n, per_call)
         results = await asyncio.gather(
             *(
-                self._route(deployments, replace(request, n=n), request_id, _Tries(deadline))
-                for n in parts
+                self._route(
+                    deployments,
+                    replace(request, n=n),
+                    request_id,
+                    _Tries(deadline),
+                    journal,
+                    str(part),
+                )
+                for part, n in enumerate(parts)
             ),
             return_exceptions=True,
         )
         return merge(results)
 
     async def _route(
-        self, deployments: list[Deployment], request: ImageRequest, request_id: str, tries: _Tries
+        self,
+        deployments: list[Deployment],
+        request: ImageRequest,
+        request_id: str,
+        tries: _Tries,
+        journal: JobJournal | None = None,
+        part: str = "0",
     ) -> ImageResult:
         while tries.attempts < self.settings.max_attempts:
             dep = await self._next(deployments, tries)
@@ -209,7 +231,7 @@ class Router:
                 break
             tries.attempts += 1
             try:
-                return await self._attempt(dep, request, request_id, tries.deadline)
+                return await self._attempt(dep, request, request_id, tries.deadline, journal, part)
             except (RateLimited, UpstreamError) as exc:
                 self._failed(dep, exc, tries)
         raise self._final(deployments, tries)
@@ -282,7 +304,13 @@ class Router:
         )
 
     async def _attempt(
-        self, dep: Deployment, request: ImageRequest, request_id: str, deadline: float
+        self,
+        dep: Deployment,
+        request: ImageRequest,
+        request_id: str,
+        deadline: float,
+        journal: JobJournal | None = None,
+        part: str = "0",
     ) -> ImageResult:
         attempt_deadline = min(deadline, self._clock() + dep.spec.timeout)
         fetch = self._downloader.bind(dep.base_url, attempt_deadline)
@@ -294,7 +322,7 @@ class Router:
             dep.breaker.begin(started)
             try:
                 async with asyncio.timeout(max(0.001, attempt_deadline - self._clock())):
-                    result = await self._call(dep, request, ctx)
+                    result = await self._call(dep, request, ctx, journal, part)
                     conformed = await conform(result, request, dep.name)
             except TimeoutError:
                 raise UpstreamTimeout(
@@ -331,16 +359,25 @@ class Router:
             dep.slots.release()
 
     async def _call(
-        self, dep: Deployment, request: ImageRequest, ctx: ProviderContext
+        self,
+        dep: Deployment,
+        request: ImageRequest,
+        ctx: ProviderContext,
+        journal: JobJournal | None = None,
+        part: str = "0",
     ) -> ImageResult:
         per_call = self._per_call(dep, request)
         if request.n > per_call:
             parts = await asyncio.gather(
-                *(self._call(dep, replace(request, n=n), ctx) for n in split(request.n, per_call))
+                *(
+                    self._call(dep, replace(request, n=n), ctx, journal, f"{part}.{index}")
+                    for index, n in enumerate(split(request.n, per_call))
+                )
             )
             return merge(list(parts))
         if dep.is_task:
-            return await self._tasks.run(cast(TaskProvider, dep.adapter), request, ctx)
+            adapter = cast(TaskProvider, dep.adapter)
+            return await self._tasks.run(adapter, request, ctx, journal, f"{dep.key}/{part}")
         return await cast(ImageProvider, dep.adapter).generate(request, ctx)
 
     # -- streaming ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Final
 
 from imagegate.core.requests import ImageRequest, ImageResult, Usage
-from imagegate.core.upstream import ProviderContext, TaskProvider, UpstreamJob
+from imagegate.core.upstream import JobJournal, ProviderContext, TaskProvider, UpstreamJob
 from imagegate.errors import ClientError, RateLimited, UpstreamError
 from imagegate.observability import tracing
 
@@ -29,6 +29,8 @@ TRANSIENT_POLL: Final = frozenset(
     {"upstream_connection_error", "upstream_unreachable", "upstream_timeout", "upstream_error"}
 )
 CANCEL_SECONDS: Final = 10.0
+GONE: Final = frozenset({"upstream_not_found"})
+"""Codes of a poll that says the upstream no longer knows the job (a 404)."""
 
 
 class TaskRunner:
@@ -46,14 +48,50 @@ class TaskRunner:
         self._cancels: set[asyncio.Task[None]] = set()
 
     async def run(
-        self, adapter: TaskProvider, request: ImageRequest, ctx: ProviderContext
+        self,
+        adapter: TaskProvider,
+        request: ImageRequest,
+        ctx: ProviderContext,
+        journal: JobJournal | None = None,
+        slot: str = "",
     ) -> ImageResult:
-        """The job's result; the job's own failure (or a run of failed polls) is raised."""
+        """The job's result; the job's own failure (or a run of failed polls) is raised.
+
+        With a ``journal`` (a durable task), a job an earlier run kept in ``slot`` is polled
+        instead of submitting again; one the upstream no longer knows (404) is submitted
+        afresh. A job just accepted is kept in the journal before the first poll."""
+        known = journal.known(slot) if journal is not None else None
+        if known is not None:
+            log.info("%s: resuming upstream job %s (%s)", adapter.name, known.id, slot)
+            try:
+                return await self._poll(adapter, known, ctx, journal, slot)
+            except UpstreamError as exc:
+                if exc.code not in GONE:
+                    raise
+                log.warning("%s: upstream job %s is gone; submitting again", adapter.name, known.id)
         with tracing.span("upstream.submit", **{"imagegate.provider": adapter.name}):
             submitted = await adapter.submit(request, ctx)
         if isinstance(submitted, ImageResult):
             return submitted
-        job = submitted
+        if journal is not None:
+            try:
+                await journal.accepted(slot, submitted)
+            except BaseException:
+                self.cancel_later(adapter, submitted, ctx)
+                raise
+        return await self._poll(adapter, submitted, ctx, journal, slot)
+
+    async def _poll(
+        self,
+        adapter: TaskProvider,
+        job: UpstreamJob,
+        ctx: ProviderContext,
+        journal: JobJournal | None,
+        slot: str,
+    ) -> ImageResult:
+        """Poll ``job`` to its result. A job that failed, or that is cancelled because nobody
+        waits for it any more, is forgotten (a retry submits afresh); one left running for the
+        next run of a task whose server is stopping is kept."""
         delay, errors = job.poll_after, 0
         try:
             while True:
@@ -71,9 +109,25 @@ class TaskRunner:
                 if status.result is not None:
                     return status.result
                 errors, delay = 0, status.poll_after
-        except BaseException:
-            self.cancel_later(adapter, job, ctx)
+        except asyncio.CancelledError:
+            if journal is None or not journal.keeps_jobs():
+                self._drop(adapter, job, ctx, journal, slot)
             raise
+        except BaseException:
+            self._drop(adapter, job, ctx, journal, slot)
+            raise
+
+    def _drop(
+        self,
+        adapter: TaskProvider,
+        job: UpstreamJob,
+        ctx: ProviderContext,
+        journal: JobJournal | None,
+        slot: str,
+    ) -> None:
+        if journal is not None:
+            journal.forget(slot)
+        self.cancel_later(adapter, job, ctx)
 
     def cancel_later(self, adapter: TaskProvider, job: UpstreamJob, ctx: ProviderContext) -> None:
         """Ask the upstream to stop a job nobody waits for, without holding anyone up."""

@@ -74,7 +74,7 @@ class ImageTaskHandler:
         if request.partial_images and self._partials is not None and self._streams(request.model):
             result = await self._stream(request, task.id, run, self._partials)
         else:
-            result = await self._images.execute(request.model, request, task.id)
+            result = await self._images.execute(request.model, request, task.id, run)
         return TaskOutput(
             images=result.images,
             usage=result.usage,

@@ -42,6 +42,8 @@ class TaskRecord:
     started_at: float | None
     finished_at: float | None
     updated_at: float
+    upstream_jobs: dict[str, Any] | None = None
+    """The task upstreams' jobs a run submitted, by slot (see :class:`TaskRun`)."""
 
     @property
     def asset_ids(self) -> list[str]:

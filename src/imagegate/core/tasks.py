@@ -26,6 +26,7 @@ from imagegate.aio import wait_set
 from imagegate.core.assets import AssetService, NewAsset
 from imagegate.core.billing import Billing, KeyLimits
 from imagegate.core.task_model import TaskOutput, TaskRecord
+from imagegate.core.upstream import JobJournal, UpstreamJob, job_from_json, job_to_json
 from imagegate.core.usage import UsageRow
 from imagegate.core.webhooks import WebhookSender, enqueue
 from imagegate.errors import (
@@ -49,8 +50,11 @@ LIST_BATCH = 200
 """Rows read per query while listing a front's tasks (the kind is shared by several fronts)."""
 
 
-class TaskRun(Protocol):
-    """What a running handler may do besides returning its output."""
+class TaskRun(JobJournal, Protocol):
+    """What a running handler may do besides returning its output. It is also the task's
+    :class:`~imagegate.core.upstream.JobJournal`: a handler passes it down to the router, which
+    keeps the jobs it submits to task upstreams in the task's row, so that running the task
+    again (after a restart, or on another replica) polls them instead of submitting again."""
 
     task: TaskRecord
 
@@ -456,6 +460,14 @@ class TaskEngine:
             await self._store.write(job)
             self._wake_webhooks(task)
 
+    @property
+    def closing(self) -> bool:
+        """Whether the engine is stopping (its running tasks will run again elsewhere)."""
+        return self._closing
+
+    async def set_upstream_jobs(self, task: TaskRecord, jobs: dict[str, Any]) -> None:
+        await self._store.set_upstream_jobs(task.id, self.worker_id, jobs, time.time())
+
     async def set_progress(self, task: TaskRecord, percent: int) -> None:
         await self._store.set_progress(
             task.id, self.worker_id, max(0, min(99, percent)), time.time()
@@ -494,14 +506,39 @@ class TaskEngine:
 
 
 class _Run:
-    __slots__ = ("_engine", "task")
+    __slots__ = ("_engine", "_jobs", "task")
 
     def __init__(self, engine: TaskEngine, task: TaskRecord) -> None:
         self._engine = engine
         self.task = task
+        self._jobs: dict[str, Any] = dict(task.upstream_jobs or {})
 
     async def progress(self, percent: int) -> None:
         await self._engine.set_progress(self.task, percent)
+
+    def known(self, slot: str) -> UpstreamJob | None:
+        data = self._jobs.get(slot)
+        if not isinstance(data, dict):
+            return None
+        try:
+            return job_from_json(data)
+        except (KeyError, TypeError, ValueError):
+            log.warning("task %s: unreadable upstream job in %s", self.task.id, slot)
+            return None
+
+    async def accepted(self, slot: str, job: UpstreamJob) -> None:
+        self._jobs[slot] = job_to_json(job)
+        try:
+            await self._engine.set_upstream_jobs(self.task, dict(self._jobs))
+        except Exception:
+            # The job runs on; only a run after a restart would submit it again.
+            log.exception("task %s: could not keep upstream job %s", self.task.id, job.id)
+
+    def forget(self, slot: str) -> None:
+        self._jobs.pop(slot, None)
+
+    def keeps_jobs(self) -> bool:
+        return self._engine.closing
 
 
 def _default_payload(task: TaskRecord) -> dict[str, Any]:

@@ -143,6 +143,64 @@ class JobStatus:
     poll_after: float = 1.0
 
 
+class JobJournal(Protocol):
+    """Where a durable task keeps the upstream jobs it submitted, so that running it again (after
+    a restart, or on another replica once the lease ended) polls those jobs instead of
+    submitting, and paying for, the same work again. ``slot`` names one job of the task: the
+    deployment's key and the part of a fanned-out request."""
+
+    def known(self, slot: str) -> UpstreamJob | None:
+        """The job an earlier run of the task submitted in ``slot``, if any."""
+
+    async def accepted(self, slot: str, job: UpstreamJob) -> None:
+        """Keep ``job``, just accepted by the upstream, for a later run of the task."""
+
+    def forget(self, slot: str) -> None:
+        """Drop the job in ``slot``: it failed or was cancelled, so a retry (in this run or a
+        later one) submits afresh. Stored with the next :meth:`accepted`."""
+
+    def keeps_jobs(self) -> bool:
+        """Whether a run cancelled now will be run again (the server is stopping): its jobs
+        are then left running upstream for that run, not cancelled."""
+
+
+class ScopedJournal:
+    """``journal``'s slots under ``prefix``: for a handler that runs several requests for one
+    task (their slots would otherwise meet)."""
+
+    __slots__ = ("_journal", "_prefix")
+
+    def __init__(self, journal: JobJournal, prefix: str) -> None:
+        self._journal = journal
+        self._prefix = prefix
+
+    def known(self, slot: str) -> UpstreamJob | None:
+        return self._journal.known(self._prefix + slot)
+
+    async def accepted(self, slot: str, job: UpstreamJob) -> None:
+        await self._journal.accepted(self._prefix + slot, job)
+
+    def forget(self, slot: str) -> None:
+        self._journal.forget(self._prefix + slot)
+
+    def keeps_jobs(self) -> bool:
+        return self._journal.keeps_jobs()
+
+
+def job_to_json(job: UpstreamJob) -> dict[str, Any]:
+    """``job`` as JSON, for a :class:`JobJournal` to store."""
+    return {"id": job.id, "handles": dict(job.handles), "poll_after": job.poll_after}
+
+
+def job_from_json(data: Mapping[str, Any]) -> UpstreamJob:
+    """The job :func:`job_to_json` wrote."""
+    return UpstreamJob(
+        id=str(data["id"]),
+        handles={str(k): str(v) for k, v in dict(data.get("handles") or {}).items()},
+        poll_after=float(data.get("poll_after", 1.0)),
+    )
+
+
 @runtime_checkable
 class TaskProvider(Protocol):
     """An upstream that takes a task and is polled for its result (BFL, fal, Replicate, …)."""

@@ -94,6 +94,9 @@ tasks = sa.Table(
     sa.Column("started_at", sa.Float, nullable=True),
     sa.Column("finished_at", sa.Float, nullable=True),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # The task upstreams' jobs a running task submitted ({slot: job}, see core.upstream's
+    # JobJournal), so that a run after a restart polls them instead of submitting again.
+    sa.Column("upstream_jobs", sa.JSON, nullable=True),
     sa.Index("ix_tasks_claim", "status", "lease_expires_at"),
 )
 

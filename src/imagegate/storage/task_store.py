@@ -33,6 +33,7 @@ _DEFAULTS: dict[str, Any] = {
     "webhook_url": None,
     "webhook_secret": None,
     "reservation_id": None,
+    "upstream_jobs": None,
     "attempts": 0,
     "cancel_requested": False,
     "lease_owner": None,
@@ -234,6 +235,23 @@ class TaskStore:
                 tasks.c.id == task_id, tasks.c.lease_owner == worker, tasks.c.status == "running"
             )
             .values(progress=progress, updated_at=now)
+        )
+
+        async def job(conn: AsyncConnection) -> None:
+            await conn.execute(statement)
+
+        await self.write(job)
+
+    async def set_upstream_jobs(
+        self, task_id: str, worker: str, jobs: dict[str, Any], now: float
+    ) -> None:
+        """Keep the upstream jobs of a task ``worker`` runs (only while its lease is held)."""
+        statement = (
+            tasks.update()
+            .where(
+                tasks.c.id == task_id, tasks.c.lease_owner == worker, tasks.c.status == "running"
+            )
+            .values(upstream_jobs=jobs, updated_at=now)
         )
 
         async def job(conn: AsyncConnection) -> None:

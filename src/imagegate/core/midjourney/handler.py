@@ -14,6 +14,7 @@ from imagegate.core.midjourney.plans import GRID_PICTURES, Plan, load_plan
 from imagegate.core.requests import GeneratedImage, ImageResult, Usage
 from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.tasks import TaskHandler, TaskRun
+from imagegate.core.upstream import ScopedJournal
 from imagegate.errors import UpstreamError
 
 KIND = "mj"
@@ -39,7 +40,10 @@ class MidjourneyTaskHandler:
         if plan.mode == "text":
             return TaskOutput(images=[], model=task.model, result={"text": plan.text or ""})
         results = await asyncio.gather(
-            *(self._images.execute(r.model, r, task.id) for r in plan.requests)
+            *(
+                self._images.execute(r.model, r, task.id, ScopedJournal(run, f"{index}:"))
+                for index, r in enumerate(plan.requests)
+            )
         )
         await run.progress(80)  # pictures made; composing and storing remain
         cost = self._cost(task, plan, results)
