@@ -174,6 +174,9 @@ async def _events(services: Services, task: TaskRecord) -> AsyncIterator[bytes]:
         pause = 0.05
         while True:
             if task.terminal:
+                # Previews that arrived since the last wait come before the final event.
+                while not previews.empty():
+                    yield _event("image.task.partial_image", _preview(task, previews.get_nowait()))
                 name = "completed" if task.status == "succeeded" else "failed"
                 body = await task_object(services, task)
                 yield _event(f"image.task.{name}", body)
