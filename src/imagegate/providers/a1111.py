@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 from imagegate.core.requests import ImageRequest, ImageResult, StreamEvent
 from imagegate.core.upstream import ProviderContext
 from imagegate.errors import ImagegateError, InvalidRequest, UpstreamRejected
-from imagegate.providers._common import snap
+from imagegate.providers._common import set_fields, snap
 from imagegate.providers._http import Answer, join, json_body, parse, send
 from imagegate.providers._masks import black_and_white
 from imagegate.providers.errors import redact, retry_after, status_error
@@ -72,12 +72,7 @@ class A1111Provider:
         return self._options(ctx).max_batch
 
     def dropped_params(self, request: ImageRequest, ctx: ProviderContext) -> list[str]:
-        set_here = {
-            "moderation": request.moderation,
-            "style": request.style,
-            "input_fidelity": request.input_fidelity,
-        }
-        return sorted(name for name, value in set_here.items() if value is not None)
+        return set_fields(request, "moderation", "style", "input_fidelity")
 
     def _base(self, ctx: ProviderContext) -> str:
         base = ctx.base_url or ctx.credentials.get("base_url")

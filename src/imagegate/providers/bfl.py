@@ -29,7 +29,7 @@ from imagegate.errors import (
     InvalidRequest,
     UpstreamError,
 )
-from imagegate.providers._common import aspect_ratio_text, same_site, snap
+from imagegate.providers._common import aspect_ratio_text, same_site, set_fields, snap
 from imagegate.providers._http import Answer, join, json_body, parse, send
 from imagegate.providers.errors import redact, retry_after, status_error
 from imagegate.providers.output import upstream_image
@@ -94,13 +94,7 @@ class BFLProvider:
         return 1
 
     def dropped_params(self, request: ImageRequest, ctx: ProviderContext) -> list[str]:
-        set_here = {
-            "moderation": request.moderation,
-            "style": request.style,
-            "input_fidelity": request.input_fidelity,
-            "mask": request.mask,
-        }
-        return sorted(name for name, value in set_here.items() if value is not None)
+        return set_fields(request, "moderation", "style", "input_fidelity", "mask")
 
     def _base(self, ctx: ProviderContext) -> str:
         return ctx.base_url or BFL_BASE_URL

@@ -34,7 +34,7 @@ from imagegate.errors import (
     InvalidRequest,
     UpstreamError,
 )
-from imagegate.providers._common import nearest_aspect_ratio
+from imagegate.providers._common import nearest_aspect_ratio, set_fields
 from imagegate.providers._http import Answer, join, parse, send
 from imagegate.providers._masks import black_and_white
 from imagegate.providers.errors import redact, retry_after, status_error
@@ -90,13 +90,7 @@ class IdeogramProvider:
         return 8
 
     def dropped_params(self, request: ImageRequest, ctx: ProviderContext) -> list[str]:
-        set_here = {
-            "moderation": request.moderation,
-            "style": request.style,
-            "input_fidelity": request.input_fidelity,
-            "output_compression": request.output_compression,
-        }
-        return sorted(name for name, value in set_here.items() if value is not None)
+        return set_fields(request, "moderation", "style", "input_fidelity", "output_compression")
 
     def _base(self, ctx: ProviderContext) -> str:
         return ctx.base_url or IDEOGRAM_BASE_URL
