@@ -30,8 +30,8 @@ from imagegate.errors import (
     UpstreamError,
 )
 from imagegate.providers._common import aspect_ratio_text, same_site, set_fields, snap
-from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers._http import Answer, answer_error, join, json_body, parse, send
+from imagegate.providers.errors import redact
 from imagegate.providers.output import upstream_image
 
 __all__ = ["BFLOptions", "BFLProvider"]
@@ -193,12 +193,11 @@ class BFLProvider:
 
     def _error(self, answer: Answer, ctx: ProviderContext) -> ImagegateError:
         message = _detail(answer)
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             redact(message, ctx.credentials),
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 

@@ -40,8 +40,8 @@ from imagegate.core.requests import GeneratedImage, ImageRequest, ImageResult
 from imagegate.core.upstream import JobStatus, ProviderContext, UpstreamJob
 from imagegate.errors import ContentPolicyViolation, ImagegateError, InvalidRequest, UpstreamError
 from imagegate.providers._common import nearest_aspect_ratio, same_site, set_fields
-from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers._http import Answer, answer_error, join, json_body, parse, send
+from imagegate.providers.errors import redact
 from imagegate.providers.masks import white_marks_edit
 from imagegate.providers.output import upstream_image
 
@@ -284,12 +284,11 @@ class BriaProvider:
         message = redact(_said(error) or answer.text()[:200], ctx.credentials)
         if _moderated(answer.status, message):
             return ContentPolicyViolation(f"bria: {message}", stage="prompt", reason="moderation")
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             message,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 

@@ -40,8 +40,8 @@ from imagegate.errors import (
     UpstreamRejected,
 )
 from imagegate.providers._common import set_fields, snap
-from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers._http import Answer, answer_error, join, json_body, parse, send
+from imagegate.providers.errors import redact
 from imagegate.providers.output import no_image, upstream_image
 
 __all__ = ["DashScopeOptions", "DashScopeProvider"]
@@ -271,12 +271,11 @@ class DashScopeProvider:
             return UpstreamRejected(
                 f"dashscope: {redact(message, ctx.credentials)}", code="upstream_quota_exhausted"
             )
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             f"{code}: {message}" if code else message,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 

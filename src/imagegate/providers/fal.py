@@ -32,8 +32,8 @@ from imagegate.errors import (
     UpstreamError,
 )
 from imagegate.providers._common import same_site, set_fields
-from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers._http import Answer, answer_error, join, json_body, parse, send
+from imagegate.providers.errors import redact
 from imagegate.providers.output import no_image, upstream_image
 
 __all__ = ["FalOptions", "FalProvider"]
@@ -221,12 +221,11 @@ class FalProvider:
             message = "; ".join(str(item.get("msg", "")) for item in detail[:3])
         else:
             message = detail or ""
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             message,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 

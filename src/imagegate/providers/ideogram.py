@@ -35,9 +35,9 @@ from imagegate.errors import (
     UpstreamError,
 )
 from imagegate.providers._common import nearest_aspect_ratio, set_fields
-from imagegate.providers._http import Answer, join, parse, send
+from imagegate.providers._http import Answer, answer_error, join, parse, send
 from imagegate.providers._masks import black_and_white
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers.errors import redact
 from imagegate.providers.output import no_image, upstream_image
 
 __all__ = ["IdeogramProvider"]
@@ -202,12 +202,11 @@ class IdeogramProvider:
             return ContentPolicyViolation(
                 f"ideogram: {redact(message, ctx.credentials)}", stage="prompt", reason="SAFETY"
             )
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             message,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 
