@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 
 from imagegate.cli._client import (
@@ -75,9 +76,7 @@ def generate(
         started = now()
         with spinner(f"generating {n} image{'s' if n > 1 else ''}"):
             response = client.request("POST", "/v1/images/generations", json=body)
-        save_openai_images(client, response.json(), out, slug(prompt))
-        _warn_ignored(response.headers.get("x-imagegate-ignored-params"))
-        print_cost(client.cost(response.headers.get("x-request-id", ""), started))
+        _save(client, response, out, slug(prompt), started)
 
 
 def edit(
@@ -129,9 +128,7 @@ def edit(
                 data={name: str(value) for name, value in fields.items()},
                 files=parts,
             )
-        save_openai_images(client, response.json(), out, slug(prompt, "edit"))
-        _warn_ignored(response.headers.get("x-imagegate-ignored-params"))
-        print_cost(client.cost(response.headers.get("x-request-id", ""), started))
+        _save(client, response, out, slug(prompt, "edit"), started)
 
 
 def vary(
@@ -188,6 +185,13 @@ def _upload(files: ExitStack, path: Path) -> tuple[str, Any, str]:
         die(f"{path} is not a file")
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return path.name, files.enter_context(path.open("rb")), mime
+
+
+def _save(client: Client, response: httpx.Response, out: Path, stem: str, started: float) -> None:
+    """Save the answer's images, say which parameters the model ignored, print the cost."""
+    save_openai_images(client, response.json(), out, stem)
+    _warn_ignored(response.headers.get("x-imagegate-ignored-params"))
+    print_cost(client.cost(response.headers.get("x-request-id", ""), started))
 
 
 def _warn_ignored(ignored: str | None) -> None:

@@ -15,7 +15,7 @@ import math
 
 import httpx
 
-__all__ = ["aspect_ratio_text", "nearest_aspect_ratio", "same_site", "snap"]
+__all__ = ["aspect_ratio_text", "nearest_aspect_ratio", "same_site", "set_fields", "snap"]
 
 
 def _parent(host: str) -> str | None:
@@ -62,3 +62,9 @@ def nearest_aspect_ratio(width: int, height: int, choices: list[str] | tuple[str
         return abs(math.log(across / down) - wanted)
 
     return min(choices, key=distance)
+
+
+def set_fields(request: object, *names: str) -> list[str]:
+    """The *names* whose attribute on *request* is set (not ``None``), sorted: what an adapter
+    reports from ``dropped_params`` for request fields its upstream has no place for."""
+    return sorted(name for name in names if getattr(request, name) is not None)

@@ -22,8 +22,14 @@ from pydantic import BaseModel, ValidationError
 from imagegate import __version__
 from imagegate.core.upstream import ProviderContext, UpstreamAnswer, UpstreamHttp
 from imagegate.digits import is_decimal
-from imagegate.errors import ServerError, Unavailable, UpstreamError, UpstreamTimeout
-from imagegate.providers.errors import bad_response
+from imagegate.errors import (
+    ImagegateError,
+    ServerError,
+    Unavailable,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from imagegate.providers.errors import bad_response, retry_after, status_error
 from imagegate.providers.upstream_client import (
     BadUrl,
     ConnectFailed,
@@ -190,3 +196,22 @@ def parse(model: type[ModelT], body: bytes, provider: str) -> ModelT:
 def join(base: str, path: str) -> str:
     """``base`` (no trailing slash needed) and ``path`` (with or without a leading slash)."""
     return base.rstrip("/") + "/" + path.lstrip("/")
+
+
+def answer_error(
+    answer: Answer,
+    message: str,
+    *,
+    provider: str,
+    credentials: Mapping[str, str],
+    code: str | None = None,
+) -> ImagegateError:
+    """:func:`status_error` for a non-2xx *answer*, its ``Retry-After`` as the hint."""
+    return status_error(
+        answer.status,
+        message,
+        provider=provider,
+        credentials=credentials,
+        hint=retry_after(answer.headers),
+        code=code,
+    )

@@ -25,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 from imagegate.core.requests import ImageRequest, ImageResult, StreamEvent
 from imagegate.core.upstream import ProviderContext
 from imagegate.errors import ImagegateError, InvalidRequest, UpstreamRejected
-from imagegate.providers._common import snap
-from imagegate.providers._http import Answer, join, json_body, parse, send
+from imagegate.providers._common import set_fields, snap
+from imagegate.providers._http import Answer, answer_error, join, json_body, parse, send
 from imagegate.providers._masks import black_and_white
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers.errors import redact
 from imagegate.providers.output import decode_b64, no_image, upstream_image
 
 __all__ = ["A1111Options", "A1111Provider"]
@@ -72,12 +72,7 @@ class A1111Provider:
         return self._options(ctx).max_batch
 
     def dropped_params(self, request: ImageRequest, ctx: ProviderContext) -> list[str]:
-        set_here = {
-            "moderation": request.moderation,
-            "style": request.style,
-            "input_fidelity": request.input_fidelity,
-        }
-        return sorted(name for name, value in set_here.items() if value is not None)
+        return set_fields(request, "moderation", "style", "input_fidelity")
 
     def _base(self, ctx: ProviderContext) -> str:
         base = ctx.base_url or ctx.credentials.get("base_url")
@@ -182,12 +177,11 @@ class A1111Provider:
         return f"{len(models)} checkpoints"
 
     def _error(self, answer: Answer, ctx: ProviderContext) -> ImagegateError:
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             redact(_detail(answer), ctx.credentials),
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 

@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from imagegate.core.requests import ImageRequest, ImageResult, InputImage, StreamEvent, Usage
 from imagegate.core.upstream import ProviderContext
 from imagegate.errors import ContentPolicyViolation, ImagegateError, InvalidRequest
-from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers._http import Answer, answer_error, join, json_body, parse, send
+from imagegate.providers.errors import redact, status_error
 from imagegate.providers.output import decode_b64, no_image, upstream_image
 
 __all__ = ["ARK_BASE_URL", "ArkOptions", "ArkProvider"]
@@ -232,12 +232,11 @@ class ArkProvider:
             if refusal is not None:
                 return refusal
         message = redact((error.message if error else None) or answer.text()[:200], ctx.credentials)
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             message,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
             code=error.code if error else None,
         )
 

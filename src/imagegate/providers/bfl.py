@@ -29,9 +29,9 @@ from imagegate.errors import (
     InvalidRequest,
     UpstreamError,
 )
-from imagegate.providers._common import aspect_ratio_text, same_site, snap
-from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers._common import aspect_ratio_text, same_site, set_fields, snap
+from imagegate.providers._http import Answer, answer_error, join, json_body, parse, send
+from imagegate.providers.errors import redact
 from imagegate.providers.output import upstream_image
 
 __all__ = ["BFLOptions", "BFLProvider"]
@@ -94,13 +94,7 @@ class BFLProvider:
         return 1
 
     def dropped_params(self, request: ImageRequest, ctx: ProviderContext) -> list[str]:
-        set_here = {
-            "moderation": request.moderation,
-            "style": request.style,
-            "input_fidelity": request.input_fidelity,
-            "mask": request.mask,
-        }
-        return sorted(name for name, value in set_here.items() if value is not None)
+        return set_fields(request, "moderation", "style", "input_fidelity", "mask")
 
     def _base(self, ctx: ProviderContext) -> str:
         return ctx.base_url or BFL_BASE_URL
@@ -199,12 +193,11 @@ class BFLProvider:
 
     def _error(self, answer: Answer, ctx: ProviderContext) -> ImagegateError:
         message = _detail(answer)
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             redact(message, ctx.credentials),
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 

@@ -39,9 +39,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from imagegate.core.requests import GeneratedImage, ImageRequest, ImageResult
 from imagegate.core.upstream import JobStatus, ProviderContext, UpstreamJob
 from imagegate.errors import ContentPolicyViolation, ImagegateError, InvalidRequest, UpstreamError
-from imagegate.providers._common import nearest_aspect_ratio, same_site
-from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers._common import nearest_aspect_ratio, same_site, set_fields
+from imagegate.providers._http import Answer, answer_error, join, json_body, parse, send
+from imagegate.providers.errors import redact
 from imagegate.providers.masks import white_marks_edit
 from imagegate.providers.output import upstream_image
 
@@ -124,12 +124,7 @@ class BriaProvider:
         return _MAX_VECTORS if _vector(request) else 1
 
     def dropped_params(self, request: ImageRequest, ctx: ProviderContext) -> list[str]:
-        set_here = {
-            "style": request.style,
-            "moderation": request.moderation,
-            "input_fidelity": request.input_fidelity,
-        }
-        return sorted(name for name, value in set_here.items() if value is not None)
+        return set_fields(request, "style", "moderation", "input_fidelity")
 
     def call(self, request: ImageRequest, ctx: ProviderContext) -> tuple[str, dict[str, Any]]:
         """The route and the JSON body for ``request`` (see the module docstring)."""
@@ -289,12 +284,11 @@ class BriaProvider:
         message = redact(_said(error) or answer.text()[:200], ctx.credentials)
         if _moderated(answer.status, message):
             return ContentPolicyViolation(f"bria: {message}", stage="prompt", reason="moderation")
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             message,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 

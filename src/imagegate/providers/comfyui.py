@@ -47,9 +47,9 @@ from imagegate.errors import (
     UpstreamError,
     UpstreamRejected,
 )
-from imagegate.providers._http import Answer, join, json_body, parse, send
+from imagegate.providers._http import Answer, answer_error, join, json_body, parse, send
 from imagegate.providers._masks import with_mask_alpha
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers.errors import redact
 from imagegate.providers.output import upstream_image
 
 __all__ = ["ComfyUIOptions", "ComfyUIProvider", "load_workflow"]
@@ -313,12 +313,11 @@ class ComfyUIProvider:
         return f"comfyui {stats.system.get('comfyui_version', '?')}, {len(stats.devices)} devices"
 
     def _error(self, answer: Answer, ctx: ProviderContext) -> ImagegateError:
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             redact(_message(answer), ctx.credentials),
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 

@@ -39,9 +39,9 @@ from imagegate.errors import (
     UpstreamError,
     UpstreamRejected,
 )
-from imagegate.providers._common import snap
-from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers._common import set_fields, snap
+from imagegate.providers._http import Answer, answer_error, join, json_body, parse, send
+from imagegate.providers.errors import redact
 from imagegate.providers.output import no_image, upstream_image
 
 __all__ = ["DashScopeOptions", "DashScopeProvider"]
@@ -100,13 +100,7 @@ class DashScopeProvider:
         return 4 if ctx.upstream_model.startswith("wan") else 1
 
     def dropped_params(self, request: ImageRequest, ctx: ProviderContext) -> list[str]:
-        set_here = {
-            "moderation": request.moderation,
-            "style": request.style,
-            "input_fidelity": request.input_fidelity,
-            "mask": request.mask,
-        }
-        return sorted(name for name, value in set_here.items() if value is not None)
+        return set_fields(request, "moderation", "style", "input_fidelity", "mask")
 
     def _base(self, ctx: ProviderContext) -> str:
         return ctx.base_url or DASHSCOPE_BASE_URL
@@ -277,12 +271,11 @@ class DashScopeProvider:
             return UpstreamRejected(
                 f"dashscope: {redact(message, ctx.credentials)}", code="upstream_quota_exhausted"
             )
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             f"{code}: {message}" if code else message,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 

@@ -31,9 +31,9 @@ from imagegate.errors import (
     InvalidRequest,
     UpstreamError,
 )
-from imagegate.providers._common import same_site
-from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers._common import same_site, set_fields
+from imagegate.providers._http import Answer, answer_error, join, json_body, parse, send
+from imagegate.providers.errors import redact
 from imagegate.providers.output import no_image, upstream_image
 
 __all__ = ["FalOptions", "FalProvider"]
@@ -109,8 +109,7 @@ class FalProvider:
         return self._options(ctx).max_n
 
     def dropped_params(self, request: ImageRequest, ctx: ProviderContext) -> list[str]:
-        set_here = {"moderation": request.moderation, "style": request.style, "mask": request.mask}
-        return sorted(name for name, value in set_here.items() if value is not None)
+        return set_fields(request, "moderation", "style", "mask")
 
     def _base(self, ctx: ProviderContext) -> str:
         return ctx.base_url or FAL_QUEUE_URL
@@ -222,12 +221,11 @@ class FalProvider:
             message = "; ".join(str(item.get("msg", "")) for item in detail[:3])
         else:
             message = detail or ""
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             message,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 

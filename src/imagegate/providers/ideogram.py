@@ -34,10 +34,10 @@ from imagegate.errors import (
     InvalidRequest,
     UpstreamError,
 )
-from imagegate.providers._common import nearest_aspect_ratio
-from imagegate.providers._http import Answer, join, parse, send
+from imagegate.providers._common import nearest_aspect_ratio, set_fields
+from imagegate.providers._http import Answer, answer_error, join, parse, send
 from imagegate.providers._masks import black_and_white
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers.errors import redact
 from imagegate.providers.output import no_image, upstream_image
 
 __all__ = ["IdeogramProvider"]
@@ -90,13 +90,7 @@ class IdeogramProvider:
         return 8
 
     def dropped_params(self, request: ImageRequest, ctx: ProviderContext) -> list[str]:
-        set_here = {
-            "moderation": request.moderation,
-            "style": request.style,
-            "input_fidelity": request.input_fidelity,
-            "output_compression": request.output_compression,
-        }
-        return sorted(name for name, value in set_here.items() if value is not None)
+        return set_fields(request, "moderation", "style", "input_fidelity", "output_compression")
 
     def _base(self, ctx: ProviderContext) -> str:
         return ctx.base_url or IDEOGRAM_BASE_URL
@@ -208,12 +202,11 @@ class IdeogramProvider:
             return ContentPolicyViolation(
                 f"ideogram: {redact(message, ctx.credentials)}", stage="prompt", reason="SAFETY"
             )
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             message,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 

@@ -41,7 +41,7 @@ from imagegate.errors import (
     UpstreamError,
     UpstreamRejected,
 )
-from imagegate.providers._common import nearest_aspect_ratio
+from imagegate.providers._common import nearest_aspect_ratio, set_fields
 from imagegate.providers._http import Answer, join, json_body, parse, send
 from imagegate.providers.errors import redact, retry_after, status_error
 from imagegate.providers.output import no_image, upstream_image
@@ -112,14 +112,9 @@ class KlingProvider:
         return 9
 
     def dropped_params(self, request: ImageRequest, ctx: ProviderContext) -> list[str]:
-        set_here = {
-            "moderation": request.moderation,
-            "style": request.style,
-            "input_fidelity": request.input_fidelity,
-            "mask": request.mask,
-            "output_compression": request.output_compression,
-        }
-        return sorted(name for name, value in set_here.items() if value is not None)
+        return set_fields(
+            request, "moderation", "style", "input_fidelity", "mask", "output_compression"
+        )
 
     def _base(self, ctx: ProviderContext) -> str:
         return ctx.base_url or KLING_BASE_URL

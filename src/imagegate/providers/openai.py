@@ -31,8 +31,17 @@ from imagegate.core.requests import (
 from imagegate.core.upstream import ProviderContext
 from imagegate.errors import ImagegateError, InvalidRequest, ServerError
 from imagegate.providers import openai_wire as wire
-from imagegate.providers._http import Answer, join, json_body, open_stream, parse, read_capped, send
-from imagegate.providers.errors import bad_response, redact, retry_after, status_error
+from imagegate.providers._http import (
+    Answer,
+    answer_error,
+    join,
+    json_body,
+    open_stream,
+    parse,
+    read_capped,
+    send,
+)
+from imagegate.providers.errors import bad_response, redact, status_error
 from imagegate.providers.output import decode_b64, no_image, upstream_image
 
 __all__ = ["HostOptions", "OpenAIImagesAdapter", "OpenAIProvider"]
@@ -247,12 +256,11 @@ class OpenAIImagesAdapter:
             passed_on = wire.client_error(answer.status, message, code, param)
             if passed_on is not None:
                 return passed_on
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             message,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
             code=code,
         )
 

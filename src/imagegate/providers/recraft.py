@@ -32,8 +32,8 @@ from imagegate.errors import (
     UpstreamError,
 )
 from imagegate.imaging.inspect import sniff_format
-from imagegate.providers._http import Answer, join, json_body, parse, send
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers._http import Answer, answer_error, join, json_body, parse, send
+from imagegate.providers.errors import redact
 from imagegate.providers.output import no_image, upstream_image
 
 __all__ = ["RecraftOptions", "RecraftProvider"]
@@ -200,12 +200,11 @@ class RecraftProvider:
             return ContentPolicyViolation(
                 f"recraft: {redact(message, ctx.credentials)}", stage="prompt", reason=code
             )
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             f"{code}: {message}" if code else message,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
             code="insufficient_quota" if code == "not_enough_credits" else None,
         )
 

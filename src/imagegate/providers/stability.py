@@ -35,8 +35,8 @@ from imagegate.core.requests import ImageRequest, ImageResult
 from imagegate.core.upstream import JobStatus, ProviderContext, UpstreamJob
 from imagegate.errors import ContentPolicyViolation, ImagegateError, InvalidRequest, UpstreamError
 from imagegate.providers._common import nearest_aspect_ratio
-from imagegate.providers._http import Answer, join, parse, send
-from imagegate.providers.errors import bad_response, redact, retry_after, status_error
+from imagegate.providers._http import Answer, answer_error, join, parse, send
+from imagegate.providers.errors import bad_response, redact
 from imagegate.providers.masks import white_marks_edit
 from imagegate.providers.output import upstream_image
 
@@ -208,12 +208,11 @@ class StabilityProvider:
                 f"stability: {said or 'flagged by content moderation'}",
                 stage="prompt", reason="content_moderation",
             )  # fmt: skip
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             said,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
             code=body.name if body else None,
         )
 

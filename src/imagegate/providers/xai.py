@@ -23,8 +23,8 @@ from imagegate.core.requests import ImageRequest
 from imagegate.core.upstream import ProviderContext
 from imagegate.errors import ContentPolicyViolation, ImagegateError
 from imagegate.providers._common import nearest_aspect_ratio
-from imagegate.providers._http import Answer
-from imagegate.providers.errors import redact, retry_after, status_error
+from imagegate.providers._http import Answer, answer_error
+from imagegate.providers.errors import redact, status_error
 from imagegate.providers.openai import OpenAIImagesAdapter, _Host
 
 __all__ = ["XAI_ASPECT_RATIOS", "XAIProvider"]
@@ -78,12 +78,11 @@ class XAIProvider(OpenAIImagesAdapter):
             return status_error(401, message, provider=self.name, credentials=ctx.credentials)
         if "moderation" in message.lower():
             return ContentPolicyViolation(f"xai: {message}", stage="output", reason=body.code)
-        return status_error(
-            answer.status,
+        return answer_error(
+            answer,
             message,
             provider=self.name,
             credentials=ctx.credentials,
-            hint=retry_after(answer.headers),
         )
 
 
