@@ -257,9 +257,11 @@ def test_a_replica_killed_with_tasks_in_hand_loses_none_and_charges_once(fleet: 
         time.sleep(0.05)
 
     assert taken_over, "no task of the killed replica was taken over"
-    retried = sql(fleet.database, "SELECT id FROM tasks WHERE attempts > 1")
-    assert {row["id"] for row in retried} == set(taken_over)
-    assert all(mine in held[task_id] for task_id in taken_over)  # all the killed replica's
+    retried = {row["id"] for row in sql(fleet.database, "SELECT id FROM tasks WHERE attempts > 1")}
+    # Only the killed replica's tasks ran again. A retried one may be taken over and finish
+    # between two looks of the loop above, so it can be missing from taken_over.
+    assert set(taken_over) <= retried
+    assert all(task_id in held and mine in held[task_id] for task_id in retried)
     assert any(mine in owner for owner in held.values())
     takeover = max(taken_over.values())
     print(f"takeover: {len(taken_over)} tasks of the killed replica re-claimed in {takeover:.2f} s")
