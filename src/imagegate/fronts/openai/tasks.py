@@ -218,7 +218,8 @@ async def task_object(services: Services, task: TaskRecord) -> dict[str, Any]:
     ``b64_json`` result."""
     images = None
     if task.status == "succeeded" and task.meta.get("response_format") != "url":
-        images = [await services.assets.blob(digest) for digest in (task.result or {})["blobs"]]
+        digests = (task.result or {})["blobs"]
+        images = list(await asyncio.gather(*(services.assets.blob(d) for d in digests)))
     return _object(services, task, images)
 
 
