@@ -16,6 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
+
+from imagegate.cli import app
+from imagegate.cli.serve import worker_count
 
 EXECUTABLE = Path(sys.executable).with_name("imagegate")
 
@@ -80,3 +84,17 @@ def test_serve_prints_an_admin_key_and_the_readme_curl_gets_a_png(
     assert image.format == "PNG"
     assert (data_dir / "server-secret").stat().st_mode & 0o777 == 0o600
     assert any((data_dir / "assets").rglob("*"))
+
+
+def test_workers_auto_is_one_per_usable_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2}, raising=False)
+    assert worker_count("auto") == 3
+    assert worker_count(" AUTO ") == 3
+    assert worker_count("4") == 4
+
+
+@pytest.mark.parametrize("given", ["0", "-2", "many", ""])
+def test_workers_must_be_a_positive_number_or_auto(given: str) -> None:
+    result = CliRunner().invoke(app, ["serve", "--workers", given])
+    assert result.exit_code == 2
+    assert "neither a positive number nor 'auto'" in result.output

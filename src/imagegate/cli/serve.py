@@ -21,11 +21,16 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
     workers: Annotated[
-        int, typer.Option(min=1, envvar="IMAGEGATE_WORKERS", help="Worker processes")
-    ] = 1,
+        str,
+        typer.Option(
+            envvar="IMAGEGATE_WORKERS",
+            help="Worker processes: a number, or 'auto' for one per CPU core (production)",
+        ),
+    ] = "1",
     data_dir: DataDir = None,
 ) -> None:
     """Run the gateway (embedded default: SQLite, local files and the built-in renderer)."""
+    count = worker_count(workers)
     settings = settings_for(data_dir)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     secret = asyncio.run(_bootstrap(settings))
@@ -36,13 +41,13 @@ def serve(
     # Workers find the schema migrated and the admin key in place.
     os.environ["IMAGEGATE_AUTO_MIGRATE"] = "false"
     # Workers inherit the environment: with several, their metrics meet in one directory.
-    with multiprocess_dir(workers):
+    with multiprocess_dir(count):
         uvicorn.run(
             "imagegate.app:create_app",
             factory=True,
             host=host,
             port=port,
-            workers=workers,
+            workers=count,
             loop="uvloop",
             http="httptools",
             access_log=False,
@@ -51,6 +56,20 @@ def serve(
             proxy_headers=True,
             timeout_worker_healthcheck=WORKER_PING_SECONDS,
         )
+
+
+def worker_count(text: str) -> int:
+    """``--workers``: a positive number, or ``auto`` for the CPU cores this process may use."""
+    if text.strip().lower() == "auto":
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        return max(1, len(usable) if usable is not None else os.cpu_count() or 1)
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise typer.BadParameter(f"{text!r} is neither a positive number nor 'auto'")
+    return count
 
 
 WORKER_PING_SECONDS = 30
