@@ -1,7 +1,7 @@
 """Benchmark what imagegate adds in front of an upstream: the small, large and hold scenarios.
 
 Usage: ``.venv/bin/python bench/gateway.py [--scenarios small,large,hold] [--seconds 8]
-[--rounds 3] [--json PATH] [--pool N] [--peer litellm]``
+[--rounds 3] [--json PATH] [--pool N] [--peer litellm] [--workers 1,2]``
 
 Each scenario starts, as separate processes on loopback, a fake OpenAI upstream
 (``python -m imagegate.providers.fakes openai``, answering every generation with one
@@ -26,6 +26,10 @@ warm-up; overhead = through − direct, per round; medians and spreads are repor
 same interleaved rounds of small and large: ``peer_rps`` and ``ratio`` (imagegate / LiteLLM) are
 reported beside direct and imagegate. LiteLLM is not a project dependency: it is installed once
 into its own virtual environment under ``~/.cache/imagegate-bench`` (``IMAGEGATE_BENCH_CACHE``).
+
+``--workers 1,2`` runs small and large once per worker count; a count above one is the
+production command itself, ``imagegate serve --workers N`` (no lag probe), and its row gives
+``scaling``: its req/s over the first count's. The peer runs only beside one worker.
 """
 
 from __future__ import annotations
@@ -267,8 +271,10 @@ def stack(
     pool: int | None,
     postgres: str | None = None,
     peer: str | None = None,
+    workers: int = 1,
 ) -> Iterator[dict[str, object]]:
-    """The fake upstream and one imagegate worker, ready, with a client key."""
+    """The fake upstream and imagegate (one bench worker, or ``serve --workers N``), ready,
+    with a client key."""
     fake_port, gw_port = free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     fake_args = [
@@ -298,13 +304,14 @@ def stack(
     }
     if pool:
         gw_env["IMAGEGATE_UPSTREAM_MAX_CONNECTIONS"] = str(pool)
+    gw_args = [PYTHON, str(ROOT / "bench/_gateway_server.py")]
+    if workers > 1:
+        gw_args = [str(Path(PYTHON).with_name("imagegate")), "serve", "--port", str(gw_port)]
+        gw_args += ["--workers", str(workers)]
     with (
         scratch_database(postgres) as database,
         process(fake_args, env) as fake,
-        process(
-            [PYTHON, str(ROOT / "bench/_gateway_server.py")],
-            gw_env | ({"IMAGEGATE_DATABASE_URL": database} if database else {}),
-        ) as gw,
+        process(gw_args, gw_env | ({"IMAGEGATE_DATABASE_URL": database} if database else {})) as gw,
     ):
         direct, gateway = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{gw_port}"
         wait_ready(f"{direct}/v1/models/x")
@@ -325,7 +332,7 @@ def stack(
             "fake_pid": fake.pid,
             "lag_file": lag_file,
         }
-        if peer != "litellm" or scenario.name == "hold":
+        if peer != "litellm" or scenario.name == "hold" or workers > 1:
             yield ready
             return
         with litellm_peer(fake_port, workdir) as peer_url:
@@ -499,7 +506,11 @@ def main() -> None:
     parser.add_argument(
         "--peer", choices=["litellm"], default=None, help="also measure a peer gateway"
     )
+    parser.add_argument(
+        "--workers", default="1", help="comma-separated worker counts for small and large"
+    )
     args = parser.parse_args()
+    worker_counts = [int(n) for n in args.workers.split(",")]
     _raise_fd_limit()
     rows = []
     with tempfile.TemporaryDirectory(prefix="imagegate-bench-") as tmp:
@@ -507,21 +518,31 @@ def main() -> None:
         for name in args.scenarios.split(","):
             scenario = SCENARIOS[name]
             variants = [None, args.pool] if name == "hold" and args.pool else [None]
+            counts = [1] if name == "hold" else worker_counts
+            first_rps: float | None = None
             for pool in variants:
-                with stack(scenario, workdir, pool, args.postgres, args.peer) as s:
-                    if name == "hold":
-                        row = summary(hold(scenario, s, workdir, args.hold_seconds))
-                    else:
-                        row = summary(interleaved(scenario, s, workdir, args.seconds, args.rounds))
-                row["upstream_pool"] = pool or "shipped default (1000)"
-                row["database"] = "postgresql" if args.postgres else "sqlite"
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                for workers in counts:
+                    with stack(scenario, workdir, pool, args.postgres, args.peer, workers) as s:
+                        if name == "hold":
+                            row = summary(hold(scenario, s, workdir, args.hold_seconds))
+                        else:
+                            measured = interleaved(scenario, s, workdir, args.seconds, args.rounds)
+                            row = summary(measured)
+                    row["workers"] = workers
+                    if name != "hold":
+                        first_rps = first_rps or float(row["gateway_rps"])  # type: ignore[arg-type]
+                        row["scaling"] = round(float(row["gateway_rps"]) / first_rps, 2)  # type: ignore[arg-type]
+                    row["upstream_pool"] = pool or "shipped default (1000)"
+                    row["database"] = "postgresql" if args.postgres else "sqlite"
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
     report = {"machine": machine(), "results": rows}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    header = ("scenario", "direct r/s", "gw r/s", "added p50", "added p99", "gw MB/s", "alone")
-    print("\n{:<8} {:>10} {:>8} {:>10} {:>10} {:>8}  {}".format(*header), "  peer r/s  ratio")
+    header = ("scenario", "wk", "direct r/s", "gw r/s", "added p50", "added p99", "gw MB/s")
+    print(
+        "\n{:<8} {:>2} {:>10} {:>8} {:>10} {:>10} {:>8}".format(*header), " alone  peer r/s  ratio"
+    )
     for row in rows:
         alone = (
             f"+{row['alone_added_p50_ms']:.2f}/+{row['alone_added_p99_ms']:.2f}ms"
@@ -532,7 +553,8 @@ def main() -> None:
         if row.get("ratio") is not None:
             versus = f"  {row['peer_rps']:>8.0f}  {row['ratio']:.1f}x"
         print(
-            f"{row['scenario']:<8} {row['direct_rps']:>10.0f} {row['gateway_rps']:>8.0f} "
+            f"{row['scenario']:<8} {row['workers']:>2} {row['direct_rps']:>10.0f} "
+            f"{row['gateway_rps']:>8.0f} "
             f"{row['added_p50_ms']:>8.2f}ms {row['added_p99_ms']:>8.2f}ms "
             f"{row['gateway_mb_s']:>8.1f}  {alone}{versus}"
         )
