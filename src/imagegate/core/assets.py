@@ -110,9 +110,12 @@ class AssetService:
         """Store the bytes (idempotent) and describe each asset; no row is written yet, so the
         caller can insert them in its own transaction (:meth:`insert_rows`)."""
         with tracing.span("storage.write", **{"imagegate.objects": len(items)}):
-            digests = await asyncio.gather(
-                *(self._blobs.put(item.data, item.content_type) for item in items)
-            )
+            if len(items) == 1:  # the common case, without gather's task
+                digests = [await self._blobs.put(items[0].data, items[0].content_type)]
+            else:
+                digests = await asyncio.gather(
+                    *(self._blobs.put(item.data, item.content_type) for item in items)
+                )
         now = time.time()
         return [
             Asset(

@@ -40,6 +40,10 @@ class UpstreamAnswer(Protocol):
 
     def aiter_bytes(self) -> AsyncIterator[bytes]: ...
 
+    async def read(self) -> bytes:
+        """The whole body at once (for a body whose declared length was checked)."""
+        ...
+
     def aiter_lines(self) -> AsyncIterator[str]: ...
 
 

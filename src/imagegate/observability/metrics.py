@@ -12,7 +12,7 @@ instead of prometheus_client's locked ``labels()`` call and label checks).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Final
+from typing import Final, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -71,20 +71,24 @@ COOLDOWN: Final = Gauge(
     multiprocess_mode="livemax",
 )
 
-_requests: dict[tuple[str, int], Counter] = {}
-_durations: dict[str, Histogram] = {}
+MetricT = TypeVar("MetricT", Counter, Gauge, Histogram)
+_children: dict[tuple[object, ...], object] = {}
+
+
+def _child(metric: MetricT, *labels: str) -> MetricT:
+    """``metric.labels(*labels)``, cached: every label value comes from the catalogue, the
+    route table or a fixed set, so the cache stays as small as the series themselves."""
+    key = (id(metric), *labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found  # type: ignore[return-value]
 
 
 def request(route: str, status: int, seconds: float) -> None:
     """One answered request (``route``: the template, e.g. ``/v1/assets/{asset_id}``)."""
-    counter = _requests.get((route, status))
-    if counter is None:
-        counter = _requests[route, status] = REQUESTS.labels(route, str(status))
-    counter.inc()
-    histogram = _durations.get(route)
-    if histogram is None:
-        histogram = _durations[route] = REQUEST_SECONDS.labels(route)
-    histogram.observe(seconds)
+    _child(REQUESTS, route, str(status)).inc()
+    _child(REQUEST_SECONDS, route).observe(seconds)
 
 
 def outcome_of(error: BaseException | None) -> str:
@@ -104,20 +108,20 @@ def outcome_of(error: BaseException | None) -> str:
 
 def upstream(provider: str, deployment: str, outcome: str, seconds: float) -> None:
     """One call to an upstream deployment and how it ended."""
-    UPSTREAM.labels(provider, deployment, outcome).inc()
-    UPSTREAM_SECONDS.labels(provider).observe(seconds)
+    _child(UPSTREAM, provider, deployment, outcome).inc()
+    _child(UPSTREAM_SECONDS, provider).observe(seconds)
 
 
 def images(model: str, provider: str, count: int) -> None:
     if count:
-        IMAGES.labels(model, provider).inc(count)
+        _child(IMAGES, model, provider).inc(count)
 
 
 def cost(model: str | None, amount: Decimal) -> None:
     if amount > 0:
-        COST.labels(model or "").inc(float(amount))
+        _child(COST, model or "").inc(float(amount))
 
 
 def cooldown(deployment: str, seconds: float) -> None:
     """A deployment's breaker opened for ``seconds`` (0: it closed again)."""
-    COOLDOWN.labels(deployment).set(seconds)
+    _child(COOLDOWN, deployment).set(seconds)

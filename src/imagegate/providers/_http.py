@@ -148,8 +148,11 @@ async def read_capped(response: UpstreamAnswer, provider: str, max_bytes: int) -
 
 async def _read(response: UpstreamAnswer, provider: str, max_bytes: int) -> bytes:
     declared = response.headers.get("content-length", "")
-    if is_decimal(declared) and int(declared) > max_bytes:
-        raise _too_large(provider, max_bytes)
+    if is_decimal(declared):
+        if int(declared) > max_bytes:
+            raise _too_large(provider, max_bytes)
+        # The parser stops at the declared length: one read, no per-chunk iteration.
+        return await response.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():

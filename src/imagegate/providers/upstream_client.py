@@ -81,6 +81,10 @@ class UpstreamResponse:
             async for chunk in self._response.content.iter_any():
                 yield chunk
 
+    async def read(self) -> bytes:
+        with _mapped():
+            return await self._response.read()
+
     async def aiter_lines(self) -> AsyncIterator[str]:
         """Lines without their ending (for server-sent events)."""
         with _mapped():

@@ -13,6 +13,9 @@ from imagegate.core.blobs import RENDITIONS, BlobBody, blob_key, rendition_key
 from imagegate.errors import StorageUnavailable
 
 CHUNK = 256 * 1024
+INLINE_PUT = 64 * 1024
+"""Blobs up to this size are hashed and written on the event loop: handing them to a thread
+costs more than the work (a few microseconds of hashing and one small file)."""
 
 
 class LocalBlobStore:
@@ -26,6 +29,8 @@ class LocalBlobStore:
         return self.root / blob_key(digest)
 
     async def put(self, data: bytes, content_type: str) -> str:
+        if len(data) <= INLINE_PUT:
+            return self._put(data)
         return await asyncio.to_thread(self._put, data)
 
     def _put(self, data: bytes) -> str:
