@@ -35,7 +35,7 @@ from imagegate.core.midjourney.relaying import (
 )
 from imagegate.core.pricing import price
 from imagegate.core.routing_state import Deployment
-from imagegate.core.task_model import TaskOutput, TaskRecord
+from imagegate.core.task_model import PARKED, TaskOutput, TaskRecord, TaskStatus
 from imagegate.core.tasks import TaskRun
 from imagegate.core.upstream import ProviderContext
 from imagegate.errors import (
@@ -151,7 +151,7 @@ class MidjourneyRelay:
                 model=entry.spec.id,
                 parent_id=parent.id if parent else None,
                 webhook_url=caller.notify_hook,
-                status="modal" if code == MODAL else "queued",
+                status=PARKED if code == MODAL else "queued",
                 reservation_id=None if code == MODAL else reservation.id,
             )
         except BaseException as exc:
@@ -166,7 +166,7 @@ class MidjourneyRelay:
 
     async def _modal(self, caller: Caller, body: dict[str, Any]) -> Accepted:
         """Give a relayed task waiting in MODAL its input, on the relay, and queue it here."""
-        task = await self._relayed(caller.key, str(body["taskId"]), status="modal")
+        task = await self._relayed(caller.key, str(body["taskId"]), status=PARKED)
         relay = task.request["relay"]
         entry = self._entry(caller.key)
         started = time.perf_counter()
@@ -270,7 +270,7 @@ class MidjourneyRelay:
             raise adapter.refusal(answer, ctx)
         return {"id": str(answer.result), "deployment": dep.key}, answer.code
 
-    async def _relayed(self, key: ApiKey, task_id: str, *, status: str) -> TaskRecord:
+    async def _relayed(self, key: ApiKey, task_id: str, *, status: TaskStatus) -> TaskRecord:
         """The caller's relayed task ``task_id``, which must be in ``status``."""
         task = await self._deps.tasks.get(task_id, key.id)
         if task.kind != KIND:

@@ -31,7 +31,7 @@ from imagegate.core.midjourney.intake import (
 from imagegate.core.midjourney.plans import Plan, grid_n, grid_requests, load_plan, params_of
 from imagegate.core.midjourney.shorten import suggestion
 from imagegate.core.midjourney.submissions import Submissions
-from imagegate.core.task_model import TaskRecord
+from imagegate.core.task_model import PARKED, TaskRecord
 
 __all__ = ["Accepted", "Caller", "MidjourneyService"]
 
@@ -76,7 +76,7 @@ class MidjourneyService(Submissions):
                 model=self.model,
                 parent_id=parent.id,
                 webhook_url=caller.notify_hook,
-                status="modal",
+                status=PARKED,
             )
             return Accepted(task, MODAL)
         code = await self._queue_code(caller)
@@ -92,7 +92,7 @@ class MidjourneyService(Submissions):
         remix) and queue it."""
         task = await self.task(caller.key, task_id)
         pending = task.request.get("pending")
-        if task.status != "modal" or not isinstance(pending, dict):
+        if task.status != PARKED or not isinstance(pending, dict):
             raise ParameterError(f"task {task_id!r} is not waiting for a modal", param="taskId")
         parent = await self.task(caller.key, pending["parent_id"])
         press = parse_custom_id(pending["custom_id"], parent.id)
