@@ -27,6 +27,9 @@ from imagegate.core.key_settings import KeySettings
 from imagegate.core.keys import KeyService
 from imagegate.core.leases import LeaseKeeper
 from imagegate.core.limits import ConcurrencyLimiter, MemoryRateLimiter, RateLimiter
+from imagegate.core.midjourney.handler import KIND as MIDJOURNEY_KIND
+from imagegate.core.midjourney.intake import Deps as MidjourneyDeps
+from imagegate.core.midjourney.service import MidjourneyService
 from imagegate.core.rate_fallback import FallbackRateLimiter
 from imagegate.core.redis_limits import RedisRateLimiter, redis_client
 from imagegate.core.routing import RouterSettings
@@ -80,6 +83,7 @@ class Services:
     webhooks: WebhookSender
     partials: PartialImages
     """Previews of running tasks for the clients watching them (in this process)."""
+    midjourney: MidjourneyService
     leases: LeaseKeeper
     blobs: BlobStore
     _sweeper: asyncio.Task[None] | None = None
@@ -176,6 +180,13 @@ class Services:
         )
         partials = PartialImages()
         tasks.register(task_images.KIND, task_images.ImageTaskHandler(images, assets, partials))
+        midjourney = MidjourneyService.build(
+            MidjourneyDeps(images=images, assets=assets, tasks=tasks, inputs=inputs, engine=engine),
+            model=settings.mj_model or None,
+            queue_limit=settings.mj_queue_limit,
+            concurrency=settings.task_concurrency,
+        )
+        tasks.register(MIDJOURNEY_KIND, midjourney.handler)
         return cls(
             settings=settings,
             engine=engine,
@@ -197,6 +208,7 @@ class Services:
             tasks=tasks,
             webhooks=webhooks,
             partials=partials,
+            midjourney=midjourney,
             leases=LeaseKeeper(billing, idempotency, lease),
             blobs=blobs,
         )

@@ -25,6 +25,7 @@ from imagegate.settings import Settings
 from imagegate.storage.tables import ledger
 from tests.api.fronts_kit import data_uri, encode
 from tests.api.mj_kit import button, image_of, press, submit, wait
+from tests.api.refusal_kit import ReleaseSpy, assert_given_back_once, error_rows
 from tests.conftest import ADMIN_KEY, Gateway
 from tests.providers.upstream_kit import running
 
@@ -176,14 +177,48 @@ async def test_describe_shows_the_relays_prompts(gateway: Gateway) -> None:
     ("step", "code"), [(Blocked("banned word"), 24), (scripted_code(23, "queue full"), 23)]
 )
 async def test_the_relays_refusals_keep_their_codes_and_cost_nothing(
-    gateway: Gateway, step: Any, code: int
+    gateway: Gateway, step: Any, code: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    spy = ReleaseSpy(gateway, monkeypatch)
     relay.script("submit", step)
     answer = await submit(gateway.client, "/mj/submit/imagine", {"prompt": "x"}, gateway.auth)
     assert answer["code"] == code and answer["result"] is None
     assert await charges(gateway) == []
     tasks = await gateway.services.tasks.get_many([], gateway.key)
     assert tasks == []
+    key_id = await key_id_of(gateway)
+    await assert_given_back_once(gateway, spy, key_id)  # the refused submit's hold, once
+    assert [model for _, model in await error_rows(gateway, key_id)] == ["midjourney"]
+
+
+async def test_a_modal_the_relay_refuses_gives_its_hold_back_once(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = gateway.auth
+    spy = ReleaseSpy(gateway, monkeypatch)
+    answer = await submit(gateway.client, "/mj/submit/imagine", {"prompt": "a cat"}, auth)
+    grid = await wait(gateway.client, answer["result"], auth)
+    upscaled = await wait(
+        gateway.client, (await press(gateway.client, grid, "U1", auth))["result"], auth
+    )
+    region = await press(gateway.client, upscaled, "Vary (Region)", auth)
+    assert region["code"] == 21  # parked: its hold went back, quietly, until the modal
+
+    relay.script("submit", Blocked("banned word"))
+    mask = base64.b64encode(encode(Image.new("L", (64, 64), 255))).decode()
+    body = {"taskId": region["result"], "prompt": "a hat", "maskBase64": mask}
+    refused = await submit(gateway.client, "/mj/submit/modal", body, auth)
+    assert refused["code"] == 24
+    key_id = await key_id_of(gateway)
+    await assert_given_back_once(gateway, spy, key_id)
+    assert len(spy.released) == 2  # the parked action's hold and the refused modal's
+    assert [model for _, model in await error_rows(gateway, key_id)] == ["midjourney"]
+
+
+async def key_id_of(gateway: Gateway) -> str:
+    key = await gateway.services.keys.authenticate(gateway.key)
+    assert key is not None
+    return key.id
 
 
 async def test_buttons_and_tasks_are_checked_here_first(gateway: Gateway) -> None:

@@ -217,12 +217,12 @@ async def test_a_failure_is_recorded_and_not_charged(engine: AsyncEngine, tmp_pa
     assert await count(engine, usage) == 0 and await count(engine, assets_table) == 0
 
 
-async def test_modal_tasks_wait_for_their_input(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_parked_tasks_wait_for_their_input(engine: AsyncEngine, tmp_path: Path) -> None:
     tasks = make_engine(engine, tmp_path)
     handler = Recorder()
     tasks.register("test", handler)
     task = await tasks.submit(
-        kind="test", owner_key_id="key_a", request={}, meta={}, status="modal"
+        kind="test", owner_key_id="key_a", request={}, meta={}, status="parked"
     )
     assert await tasks.claim_and_start() == 0
     resumed = await tasks.resume(task.id, "key_a", {"prompt": "now"}, {"front": "x"})

@@ -327,7 +327,7 @@ def assert_nothing_stuck(direct_url: str, load: Load, within: float) -> None:
             f"""SELECT count(*) AS n FROM reservations r WHERE state = 'held'
                 AND key_id = '{load.key_id}' AND NOT EXISTS
                (SELECT 1 FROM tasks t WHERE t.reservation_id = r.id
-                AND t.status IN ('queued', 'modal', 'running'))""",
+                AND t.status IN ('queued', 'parked', 'running'))""",
         )[0]["n"]
         if live == 0 and held == 0:
             break

@@ -133,7 +133,7 @@ async def test_fleet_backlog_is_read_from_the_database(tmp_path: Path) -> None:
             )  # fmt: skip
     figures = await read_fleet(engine, now=now)
     await engine.dispose()
-    assert figures.tasks == {"queued": 2, "running": 1, "modal": 0}
+    assert figures.tasks == {"queued": 2, "running": 1, "parked": 0}
     assert figures.oldest_queued_age == pytest.approx(40)
     assert figures.webhooks_pending == 2
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -13,6 +11,7 @@ from imagegate.core.access import AccessControl
 from imagegate.core.assets import Asset, AssetService, NewAsset
 from imagegate.core.billing import Billing, Reservation
 from imagegate.core.catalog import Catalog, CatalogEntry, DeploymentSpec
+from imagegate.core.holds import Hold, ms_since
 from imagegate.core.inputs import InputLoader
 from imagegate.core.keys import ApiKey
 from imagegate.core.params import (
@@ -47,8 +46,6 @@ from imagegate.observability import metrics
 from imagegate.storage.group_commit import Batch, GroupCommit
 from imagegate.storage.tables import usage as usage_table
 
-log = logging.getLogger("imagegate.generation")
-
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
@@ -62,7 +59,12 @@ class Prepared:
     request_id: str
     route: str
     started: float
-    reservation: Reservation
+    hold: Hold
+    """The quote held for it: handed over to its delivery or task, or refused."""
+
+    @property
+    def reservation(self) -> Reservation:
+        return self.hold.reservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +165,31 @@ class ImageService:
                 key, exc, route=route, request_id=request_id, started=started, params=params
             )
             raise
+        request = validated.request
+        refusal = UsageRow(
+            request_id=request_id,
+            key_id=key.id,
+            model=entry.spec.id,
+            route=route,
+            status=0,
+            latency_ms=0,
+            n=request.n,
+            size=request.size,
+            quality=request.quality,
+            user=request.user,
+        )
+        hold = self._hold(reservation, refusal, started)
         return Prepared(
-            key, entry, validated, deployment, provider, request_id, route, started, reservation
+            key, entry, validated, deployment, provider, request_id, route, started, hold
+        )
+
+    def _hold(self, reservation: Reservation, refusal: UsageRow, started: float) -> Hold:
+        return Hold(
+            reservation,
+            release=self._billing.release,
+            record=self._usage.record,
+            row=refusal,
+            started=started,
         )
 
     async def _admit(
@@ -185,12 +210,31 @@ class ImageService:
         return await self._billing.reserve(key.id, estimate.amount, request_id)
 
     async def hold(
-        self, key: ApiKey, amount: Decimal, request_id: str, *, images: int, megapixels: float
-    ) -> Reservation:
+        self,
+        key: ApiKey,
+        amount: Decimal,
+        request_id: str,
+        *,
+        model: str,
+        route: str,
+        images: int,
+        megapixels: float,
+        started: float,
+    ) -> Hold:
         """For a front end that prices its tasks itself (the Midjourney relay): count
-        ``images`` against the key's image quotas, then hold ``amount``."""
+        ``images`` of ``model`` against the key's image quotas, then hold ``amount``."""
         await self._access.check_images(key, images, megapixels)
-        return await self._billing.reserve(key.id, amount, request_id)
+        reservation = await self._billing.reserve(key.id, amount, request_id)
+        refusal = UsageRow(
+            request_id=request_id,
+            key_id=key.id,
+            model=model,
+            route=route,
+            status=0,
+            latency_ms=0,
+            n=images,
+        )
+        return self._hold(reservation, refusal, started)
 
     def estimate(
         self,
@@ -272,32 +316,28 @@ class ImageService:
         ).amount
 
     async def run(self, prepared: Prepared) -> Delivery:
-        """Route the request (retries, failover) and deliver every image it produced."""
-        try:
+        """Route the request (retries, failover) and deliver every image it produced; a
+        failure refuses the hold."""
+        async with prepared.hold.handed_over():
             result = await self.router.generate(
                 prepared.entry, prepared.validated.request, prepared.request_id
             )
             return await self._deliver(prepared, result)
-        except BaseException as exc:
-            await self._fail(prepared, exc)
-            raise
 
     async def run_stream(self, prepared: Prepared) -> AsyncIterator[PartialImage | Delivery]:
         """Partial images as the upstream sends them, then one :class:`Delivery`."""
-        try:
+        async with prepared.hold.handed_over():
             stream = self.router.stream(
                 prepared.entry, prepared.validated.request, prepared.request_id
             )
             async for event in stream:
-                if isinstance(event, PartialImage):
-                    yield event
-                else:
-                    yield await self._deliver(prepared, event)
-                    return
-            raise ServerError("the upstream stream ended without a final image")
-        except BaseException as exc:
-            await self._fail(prepared, exc)
-            raise
+                if not isinstance(event, PartialImage):
+                    delivery = await self._deliver(prepared, event)
+                    break
+                yield event
+            else:
+                raise ServerError("the upstream stream ended without a final image")
+        yield delivery
 
     async def _deliver(self, prepared: Prepared, result: ImageResult) -> Delivery:
         request = prepared.validated.request
@@ -313,7 +353,7 @@ class ImageService:
             model=prepared.entry.spec.id,
             route=prepared.route,
             status=200,
-            latency_ms=_ms_since(prepared.started),
+            latency_ms=ms_since(prepared.started),
             n=request.n,
             images=len(result.images),
             size=request.size,
@@ -341,29 +381,6 @@ class ImageService:
         self._billing.forget_unheld(prepared.reservation)
         return Delivery(prepared, result, stored, cost)
 
-    async def _fail(self, prepared: Prepared, exc: BaseException) -> None:
-        """Refund the hold (once: a settled reservation stays settled) and log the failure."""
-        await asyncio.shield(self._billing.release(prepared.reservation))
-        error = exc if isinstance(exc, ImagegateError) else ServerError("internal error")
-        if isinstance(exc, Exception) and not isinstance(exc, ImagegateError):
-            log.exception("request %s failed", prepared.request_id)
-        request = prepared.validated.request
-        self._usage.record(
-            UsageRow(
-                request_id=prepared.request_id,
-                key_id=prepared.key.id,
-                model=prepared.entry.spec.id,
-                route=prepared.route,
-                status=error.status,
-                latency_ms=_ms_since(prepared.started),
-                n=request.n,
-                size=request.size,
-                quality=request.quality,
-                error_code=error.code or error.type,
-                user=request.user,
-            )
-        )
-
     def record_rejection(
         self,
         key: ApiKey,
@@ -382,7 +399,7 @@ class ImageService:
                 model=params.model if params else None,
                 route=route,
                 status=error.status,
-                latency_ms=_ms_since(started),
+                latency_ms=ms_since(started),
                 n=params.n if params else 0,
                 error_code=error.code or error.type,
                 user=params.user if params else None,
@@ -396,7 +413,3 @@ def _unavailable_message(entry: CatalogEntry) -> str:
     )
     fix = f"; set {' or '.join(env)}" if env else ""
     return f"model {entry.spec.id!r} has no configured provider{fix}"
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)

@@ -8,9 +8,14 @@ from typing import Any, Literal
 
 from imagegate.core.requests import GeneratedImage, Usage
 
-TaskStatus = Literal["queued", "modal", "running", "succeeded", "failed", "canceled"]
+TaskStatus = Literal["queued", "parked", "running", "succeeded", "failed", "canceled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
-UNFINISHED: tuple[TaskStatus, ...] = ("queued", "modal", "running")
+PARKED: TaskStatus = "parked"
+"""Waiting for more input from its client before it can be queued (e.g. the mask of a
+Midjourney Vary (Region)); each front names this state in its own words."""
+WAITING: tuple[TaskStatus, ...] = ("queued", PARKED)
+"""Not running yet: a task in these states may still be changed (see ``TaskEngine.resume``)."""
+UNFINISHED: tuple[TaskStatus, ...] = (*WAITING, "running")
 """Every status a task can still leave; its hold is still held."""
 CLAIMABLE = "queued"
 

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from imagegate.aio import wait_set
 from imagegate.core.assets import AssetService, NewAsset
 from imagegate.core.billing import Billing, KeyLimits
-from imagegate.core.task_model import TaskOutput, TaskRecord
+from imagegate.core.task_model import PARKED, TaskOutput, TaskRecord, TaskStatus
 from imagegate.core.upstream import JobJournal, UpstreamJob, job_from_json, job_to_json
 from imagegate.core.usage import UsageRow
 from imagegate.core.webhooks import WebhookSender, enqueue
@@ -126,11 +126,11 @@ class TaskEngine:
         parent_id: str | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
-        status: str = "queued",
+        status: TaskStatus = "queued",
         task_id: str | None = None,
         reservation_id: str | None = None,
     ) -> TaskRecord:
-        """Persist a task; ``status="modal"`` parks it until :meth:`resume` gives its input.
+        """Persist a task; ``status="parked"`` parks it until :meth:`resume` gives its input.
 
         ``reservation_id`` is the hold made for it (``ImageService.prepare``): settled when the
         task completes, released when it fails or is cancelled. A key with ``max_concurrent``
@@ -209,9 +209,9 @@ class TaskEngine:
         *,
         reservation_id: str | None = None,
     ) -> TaskRecord:
-        """Give a ``modal`` task its input (and the hold made for it, if any) and queue it."""
+        """Give a parked task its input (and the hold made for it, if any) and queue it."""
         task = await self.get(task_id, owner_key_id)
-        if task.status != "modal":
+        if task.status != PARKED:
             raise InvalidRequest(f"task {task_id!r} is not waiting for input", param="taskId")
         now = time.time()
         values = {"status": "queued", "request": request, "meta": meta, "updated_at": now}

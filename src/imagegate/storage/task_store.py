@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from imagegate.core.task_model import CLAIMABLE, UNFINISHED, TaskRecord
+from imagegate.core.task_model import CLAIMABLE, UNFINISHED, WAITING, TaskRecord
 from imagegate.storage.claims import claim_update
 from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.tables import tasks
@@ -58,7 +58,7 @@ _FINISH_HELD = tasks.update().where(
     tasks.c.status == "running",
 )
 _FINISH_WAITING = tasks.update().where(
-    tasks.c.id == sa.bindparam("b_id"), tasks.c.status.in_(("queued", "modal"))
+    tasks.c.id == sa.bindparam("b_id"), tasks.c.status.in_(WAITING)
 )
 _COUNT_ACTIVE = (
     sa.select(sa.func.count())
@@ -281,11 +281,11 @@ class TaskStore:
             )
 
     async def update_waiting(self, task_id: str, values: dict[str, Any]) -> bool:
-        """Change a task that is not running yet (e.g. a ``modal`` task getting its input)."""
+        """Change a task that is not running yet (e.g. a parked task getting its input)."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 tasks.update()
-                .where(tasks.c.id == task_id, tasks.c.status.in_(("queued", "modal")))
+                .where(tasks.c.id == task_id, tasks.c.status.in_(WAITING))
                 .values(**values)
             )
         return bool(result.rowcount)

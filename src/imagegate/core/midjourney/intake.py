@@ -1,20 +1,20 @@
 """What every Midjourney submission does: resolve the model, check the queue, validate through
 the one generation flow (which loads inputs safely and holds the quote), and queue the plan as
-an ``mj`` task that takes the hold over — or gives it back if it cannot be queued."""
+an ``mj`` task that takes the hold over — or refuses the hold if it cannot be queued."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imagegate.core.assets import AssetService
-from imagegate.core.billing import Billing
+from imagegate.core.assets import Asset, AssetService, NewAsset
 from imagegate.core.catalog import GenerateSpec, InputSpec
 from imagegate.core.generation import ImageService, Prepared
 from imagegate.core.inputs import InputLoader
@@ -23,17 +23,14 @@ from imagegate.core.midjourney import pixels
 from imagegate.core.midjourney.errors import QueueFull
 from imagegate.core.midjourney.flags import MAX_SEED
 from imagegate.core.midjourney.handler import KIND
-from imagegate.core.midjourney.plans import Plan, dump_plan
+from imagegate.core.midjourney.plans import Plan, dump_plan, load_plan
 from imagegate.core.params import GenerationParams, ImageSource
 from imagegate.core.requests import InputImage
-from imagegate.core.task_model import TaskRecord
+from imagegate.core.task_model import PARKED, TaskRecord
 from imagegate.core.tasks import TaskEngine
-from imagegate.errors import ImagegateError, NotFound, ServerError
+from imagegate.errors import NotFound, ServerError
 from imagegate.imaging.limits import ImageLimits
 from imagegate.storage.tables import tasks as tasks_table
-
-if TYPE_CHECKING:
-    from imagegate.core.midjourney.relay import MidjourneyRelay
 
 ROUTE = "mj"
 SUBMITTED, MODAL, QUEUED = 1, 21, 22
@@ -68,29 +65,18 @@ class Deps:
     images: ImageService
     assets: AssetService
     tasks: TaskEngine
-    billing: Billing
     inputs: InputLoader
     engine: AsyncEngine
 
 
 class Intake:
-    """The steps shared by every submission; :class:`~.service.MidjourneyService` adds the
-    routes' own logic on top."""
+    """The steps every submission shares, on one configured model: the submits
+    (:class:`~.submissions.Submissions`) and the buttons (:class:`~.presses.Presses`) are
+    written with them."""
 
-    def __init__(
-        self,
-        deps: Deps,
-        *,
-        model: str,
-        queue_limit: int,
-        concurrency: int,
-        relay: MidjourneyRelay | None = None,
-    ) -> None:
-        """``relay``: the relay that serves ``model`` 1:1, if one does (the routes then send
-        their submits to it instead)."""
+    def __init__(self, deps: Deps, *, model: str, queue_limit: int, concurrency: int) -> None:
         self._deps = deps
         self.model = model
-        self.relay = relay
         self._queue_limit = queue_limit
         self._concurrency = concurrency
         self._gauge = QueueGauge(deps.engine, concurrency, queue_limit)
@@ -102,36 +88,48 @@ class Intake:
             raise NotFound(f"no such task: {task_id!r}", param="id", code="task_not_found")
         return task
 
-    def _model(self, key: ApiKey) -> tuple[str, GenerateSpec]:
+    def model_spec(self, key: ApiKey) -> tuple[str, GenerateSpec]:
+        """The model's id and generation spec, if ``key`` may use it."""
         entry = self._deps.images.resolve_model(key, self.model)
         if entry.spec.generate is None:
             raise ServerError(f"mj_model {self.model!r} does not generate images")
         return entry.spec.id, entry.spec.generate
 
-    async def _prepare(self, caller: Caller, params: GenerationParams) -> Prepared:
+    async def prepare(self, caller: Caller, params: GenerationParams) -> Prepared:
+        """Validate ``params`` and hold their quote (see :meth:`ImageService.prepare`)."""
         return await self._deps.images.prepare(
             caller.key, params, request_id=caller.request_id, route=ROUTE
         )
 
-    async def _load(self, caller: Caller, source: ImageSource) -> InputImage:
+    async def load(self, caller: Caller, source: ImageSource) -> InputImage:
         """One image through the safe pipeline, with the model's input limits."""
         entry = self._deps.images.resolve_model(caller.key, self.model)
         spec = entry.spec.edit or InputSpec()
         limits = ImageLimits(max_bytes=spec.max_image_bytes, formats=frozenset(spec.formats))
         return await self._deps.inputs.load(source, owner_key_id=caller.key.id, limits=limits)
 
-    async def _mask(self, caller: Caller, mask: str, size: tuple[int, int]) -> bytes:
+    async def mask(self, caller: Caller, mask: str, size: tuple[int, int]) -> bytes:
         """The client's mask (white = repaint) as the domain's (alpha 0 = change), at ``size``."""
-        loaded = await self._load(caller, ImageSource("maskBase64", mask))
+        loaded = await self.load(caller, ImageSource("maskBase64", mask))
         return await asyncio.to_thread(
             lambda: pixels.mask_to_alpha(pixels.decode(loaded.data), size)
         )
 
-    async def _image_of(self, task: TaskRecord) -> bytes:
+    async def store(self, caller: Caller, items: list[NewAsset]) -> list[Asset]:
+        """Store images as the caller's assets."""
+        return await self._deps.assets.store(
+            items, owner_key_id=caller.key.id, request_id=caller.request_id
+        )
+
+    async def image_of(self, task: TaskRecord) -> bytes:
         """The stored image of a finished task."""
         return await self._deps.assets.read(task.asset_ids[0])
 
-    async def _queue_code(self, caller: Caller) -> int:
+    async def plan_of(self, task: TaskRecord) -> Plan:
+        """The plan ``task`` ran."""
+        return await load_plan(task.request, self._deps.assets)
+
+    async def queue_code(self, caller: Caller) -> int:
         """1 when a worker is free, 22 when the task will wait; :class:`QueueFull` (23) when
         the caller already has ``queue_limit`` tasks waiting."""
         waiting, own = await self._gauge.read(caller.key.id)
@@ -140,7 +138,7 @@ class Intake:
         self._gauge.count(caller.key.id)
         return QUEUED if waiting >= self._concurrency else SUBMITTED
 
-    async def _submit(
+    async def submit(
         self,
         caller: Caller,
         plan: Plan,
@@ -150,8 +148,9 @@ class Intake:
         prepared: Prepared | None = None,
         parent_id: str | None = None,
     ) -> Accepted:
-        """Queue ``plan``; the task settles ``prepared``'s hold, or it is released here."""
-        try:
+        """Queue ``plan``; the task takes ``prepared``'s hold over, or it is refused."""
+        handing = prepared.hold.handed_over() if prepared else nullcontext(None)
+        async with handing as reservation_id:
             task = await self._deps.tasks.submit(
                 kind=KIND,
                 owner_key_id=caller.key.id,
@@ -160,51 +159,39 @@ class Intake:
                 model=self.model,
                 parent_id=parent_id,
                 webhook_url=caller.notify_hook,
-                reservation_id=prepared.reservation.id if prepared else None,
+                reservation_id=reservation_id,
             )
-        except BaseException as exc:
-            await self._refused(prepared, exc)
-            raise
         return Accepted(task, code)
 
-    async def _resume(
+    async def park(self, caller: Caller, parent: TaskRecord, meta: dict[str, Any]) -> Accepted:
+        """A task for the button ``meta["custom_id"]`` of ``parent``, parked until
+        :meth:`resume` gives it its modal's input; it holds nothing until then."""
+        task = await self._deps.tasks.submit(
+            kind=KIND,
+            owner_key_id=caller.key.id,
+            request={"pending": {"custom_id": meta["custom_id"], "parent_id": parent.id}},
+            meta=meta,
+            model=self.model,
+            parent_id=parent.id,
+            webhook_url=caller.notify_hook,
+            status=PARKED,
+        )
+        return Accepted(task, MODAL)
+
+    async def resume(
         self, caller: Caller, task: TaskRecord, plan: Plan, meta: dict[str, Any], prepared: Prepared
     ) -> Accepted:
-        """Queue a MODAL task with its plan; it settles ``prepared``'s hold."""
-        try:
+        """Queue a parked task with its plan; it takes ``prepared``'s hold over, or the hold is
+        refused."""
+        async with prepared.hold.handed_over() as reservation_id:
             resumed = await self._deps.tasks.resume(
                 task.id,
                 caller.key.id,
                 await dump_plan(plan, self._deps.assets),
                 meta,
-                reservation_id=prepared.reservation.id,
+                reservation_id=reservation_id,
             )
-        except BaseException as exc:
-            await self._refused(prepared, exc)
-            raise
         return Accepted(resumed, SUBMITTED)
-
-    async def _refused(self, prepared: Prepared | None, exc: BaseException) -> None:
-        if prepared is not None:
-            await give_back(
-                self._deps, prepared.reservation.id, exc,
-                key=prepared.key, request_id=prepared.request_id, started=prepared.started,
-            )  # fmt: skip
-
-
-async def give_back(
-    deps: Deps,
-    reservation_id: str,
-    exc: BaseException,
-    *,
-    key: ApiKey,
-    request_id: str,
-    started: float,
-) -> None:
-    """Give back the hold of a task that could not be queued, and log the refusal."""
-    await asyncio.shield(deps.billing.release(reservation_id))
-    if isinstance(exc, ImagegateError):
-        deps.images.record_rejection(key, exc, route=ROUTE, request_id=request_id, started=started)
 
 
 class QueueGauge:

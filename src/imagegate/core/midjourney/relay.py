@@ -19,12 +19,12 @@ import time
 from decimal import Decimal
 from typing import Any, Final
 
-from imagegate.core.billing import Reservation
 from imagegate.core.catalog import CatalogEntry
+from imagegate.core.holds import Hold
 from imagegate.core.keys import ApiKey
 from imagegate.core.midjourney.errors import ParameterError, QueueFull
 from imagegate.core.midjourney.handler import KIND
-from imagegate.core.midjourney.intake import MODAL, Accepted, Caller, Deps, give_back, new_meta
+from imagegate.core.midjourney.intake import MODAL, ROUTE, Accepted, Caller, Deps, new_meta
 from imagegate.core.midjourney.plans import GRID_PICTURES
 from imagegate.core.midjourney.relaying import (
     ACCEPTED,
@@ -35,7 +35,7 @@ from imagegate.core.midjourney.relaying import (
 )
 from imagegate.core.pricing import price
 from imagegate.core.routing_state import Deployment
-from imagegate.core.task_model import TaskOutput, TaskRecord
+from imagegate.core.task_model import PARKED, TaskOutput, TaskRecord, TaskStatus
 from imagegate.core.tasks import TaskRun
 from imagegate.core.upstream import ProviderContext
 from imagegate.errors import (
@@ -139,10 +139,10 @@ class MidjourneyRelay:
             prompt = body.get("prompt")
             meta = new_meta(caller, action, prompt=prompt, prompt_en=prompt, final_prompt=prompt)
         entry = self._entry(caller.key)
-        started = time.perf_counter()
-        reservation = await self._hold(caller, entry, action)
-        try:
+        hold = await self._hold(caller, entry, action)
+        async with hold.handed_over() as reservation_id:
             relay, code = await self._send(entry, caller, route, forwarded)
+            parked = code == MODAL
             task = await self._deps.tasks.submit(
                 kind=KIND,
                 owner_key_id=caller.key.id,
@@ -151,27 +151,21 @@ class MidjourneyRelay:
                 model=entry.spec.id,
                 parent_id=parent.id if parent else None,
                 webhook_url=caller.notify_hook,
-                status="modal" if code == MODAL else "queued",
-                reservation_id=None if code == MODAL else reservation.id,
+                status=PARKED if parked else "queued",
+                reservation_id=None if parked else reservation_id,
             )
-        except BaseException as exc:
-            await give_back(
-                self._deps, reservation.id, exc,
-                key=caller.key, request_id=caller.request_id, started=started,
-            )  # fmt: skip
-            raise
-        if code == MODAL:  # held again when the modal gives the task its input
-            await self._deps.billing.release(reservation.id)
+            if parked:  # held again when the modal gives the task its input
+                await hold.give_back()
         return Accepted(task, code)
 
     async def _modal(self, caller: Caller, body: dict[str, Any]) -> Accepted:
-        """Give a relayed task waiting in MODAL its input, on the relay, and queue it here."""
-        task = await self._relayed(caller.key, str(body["taskId"]), status="modal")
+        """Give a relayed task parked for its modal its input, on the relay, and queue it
+        here."""
+        task = await self._relayed(caller.key, str(body["taskId"]), status=PARKED)
         relay = task.request["relay"]
         entry = self._entry(caller.key)
-        started = time.perf_counter()
-        reservation = await self._hold(caller, entry, str(task.meta.get("action")))
-        try:
+        hold = await self._hold(caller, entry, str(task.meta.get("action")))
+        async with hold.handed_over() as reservation_id:
             answered, code = await self._send(
                 entry, caller, "modal", {**body, "taskId": relay["id"]}, relay["deployment"]
             )
@@ -180,14 +174,8 @@ class MidjourneyRelay:
                 caller.key.id,
                 {"relay": answered},
                 task.meta | {"prompt": body.get("prompt") or task.meta.get("prompt", "")},
-                reservation_id=reservation.id,
+                reservation_id=reservation_id,
             )
-        except BaseException as exc:
-            await give_back(
-                self._deps, reservation.id, exc,
-                key=caller.key, request_id=caller.request_id, started=started,
-            )  # fmt: skip
-            raise
         return Accepted(resumed, code)
 
     async def image_seed(self, key: ApiKey, task: TaskRecord) -> SubmitAnswer:
@@ -270,7 +258,7 @@ class MidjourneyRelay:
             raise adapter.refusal(answer, ctx)
         return {"id": str(answer.result), "deployment": dep.key}, answer.code
 
-    async def _relayed(self, key: ApiKey, task_id: str, *, status: str) -> TaskRecord:
+    async def _relayed(self, key: ApiKey, task_id: str, *, status: TaskStatus) -> TaskRecord:
         """The caller's relayed task ``task_id``, which must be in ``status``."""
         task = await self._deps.tasks.get(task_id, key.id)
         if task.kind != KIND:
@@ -285,11 +273,19 @@ class MidjourneyRelay:
     def _price(self, entry: CatalogEntry, action: str, tier: object) -> Decimal:
         return price(entry.spec.pricing, None, 1, "", "", action, str(tier or "fast")).amount
 
-    async def _hold(self, caller: Caller, entry: CatalogEntry, action: str) -> Reservation:
+    async def _hold(self, caller: Caller, entry: CatalogEntry, action: str) -> Hold:
         """Count the task's pictures (about a megapixel each) against the key's quotas and
         hold its price."""
+        started = time.perf_counter()
         pictures = PICTURES.get(action, GRID_PICTURES)
         amount = self._price(entry, action, caller.tier)
         return await self._deps.images.hold(
-            caller.key, amount, caller.request_id, images=pictures, megapixels=float(pictures)
+            caller.key,
+            amount,
+            caller.request_id,
+            model=entry.spec.id,
+            route=ROUTE,
+            images=pictures,
+            megapixels=float(pictures),
+            started=started,
         )

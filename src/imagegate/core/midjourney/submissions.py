@@ -29,8 +29,11 @@ DIMENSIONS = {"PORTRAIT": (2, 3), "SQUARE": (1, 1), "LANDSCAPE": (3, 2)}
 MAX_UPLOADS = 10
 
 
-class Submissions(Intake):
+class Submissions:
     """Tasks that start from what the client sends (not from another task's button)."""
+
+    def __init__(self, intake: Intake) -> None:
+        self._intake = intake
 
     async def imagine(
         self,
@@ -44,10 +47,10 @@ class Submissions(Intake):
         """Four pictures of ``prompt`` (with image prompts: edits of them) as a grid."""
         parsed = parse_prompt(prompt)
         flags = parsed.flags
-        model, spec = self._model(caller.key)
+        model, spec = self._intake.model_spec(caller.key)
         urls = [ImageSource(f"prompt[{i}]", url) for i, url in enumerate(parsed.image_urls)]
         sources = [*images, *urls]
-        code = await self._queue_code(caller)
+        code = await self._intake.queue_code(caller)
         seed = pick_seed(spec, flags.seed)
         params = GenerationParams(
             prompt=parsed.text,
@@ -60,7 +63,7 @@ class Submissions(Intake):
             extras=seed_extras(seed),
             images=sources,
         )
-        prepared = await self._prepare(caller, params)
+        prepared = await self._intake.prepare(caller, params)
         requests = grid_requests(prepared.validated.request, seed, flags.chaos)
         meta = new_meta(
             caller,
@@ -77,7 +80,7 @@ class Submissions(Intake):
             bot_type="NIJI_JOURNEY" if flags.niji is not None else caller.bot_type,
         )
         plan = Plan("grid", requests, flags.tile)
-        return await self._submit(
+        return await self._intake.submit(
             caller, plan, meta, code=code, prepared=prepared, parent_id=parent_id
         )
 
@@ -92,8 +95,8 @@ class Submissions(Intake):
             raise ParameterError(
                 "dimensions must be PORTRAIT, SQUARE or LANDSCAPE", param="dimensions"
             )
-        model, spec = self._model(caller.key)
-        code = await self._queue_code(caller)
+        model, spec = self._intake.model_spec(caller.key)
+        code = await self._intake.queue_code(caller)
         seed = pick_seed(spec, None)
         params = GenerationParams(
             prompt="",
@@ -104,31 +107,33 @@ class Submissions(Intake):
             extras=seed_extras(seed),
             images=images,
         )
-        prepared = await self._prepare(caller, params)
+        prepared = await self._intake.prepare(caller, params)
         plan = Plan("grid", grid_requests(prepared.validated.request, seed))
         meta = new_meta(caller, "BLEND", final_prompt=f"/blend {name}", seed=seed)
-        return await self._submit(caller, plan, meta, code=code, prepared=prepared)
+        return await self._intake.submit(caller, plan, meta, code=code, prepared=prepared)
 
     async def describe(self, caller: Caller, image: ImageSource) -> Accepted:
         """Four prompts that would draw ``image``."""
-        model, _ = self._model(caller.key)
-        code = await self._queue_code(caller)
+        model, _ = self._intake.model_spec(caller.key)
+        code = await self._intake.queue_code(caller)
         params = GenerationParams(prompt="", operation="describe", model=model, images=[image])
-        prepared = await self._prepare(caller, params)
+        prepared = await self._intake.prepare(caller, params)
         plan = Plan("describe", (prepared.validated.request,))
         meta = new_meta(caller, "DESCRIBE")
-        return await self._submit(caller, plan, meta, code=code, prepared=prepared)
+        return await self._intake.submit(caller, plan, meta, code=code, prepared=prepared)
 
     async def shorten(self, caller: Caller, prompt: str) -> Accepted:
         """Four shorter forms of ``prompt`` (worked out now; the task only reports them)."""
         parsed = parse_prompt(prompt)
         if not parsed.text:
             raise ParameterError("prompt is required", param="prompt")
-        self._model(caller.key)  # worked out here, but the task stands on the model: its globs
-        code = await self._queue_code(caller)
+        self._intake.model_spec(
+            caller.key
+        )  # worked out here, but the task stands on the model: its globs
+        code = await self._intake.queue_code(caller)
         text = numbered(shorten(parsed.text))
         meta = new_meta(caller, "SHORTEN", prompt=prompt, prompt_en=text, final_prompt=parsed.text)
-        return await self._submit(caller, Plan("text", text=text), meta, code=code)
+        return await self._intake.submit(caller, Plan("text", text=text), meta, code=code)
 
     async def edits(
         self, caller: Caller, image: ImageSource, prompt: str, mask: str | None
@@ -136,10 +141,12 @@ class Submissions(Intake):
         """``prompt`` applied to ``image`` (only in the mask's white area when there is one),
         four ways, as a grid."""
         parsed = parse_prompt(prompt)
-        model, spec = self._model(caller.key)
-        code = await self._queue_code(caller)
-        loaded = await self._load(caller, image)
-        mask_png = await self._mask(caller, mask, (loaded.width, loaded.height)) if mask else None
+        model, spec = self._intake.model_spec(caller.key)
+        code = await self._intake.queue_code(caller)
+        loaded = await self._intake.load(caller, image)
+        mask_png = (
+            await self._intake.mask(caller, mask, (loaded.width, loaded.height)) if mask else None
+        )
         seed = pick_seed(spec, parsed.flags.seed)
         params = GenerationParams(
             prompt=parsed.text,
@@ -150,7 +157,7 @@ class Submissions(Intake):
             mask=ImageSource("maskBase64", mask_png) if mask_png else None,
             extras=seed_extras(seed),
         )
-        prepared = await self._prepare(caller, params)
+        prepared = await self._intake.prepare(caller, params)
         plan = Plan("grid", grid_requests(prepared.validated.request, seed), parsed.flags.tile)
         meta = new_meta(
             caller,
@@ -161,7 +168,7 @@ class Submissions(Intake):
             seed=seed,
             tile=parsed.flags.tile,
         )
-        return await self._submit(caller, plan, meta, code=code, prepared=prepared)
+        return await self._intake.submit(caller, plan, meta, code=code, prepared=prepared)
 
     async def upload(self, caller: Caller, images: list[ImageSource]) -> list[Asset]:
         """Store images as the caller's assets (for image prompts and references)."""
@@ -169,8 +176,6 @@ class Submissions(Intake):
             raise ParameterError(
                 f"base64Array must hold 1 to {MAX_UPLOADS} images", param="base64Array"
             )
-        loaded = await asyncio.gather(*(self._load(caller, image) for image in images))
+        loaded = await asyncio.gather(*(self._intake.load(caller, image) for image in images))
         items = [NewAsset(i.data, i.mime_type, i.width, i.height) for i in loaded]
-        return await self._deps.assets.store(
-            items, owner_key_id=caller.key.id, request_id=caller.request_id
-        )
+        return await self._intake.store(caller, items)

@@ -58,15 +58,15 @@ async def prepare(
 async def prepare_all(
     request: Request, key: ApiKey, all_params: list[GenerationParams], *, route: str
 ) -> list[Prepared]:
-    """:func:`prepare` for several requests; if one is refused, the others' holds go back."""
+    """:func:`prepare` for several requests; if one is refused (its usage row recorded by
+    :func:`prepare`), the others' holds go back."""
     prepared: list[Prepared] = []
     try:
         for params in all_params:
             prepared.append(await prepare(request, key, params, route=route))
     except BaseException:
-        billing = services_of(request).billing
         for item in prepared:
-            await asyncio.shield(billing.release(item.reservation.id))
+            await item.hold.give_back()
         raise
     return prepared
 
@@ -81,10 +81,9 @@ async def submit(
     webhook_secret: str | None = None,
 ) -> TaskRecord:
     """Queue the validated request as an ``image`` task, which takes over its reservation;
-    ``meta`` carries what polls render. If it cannot be queued, the hold is given back."""
+    ``meta`` carries what polls render. If it cannot be queued, the hold is refused."""
     services = services_of(request)
-    reservation_id = prepared.reservation.id
-    try:
+    async with prepared.hold.handed_over() as reservation_id:
         data = await task_images.dump_request(prepared.validated.request, services.assets)
         return await services.tasks.submit(
             kind=task_images.KIND,
@@ -97,17 +96,6 @@ async def submit(
             task_id=task_id,
             reservation_id=reservation_id,
         )
-    except BaseException as exc:
-        await asyncio.shield(services.billing.release(reservation_id))
-        if isinstance(exc, ImagegateError):
-            services.images.record_rejection(
-                prepared.key,
-                exc,
-                route=prepared.route,
-                request_id=prepared.request_id,
-                started=prepared.started,
-            )
-        raise
 
 
 def resolve(request: Request, key: ApiKey, model: str | None) -> CatalogEntry:

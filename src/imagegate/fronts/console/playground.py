@@ -30,7 +30,7 @@ from imagegate.errors import ImagegateError, InvalidRequest
 from imagegate.fronts.common.sizes import size_for_output
 from imagegate.fronts.console.render import html, redirect, signed_in
 from imagegate.fronts.console.security import SECURITY_HEADERS, Viewer, trusted_form
-from imagegate.fronts.console.state import console_state, midjourney_service
+from imagegate.fronts.console.state import console_state
 from imagegate.fronts.http.deps import public_base_url, services_of
 from imagegate.fronts.http.multipart import read_upload
 from imagegate.imaging.inspect import inspect_image
@@ -88,7 +88,7 @@ def models_for(request: Request, key: ApiKey, tab: Tab, operation: Operation) ->
     """The models this key may try on ``tab`` for ``operation``."""
     services = services_of(request)
     if tab.id == "midjourney":
-        entry = services.catalog.resolve(midjourney_service(request).model)
+        entry = services.catalog.resolve(services.midjourney.intake.model)
         return [entry] if entry is not None else []
     found = []
     for entry in services.catalog:
@@ -238,7 +238,7 @@ async def show(request: Request, viewer: Viewer) -> Response:
     mode = mode_of(tab, query.get("mode"))
     task = None
     if tab.id == "midjourney" and query.get("task"):
-        task = await midjourney_service(request).task(viewer.key, query["task"])
+        task = await services_of(request).midjourney.intake.task(viewer.key, query["task"])
     form = {name: query[name] for name in ("model", "prompt") if name in query}
     return await _page(request, viewer, tab=tab, mode=mode, form=form, task=task)
 
@@ -323,13 +323,13 @@ async def _imagine(request: Request, viewer: Viewer, form: FormData) -> Response
     if seed is not None:
         prompt = f"{prompt} --seed {seed}"
     admission = await services_of(request).access.admit(viewer.key, TAB_BY_ID["midjourney"].route)
-    service = midjourney_service(request)
+    service = services_of(request).midjourney
     caller = _caller(request, viewer.key)
     try:
         if service.relay is not None:
             accepted = await service.relay.submit(caller, "imagine", {"prompt": prompt})
         else:
-            accepted = await service.imagine(caller, prompt, [])
+            accepted = await service.submissions.imagine(caller, prompt, [])
     finally:
         if admission.release is not None:
             admission.release()
@@ -343,13 +343,13 @@ async def press(request: Request, viewer: Viewer) -> Response:
     if not custom_id:
         raise InvalidRequest("which button?", param="custom_id")
     task_id = request.path_params["task_id"]
-    service = midjourney_service(request)
+    service = services_of(request).midjourney
     caller = _caller(request, viewer.key)
     if service.relay is not None:
         body = {"taskId": task_id, "customId": custom_id}
         accepted = await service.relay.submit(caller, "action", body)
     else:
-        accepted = await service.action(caller, task_id, custom_id)
+        accepted = await service.presses.action(caller, task_id, custom_id)
     return redirect(f"{PLAYGROUND}?tab=midjourney&task={accepted.task.id}")
 
 

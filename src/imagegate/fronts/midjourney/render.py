@@ -15,7 +15,7 @@ from imagegate.core.task_model import TaskRecord
 
 STATUS = {
     "queued": "NOT_START",
-    "modal": "MODAL",
+    "parked": "MODAL",
     "running": "IN_PROGRESS",
     "succeeded": "SUCCESS",
     "failed": "FAILURE",

@@ -1,8 +1,9 @@
 """Midjourney task API (``/mj/*``, also under ``/mj-fast``, ``/mj-turbo`` and ``/mj-relax``,
 the speed tier): submits answer HTTP 200 with a business code, tasks are polled by id.
 
-The domain work is :class:`~imagegate.core.midjourney.service.MidjourneyService`; this module
-reads the wire bodies, picks the tier from the path and renders tasks and answers."""
+The domain work is the app's :class:`~imagegate.core.midjourney.service.MidjourneyService`
+(``services.midjourney``); this module reads the wire bodies, picks the tier from the path and
+renders tasks and answers."""
 
 from __future__ import annotations
 
@@ -17,14 +18,13 @@ from starlette.responses import Response
 
 from imagegate.core.keys import ApiKey
 from imagegate.core.midjourney import ParameterError
-from imagegate.core.midjourney.handler import KIND, MidjourneyTaskHandler
-from imagegate.core.midjourney.intake import Accepted, Caller, Deps
-from imagegate.core.midjourney.relay import MidjourneyRelay, default_model, relays
+from imagegate.core.midjourney.handler import KIND
+from imagegate.core.midjourney.intake import Accepted, Caller
 from imagegate.core.midjourney.relaying import RelayRoute
 from imagegate.core.midjourney.service import MidjourneyService
 from imagegate.core.params import ImageSource
 from imagegate.errors import AuthenticationFailed, ImagegateError, NotFound, PermissionDenied
-from imagegate.fronts.common.tasks import check_webhook_url, input_loader
+from imagegate.fronts.common.tasks import check_webhook_url
 from imagegate.fronts.http.blobs import asset_response
 from imagegate.fronts.http.body import parse_json_body
 from imagegate.fronts.http.deps import public_base_url, request_id_of, services_of
@@ -59,11 +59,7 @@ Act = Callable[[MidjourneyService, Caller, Any], Awaitable[Accepted]]
 
 
 def install(services: Services) -> None:
-    """Register the ``mj`` task kind and the webhook renderer of ``notifyHook`` payloads."""
-    deps = _deps(services)
-    relay = MidjourneyRelay(deps, _mj_model(services, deps))
-    handler = MidjourneyTaskHandler(services.images, services.assets, relayed=relay.run)
-    services.tasks.register(KIND, handler)
+    """Register the renderer of ``notifyHook`` payloads."""
     links = _links(services)
     services.tasks.register_webhook_renderer(
         "mj", lambda task: task_object(task, links, str(task.meta.get("base_url", "")))
@@ -74,38 +70,8 @@ def _links(services: Services) -> ImageLinks:
     return ImageLinks(services.assets, services.settings.asset_retention_days * 86400)
 
 
-def _deps(services: Services) -> Deps:
-    return Deps(
-        images=services.images,
-        assets=services.assets,
-        tasks=services.tasks,
-        billing=services.billing,
-        inputs=input_loader(services),
-        engine=services.engine,
-    )
-
-
-def _mj_model(services: Services, deps: Deps) -> str:
-    """``IMAGEGATE_MJ_MODEL``, or by default the relay's model when one is configured."""
-    return services.settings.mj_model or default_model(deps)
-
-
 def _service(request: Request) -> MidjourneyService:
-    """The app's one service, built on first use (it only holds references)."""
-    service: MidjourneyService | None = getattr(request.app.state, "midjourney", None)
-    if service is None:
-        services = services_of(request)
-        deps = _deps(services)
-        model = _mj_model(services, deps)
-        service = MidjourneyService(
-            deps,
-            model=model,
-            queue_limit=services.settings.mj_queue_limit,
-            concurrency=services.settings.task_concurrency,
-            relay=MidjourneyRelay(deps, model) if relays(deps, model) else None,
-        )
-        request.app.state.midjourney = service
-    return service
+    return services_of(request).midjourney
 
 
 def tier_of(request: Request, modes: list[str] | None = None) -> str:
@@ -121,7 +87,7 @@ async def _submit(
     request: Request,
     key: ApiKey,
     model: type[Body],
-    act: Callable[..., Awaitable[Accepted]],
+    act: Act,
     route: RelayRoute,
 ) -> Response:
     """Parse the body, run ``act(service, caller, body)`` (or relay it as ``route`` when the
@@ -182,7 +148,7 @@ def _sources(values: list[str], name: str) -> list[ImageSource]:
 # --- submits ---------------------------------------------------------------------------------
 async def submit_imagine(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
     async def act(service: MidjourneyService, caller: Caller, body: ImagineBody) -> Accepted:
-        return await service.imagine(
+        return await service.submissions.imagine(
             caller, body.prompt, _sources(body.base64_array, "base64Array")
         )
 
@@ -191,14 +157,16 @@ async def submit_imagine(request: Request, key: ApiKey = Depends(require_mj_key)
 
 async def submit_action(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
     async def act(service: MidjourneyService, caller: Caller, body: ActionBody) -> Accepted:
-        return await service.action(caller, body.task_id, body.custom_id, remix=body.enable_remix)
+        return await service.presses.action(
+            caller, body.task_id, body.custom_id, remix=body.enable_remix
+        )
 
     return await _submit(request, key, ActionBody, act, "action")
 
 
 async def submit_modal(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
     async def act(service: MidjourneyService, caller: Caller, body: ModalBody) -> Accepted:
-        return await service.modal(caller, body.task_id, body.prompt, body.mask_base64)
+        return await service.presses.modal(caller, body.task_id, body.prompt, body.mask_base64)
 
     return await _submit(request, key, ModalBody, act, "modal")
 
@@ -206,7 +174,7 @@ async def submit_modal(request: Request, key: ApiKey = Depends(require_mj_key)) 
 async def submit_blend(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
     async def act(service: MidjourneyService, caller: Caller, body: BlendBody) -> Accepted:
         images = _sources(body.base64_array, "base64Array")
-        return await service.blend(caller, images, body.dimensions)
+        return await service.submissions.blend(caller, images, body.dimensions)
 
     return await _submit(request, key, BlendBody, act, "blend")
 
@@ -214,9 +182,9 @@ async def submit_blend(request: Request, key: ApiKey = Depends(require_mj_key)) 
 async def submit_describe(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
     async def act(service: MidjourneyService, caller: Caller, body: DescribeBody) -> Accepted:
         if body.base64:
-            return await service.describe(caller, ImageSource("base64", body.base64))
+            return await service.submissions.describe(caller, ImageSource("base64", body.base64))
         if body.link:
-            return await service.describe(caller, ImageSource("link", body.link))
+            return await service.submissions.describe(caller, ImageSource("link", body.link))
         raise ParameterError("send the image as base64 or link", param="base64")
 
     return await _submit(request, key, DescribeBody, act, "describe")
@@ -224,7 +192,7 @@ async def submit_describe(request: Request, key: ApiKey = Depends(require_mj_key
 
 async def submit_shorten(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
     async def act(service: MidjourneyService, caller: Caller, body: ShortenBody) -> Accepted:
-        return await service.shorten(caller, body.prompt)
+        return await service.submissions.shorten(caller, body.prompt)
 
     return await _submit(request, key, ShortenBody, act, "shorten")
 
@@ -232,7 +200,7 @@ async def submit_shorten(request: Request, key: ApiKey = Depends(require_mj_key)
 async def submit_edits(request: Request, key: ApiKey = Depends(require_mj_key)) -> Response:
     async def act(service: MidjourneyService, caller: Caller, body: EditsBody) -> Accepted:
         image = ImageSource("image", body.image)
-        return await service.edits(caller, image, body.prompt, body.mask_base64)
+        return await service.submissions.edits(caller, image, body.prompt, body.mask_base64)
 
     return await _submit(request, key, EditsBody, act, "edits")
 
@@ -243,7 +211,9 @@ async def upload_images(request: Request, key: ApiKey = Depends(require_mj_key))
     try:
         body = await parse_json_body(request, UploadBody)
         caller = await _caller(request, key, body)
-        stored = await _service(request).upload(caller, _sources(body.base64_array, "base64Array"))
+        stored = await _service(request).submissions.upload(
+            caller, _sources(body.base64_array, "base64Array")
+        )
     except ImagegateError as exc:
         return _refused(request, key, exc, started, record=True)
     assets = services_of(request).assets
@@ -256,7 +226,7 @@ async def upload_images(request: Request, key: ApiKey = Depends(require_mj_key))
 async def fetch_task(
     task_id: str, request: Request, key: ApiKey = Depends(require_mj_key)
 ) -> Response:
-    task = await _service(request).task(key, task_id)
+    task = await _service(request).intake.task(key, task_id)
     links = _links(services_of(request))
     return json_response(task_object(task, links, public_base_url(request)))
 
@@ -284,7 +254,7 @@ async def image_seed(
     task_id: str, request: Request, key: ApiKey = Depends(require_mj_key)
 ) -> Response:
     service = _service(request)
-    task = await service.task(key, task_id)
+    task = await service.intake.task(key, task_id)
     if "relay" in task.request and service.relay is not None:
         relayed = await service.relay.image_seed(key, task)
         return json_response(relayed.model_dump(include={"code", "description", "result"}))

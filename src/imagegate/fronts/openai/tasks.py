@@ -45,7 +45,7 @@ MAX_POLL_SECONDS = 1.0
 
 _STATUSES = {
     "queued": "queued",
-    "modal": "queued",
+    "parked": "queued",
     "running": "in_progress",
     "succeeded": "succeeded",
     "failed": "failed",

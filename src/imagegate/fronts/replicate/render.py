@@ -15,7 +15,7 @@ from imagegate.services import Services
 PREDICTIONS = "/replicate/v1/predictions"
 STATUSES = {
     "queued": "starting",
-    "modal": "starting",
+    "parked": "starting",
     "running": "processing",
     "succeeded": "succeeded",
     "failed": "failed",
