@@ -40,6 +40,7 @@ from typing import Any, Generic, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from imagegate.core.unit_of_work import UnitOfWork
 from imagegate.errors import ImagegateError
 from imagegate.pacing import Pacer
 from imagegate.storage.db import sqlite_pragmas
@@ -87,6 +88,13 @@ Outcome = tuple[Any, BaseException | None]
 class _Queued(Generic[T]):
     operation: Operation[T]
     future: asyncio.Future[T]
+
+
+def batch_of(uow: UnitOfWork) -> Batch:
+    """The :class:`Batch` behind a core unit of work (repositories call this to reach SQL)."""
+    if not isinstance(uow, Batch):
+        raise TypeError(f"not a unit of work of this store: {type(uow).__name__}")
+    return uow
 
 
 class GroupCommit:
