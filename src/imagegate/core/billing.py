@@ -30,8 +30,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.core.task_model import UNFINISHED
+from imagegate.core.unit_of_work import UnitOfWork
 from imagegate.errors import NotFound, QuotaExceeded
-from imagegate.storage.group_commit import Batch, GroupCommit
+from imagegate.storage.group_commit import Batch, GroupCommit, batch_of
 from imagegate.storage.tables import key_limits, ledger, reservations, tasks, usage
 
 ZERO = Decimal(0)
@@ -142,8 +143,10 @@ class Billing:
         hold whose release failed (the database was down) expires and is released later."""
 
     async def create_limits(
-        self, conn: AsyncConnection, key_id: str, values: dict[str, Any], now: float
+        self, uow: UnitOfWork, key_id: str, values: dict[str, Any], now: float
     ) -> None:
+        """Write a new key's limits (and its opening top-up) in the caller's unit of work."""
+        conn = batch_of(uow).conn
         await conn.execute(key_limits.insert().values(key_id=key_id, updated_at=now, **values))
         if values.get("balance_usd"):
             amount = Decimal(values["balance_usd"])

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core.billing import Billing
+from imagegate.storage.group_commit import Batch
 from imagegate.storage.tables import api_keys
 
 KEY_PREFIX = "ig-"
@@ -112,7 +113,7 @@ class KeyService:
                     created_at=key.created_at,
                 )
             )
-            await self._billing.create_limits(conn, key.id, limits or {}, key.created_at)
+            await self._billing.create_limits(Batch(conn), key.id, limits or {}, key.created_at)
         return key, secret
 
     async def list(self, *, include_revoked: bool = True) -> list[ApiKey]:
