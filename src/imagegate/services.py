@@ -51,6 +51,8 @@ from imagegate.settings import Settings
 from imagegate.storage import db
 from imagegate.storage.fleet import read_fleet
 from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.repositories.key_settings import SqlKeySettingsRepository
+from imagegate.storage.repositories.keys import SqlKeyRepository
 from imagegate.storage.stores import open_blob_store
 
 log = logging.getLogger("imagegate")
@@ -193,8 +195,8 @@ class Services:
             http=http,
             outbound_http=outbound_http,
             catalog=catalog,
-            keys=KeyService(engine, admin, billing),
-            key_settings=KeySettings(engine),
+            keys=KeyService(SqlKeyRepository(engine), writer, billing, admin_secret=admin),
+            key_settings=KeySettings(SqlKeySettingsRepository(engine)),
             billing=billing,
             writer=writer,
             access=access,
