@@ -19,6 +19,8 @@ from imagegate.core.assets import AssetService
 from imagegate.core.billing import Billing
 from imagegate.core.blobs import BlobStore
 from imagegate.core.catalog import Catalog, load_catalog
+from imagegate.core.console_sessions import SessionStore
+from imagegate.core.console_views import ConsoleViews
 from imagegate.core.files import FileService
 from imagegate.core.generation import ImageService
 from imagegate.core.idempotency import IdempotencyStore
@@ -51,6 +53,11 @@ from imagegate.settings import Settings
 from imagegate.storage import db
 from imagegate.storage.fleet import read_fleet
 from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.repositories.console_sessions import SqlSessionRepository
+from imagegate.storage.repositories.console_views import SqlConsoleViewRepository
+from imagegate.storage.repositories.key_settings import SqlKeySettingsRepository
+from imagegate.storage.repositories.keys import SqlKeyRepository
+from imagegate.storage.repositories.usage_report import SqlUsageRepository
 from imagegate.storage.stores import open_blob_store
 
 log = logging.getLogger("imagegate")
@@ -74,6 +81,8 @@ class Services:
     access: AccessControl
     rate: RateLimiter
     usage_report: UsageReport
+    console_sessions: SessionStore
+    console_views: ConsoleViews
     idempotency: IdempotencyStore
     assets: AssetService
     files: FileService
@@ -193,13 +202,19 @@ class Services:
             http=http,
             outbound_http=outbound_http,
             catalog=catalog,
-            keys=KeyService(engine, admin, billing),
-            key_settings=KeySettings(engine),
+            keys=KeyService(SqlKeyRepository(engine), writer, billing, admin_secret=admin),
+            key_settings=KeySettings(SqlKeySettingsRepository(engine)),
             billing=billing,
             writer=writer,
             access=access,
             rate=rate,
-            usage_report=UsageReport(engine),
+            usage_report=UsageReport(SqlUsageRepository(engine)),
+            console_sessions=SessionStore(
+                SqlSessionRepository(engine),
+                idle_seconds=settings.console_idle_seconds,
+                absolute_seconds=settings.console_session_seconds,
+            ),
+            console_views=ConsoleViews(SqlConsoleViewRepository(engine)),
             idempotency=idempotency,
             assets=assets,
             files=files,

@@ -18,6 +18,7 @@ from PIL import Image
 from imagegate.app import create_app
 from imagegate.core.key_settings import KeySettings
 from imagegate.settings import Settings
+from imagegate.storage.repositories.key_settings import SqlKeySettingsRepository
 from imagegate.storage.tables import ledger
 from tests.api.fronts_kit import TEST_MODELS, data_uri, encode, picture
 from tests.conftest import ADMIN_KEY, Gateway
@@ -198,7 +199,8 @@ async def test_override_beats_the_option_which_is_per_key_and_durable(a1111: Gat
     other_auth = basic(other.json()["key"])
     seen = (await client.get("/sdapi/v1/options", headers=other_auth)).json()
     assert seen["sd_model_checkpoint"] == "sketch"
-    fresh = KeySettings(a1111.services.engine)  # another process reads the database
+    # another process reads the database
+    fresh = KeySettings(SqlKeySettingsRepository(a1111.services.engine))
     key_id = (await a1111.services.keys.authenticate(a1111.key)).id  # type: ignore[union-attr]
     assert await fresh.get(key_id, "a1111.sd_model_checkpoint") == "plain"
 

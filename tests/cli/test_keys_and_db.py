@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from imagegate.cli import app
-from imagegate.core.keys import KeyService
+from imagegate.cli._common import key_service
 from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.settings import Settings
 from imagegate.storage import db
@@ -32,7 +32,8 @@ def authenticate(data_dir: Path, secret: str) -> bool:
     async def run() -> bool:
         engine = db.create_engine(Settings(data_dir=data_dir).resolved_database_url)
         try:
-            return await KeyService(engine).authenticate(secret) is not None
+            async with key_service(engine) as keys:
+                return await keys.authenticate(secret) is not None
         finally:
             await engine.dispose()
 

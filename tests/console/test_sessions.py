@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core.console_sessions import TOUCH_EVERY_SECONDS, SessionStore
+from imagegate.settings import Settings
 from imagegate.storage import db
+from imagegate.storage.repositories.console_sessions import SqlSessionRepository
 from imagegate.storage.tables import console_sessions
-from tests.conftest import Gateway
+from tests.conftest import Gateway, running_gateway
 from tests.console.kit import sign_in
 
 
@@ -34,7 +36,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def test_the_database_keeps_only_a_hash_of_the_id(engine: AsyncEngine) -> None:
-    store = SessionStore(engine)
+    store = SessionStore(SqlSessionRepository(engine))
     token, session = await store.create("key_a")
     async with engine.connect() as conn:
         stored = (await conn.execute(sa.select(console_sessions.c.id_hash))).scalars().all()
@@ -48,7 +50,9 @@ async def test_the_database_keeps_only_a_hash_of_the_id(engine: AsyncEngine) -> 
 
 async def test_idle_sessions_expire_and_activity_keeps_them(engine: AsyncEngine) -> None:
     clock = Clock()
-    store = SessionStore(engine, idle_seconds=600, absolute_seconds=10_000, clock=clock)
+    store = SessionStore(
+        SqlSessionRepository(engine), idle_seconds=600, absolute_seconds=10_000, clock=clock
+    )
     token, _ = await store.create("key_a")
     for _ in range(3):  # activity every 5 minutes keeps it alive past the idle limit
         clock.now += 300
@@ -63,7 +67,9 @@ async def test_sessions_end_at_the_absolute_limit_whatever_the_activity(
     engine: AsyncEngine,
 ) -> None:
     clock = Clock()
-    store = SessionStore(engine, idle_seconds=600, absolute_seconds=1000, clock=clock)
+    store = SessionStore(
+        SqlSessionRepository(engine), idle_seconds=600, absolute_seconds=1000, clock=clock
+    )
     token, _ = await store.create("key_a")
     clock.now += 500
     assert await store.get(token) is not None
@@ -75,7 +81,9 @@ async def test_sessions_end_at_the_absolute_limit_whatever_the_activity(
 
 async def test_sign_out_sweep_and_end_all(engine: AsyncEngine) -> None:
     clock = Clock()
-    store = SessionStore(engine, idle_seconds=600, absolute_seconds=10_000, clock=clock)
+    store = SessionStore(
+        SqlSessionRepository(engine), idle_seconds=600, absolute_seconds=10_000, clock=clock
+    )
     first, _ = await store.create("key_a")
     second, _ = await store.create("key_a")
     other, _ = await store.create("key_b")
@@ -133,10 +141,11 @@ async def test_sign_in_attempts_are_rate_limited_per_address(gateway: Gateway) -
     assert limited.status_code == 429 and "Too many sign-in attempts" in limited.text
 
 
-async def test_the_idle_limit_is_a_setting(gateway: Gateway) -> None:
-    gateway.services.settings.console_idle_seconds = 0.5  # read when the console starts
-    await sign_in(gateway.client, gateway.key)
-    assert (await gateway.client.get("/console/gallery")).status_code == 200
-    await asyncio.sleep(0.6)
-    expired = await gateway.client.get("/console/gallery")
-    assert expired.status_code == 303 and expired.headers["location"] == "/console/sign-in"
+async def test_the_idle_limit_is_a_setting(settings: Settings) -> None:
+    settings.console_idle_seconds = 0.5  # read when the gateway starts
+    async with running_gateway(settings) as gateway:
+        await sign_in(gateway.client, gateway.key)
+        assert (await gateway.client.get("/console/gallery")).status_code == 200
+        await asyncio.sleep(0.6)
+        expired = await gateway.client.get("/console/gallery")
+        assert expired.status_code == 303 and expired.headers["location"] == "/console/sign-in"

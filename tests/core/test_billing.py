@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from imagegate.cli._common import key_service
 from imagegate.core.billing import Billing, Reservation
-from imagegate.core.keys import KeyService
 from imagegate.errors import QuotaExceeded
 from imagegate.storage import db
 from imagegate.storage.group_commit import GroupCommit
@@ -30,7 +30,8 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def new_key(engine: AsyncEngine, **limits: object) -> str:
-    key, _ = await KeyService(engine).create(name="t", limits=dict(limits))
+    async with key_service(engine) as keys:
+        key, _ = await keys.create(name="t", limits=dict(limits))
     return key.id
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from imagegate.cli._common import key_service
 from imagegate.core.keys import KeyService
 from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.storage import db
@@ -24,6 +25,12 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+@pytest.fixture
+async def keys(engine: AsyncEngine) -> AsyncIterator[KeyService]:
+    async with key_service(engine) as service:
+        yield service
+
+
 async def test_migrations_reach_head_and_are_idempotent(engine: AsyncEngine) -> None:
     head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
     assert head is not None and await db.current_revision(engine) == head
@@ -33,8 +40,7 @@ async def test_migrations_reach_head_and_are_idempotent(engine: AsyncEngine) -> 
     assert {"api_keys", "assets", "usage", "files", "tasks", "webhook_deliveries"} <= tables
 
 
-async def test_keys_are_stored_only_as_hashes(engine: AsyncEngine) -> None:
-    keys = KeyService(engine)
+async def test_keys_are_stored_only_as_hashes(engine: AsyncEngine, keys: KeyService) -> None:
     key, secret = await keys.create(name="ci", models=("sketch",))
     assert len(secret) > 40 and secret.startswith("ig-")
     assert key.prefix == secret[: len(key.prefix)]
@@ -46,8 +52,7 @@ async def test_keys_are_stored_only_as_hashes(engine: AsyncEngine) -> None:
     assert await keys.authenticate(secret + "x") is None
 
 
-async def test_revoked_key_stops_working_at_once(engine: AsyncEngine) -> None:
-    keys = KeyService(engine)
+async def test_revoked_key_stops_working_at_once(keys: KeyService) -> None:
     key, secret = await keys.create()
     assert await keys.authenticate(secret) is not None
     revoked = await keys.revoke(key.id)
@@ -58,8 +63,7 @@ async def test_revoked_key_stops_working_at_once(engine: AsyncEngine) -> None:
     assert await keys.count_active() == 0
 
 
-async def test_sql_metacharacters_in_a_presented_key_are_just_data(engine: AsyncEngine) -> None:
-    keys = KeyService(engine)
+async def test_sql_metacharacters_in_a_presented_key_are_just_data(keys: KeyService) -> None:
     await keys.create()
     for evil in ["' OR '1'='1", "x'; DROP TABLE api_keys; --", "\x00abc", "a" * 10_000]:
         assert await keys.authenticate(evil) is None

@@ -1,4 +1,5 @@
-"""Helpers shared by the command groups: settings from options, an engine for one command."""
+"""Helpers shared by the command groups: settings from options, an engine for one command, the
+key service on it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from imagegate.core.billing import Billing
+from imagegate.core.keys import KeyService
 from imagegate.settings import Settings
 from imagegate.storage import db
+from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.repositories.keys import SqlKeyRepository
 
 DataDir = Annotated[
     Path | None,
@@ -42,3 +47,14 @@ async def migrated_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def key_service(engine: AsyncEngine) -> AsyncIterator[KeyService]:
+    """The key service on ``engine`` (without the configured admin key), its writer closed
+    afterwards."""
+    writer = GroupCommit(engine)
+    try:
+        yield KeyService(SqlKeyRepository(engine), writer, Billing(engine, writer))
+    finally:
+        await writer.close()

@@ -12,10 +12,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from imagegate.cli._common import DataDir, migrated_engine, settings_for
+from imagegate.cli._common import DataDir, key_service, migrated_engine, settings_for
 from imagegate.cli._output import field_table, iso, print_json, print_table
 from imagegate.core.billing import Billing, KeyLimits
-from imagegate.core.keys import ApiKey, KeyService, parse_globs
+from imagegate.core.keys import ApiKey, parse_globs
 
 app = typer.Typer(help="API keys.", no_args_is_help=True)
 
@@ -84,8 +84,8 @@ def create(
         limits["balance_usd"] = Decimal(str(credit))
 
     async def run() -> tuple[ApiKey, str]:
-        async with migrated_engine(settings_for(data_dir)) as engine:
-            return await KeyService(engine).create(
+        async with migrated_engine(settings_for(data_dir)) as engine, key_service(engine) as keys:
+            return await keys.create(
                 name=name, models=parse_globs(models), admin=admin, limits=limits
             )
 
@@ -102,8 +102,8 @@ def list_keys(json: Json = False, data_dir: DataDir = None) -> None:
     """List keys by id and prefix (never their secrets); ids are printed whole."""
 
     async def run() -> list[ApiKey]:
-        async with migrated_engine(settings_for(data_dir)) as engine:
-            return await KeyService(engine).list()
+        async with migrated_engine(settings_for(data_dir)) as engine, key_service(engine) as keys:
+            return await keys.list()
 
     keys = asyncio.run(run())
     if json:
@@ -131,8 +131,8 @@ def revoke(key_id: str, data_dir: DataDir = None) -> None:
     """Revoke a key by id; it stops working at once (within seconds on other replicas)."""
 
     async def run() -> ApiKey | None:
-        async with migrated_engine(settings_for(data_dir)) as engine:
-            return await KeyService(engine).revoke(key_id)
+        async with migrated_engine(settings_for(data_dir)) as engine, key_service(engine) as keys:
+            return await keys.revoke(key_id)
 
     if asyncio.run(run()) is None:
         typer.echo(f"no key with id {key_id}", err=True)
@@ -196,8 +196,8 @@ def show(key_id: str, json: Json = False, data_dir: DataDir = None) -> None:
 async def _with_billing(
     data_dir: Path | None, key_id: str, action: Callable[[Billing], Awaitable[KeyLimits]]
 ) -> tuple[ApiKey, KeyLimits, list[dict[str, Any]]]:
-    async with migrated_engine(settings_for(data_dir)) as engine:
-        key = await KeyService(engine).get(key_id)
+    async with migrated_engine(settings_for(data_dir)) as engine, key_service(engine) as keys:
+        key = await keys.get(key_id)
         if key is None:
             typer.echo(f"no key with id {key_id}", err=True)
             raise typer.Exit(1)

@@ -11,8 +11,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from imagegate.cli._common import DataDir, migrated_engine, settings_for
-from imagegate.core.keys import KeyService
+from imagegate.cli._common import DataDir, key_service, migrated_engine, settings_for
 from imagegate.observability.multiproc import multiprocess_dir
 from imagegate.settings import Settings
 
@@ -98,8 +97,7 @@ def _log_config(level: str) -> dict[str, Any]:
 
 async def _bootstrap(settings: Settings) -> str | None:
     """Migrate; create and return an admin key when none exists and none is configured."""
-    async with migrated_engine(settings) as engine:
-        keys = KeyService(engine)
+    async with migrated_engine(settings) as engine, key_service(engine) as keys:
         if settings.admin_key is not None or await keys.count_active():
             return None
         _, secret = await keys.create(name="admin (created by serve)", admin=True)

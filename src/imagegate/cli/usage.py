@@ -12,6 +12,7 @@ from rich.table import Table
 
 from imagegate.cli._common import DataDir, migrated_engine, settings_for
 from imagegate.core.usage_report import UsageFilter, UsageReport, to_csv
+from imagegate.storage.repositories.usage_report import SqlUsageRepository
 
 GROUPS = ("day", "model", "key")
 
@@ -32,7 +33,7 @@ def usage(
 
     async def run() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         async with migrated_engine(settings_for(data_dir)) as engine:
-            report = UsageReport(engine)
+            report = UsageReport(SqlUsageRepository(engine))
             return await report.rows(where, 100_000), await report.totals(where)
 
     rows, totals = asyncio.run(run())

@@ -11,11 +11,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from imagegate.storage.tables import console_sessions
+from typing import Protocol
 
 IDLE_SECONDS = 30 * 60.0
 ABSOLUTE_SECONDS = 12 * 3600.0
@@ -36,18 +32,48 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+class SessionRepository(Protocol):
+    """Where console sessions are kept, by the hash of their id (``storage/`` holds the SQL
+    one)."""
+
+    async def insert(self, session: ConsoleSession) -> None:
+        """Keep a new session."""
+        ...
+
+    async def get(self, id_hash: str) -> ConsoleSession | None:
+        """The session with this id hash (expired or not), or ``None``."""
+        ...
+
+    async def touch(self, id_hash: str, now: float) -> None:
+        """Set the session's ``last_seen_at`` to ``now``."""
+        ...
+
+    async def delete(self, id_hash: str) -> None:
+        """Forget the session with this id hash (if any)."""
+        ...
+
+    async def delete_of_key(self, key_id: str) -> int:
+        """Forget every session of a key; how many there were."""
+        ...
+
+    async def delete_stale(self, seen_before: float, created_before: float) -> int:
+        """Forget every session last seen at or before ``seen_before`` or created at or before
+        ``created_before``; how many there were."""
+        ...
+
+
 class SessionStore:
     """Creates, looks up, touches and ends console sessions."""
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        repository: SessionRepository,
         *,
         idle_seconds: float = IDLE_SECONDS,
         absolute_seconds: float = ABSOLUTE_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._engine = engine
+        self._sessions = repository
         self.idle_seconds = idle_seconds
         self.absolute_seconds = absolute_seconds
         self._clock = clock
@@ -57,16 +83,7 @@ class SessionStore:
         token = secrets.token_urlsafe(32)
         now = self._clock()
         session = ConsoleSession(_digest(token), key_id, secrets.token_urlsafe(32), now, now)
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                console_sessions.insert().values(
-                    id_hash=session.id_hash,
-                    key_id=key_id,
-                    csrf_token=session.csrf_token,
-                    created_at=now,
-                    last_seen_at=now,
-                )
-            )
+        await self._sessions.insert(session)
         return token, session
 
     async def get(self, token: str | None) -> ConsoleSession | None:
@@ -74,25 +91,15 @@ class SessionStore:
         if not token or len(token) > 128:
             return None
         digest = _digest(token)
-        async with self._engine.connect() as conn:
-            query = console_sessions.select().where(console_sessions.c.id_hash == digest)
-            row = (await conn.execute(query)).mappings().first()
-        if row is None:
+        session = await self._sessions.get(digest)
+        if session is None:
             return None
-        session = ConsoleSession(
-            row["id_hash"], row["key_id"], row["csrf_token"], row["created_at"], row["last_seen_at"]
-        )
         now = self._clock()
         if self.expired(session, now):
-            await self._delete(digest)
+            await self._sessions.delete(digest)
             return None
         if now - session.last_seen_at >= TOUCH_EVERY_SECONDS:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    console_sessions.update()
-                    .where(console_sessions.c.id_hash == digest)
-                    .values(last_seen_at=now)
-                )
+            await self._sessions.touch(digest, now)
         return session
 
     def expired(self, session: ConsoleSession, now: float) -> bool:
@@ -104,29 +111,15 @@ class SessionStore:
     async def end(self, token: str | None) -> None:
         """Sign out: the session is gone, whatever the cookie still says."""
         if token:
-            await self._delete(_digest(token))
+            await self._sessions.delete(_digest(token))
 
     async def end_all(self, key_id: str) -> int:
         """End every session of a key (it was revoked)."""
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                console_sessions.delete().where(console_sessions.c.key_id == key_id)
-            )
-        return int(result.rowcount or 0)
+        return await self._sessions.delete_of_key(key_id)
 
     async def sweep(self) -> int:
         """Delete expired sessions."""
         now = self._clock()
-        stale = sa.or_(
-            console_sessions.c.last_seen_at <= now - self.idle_seconds,
-            console_sessions.c.created_at <= now - self.absolute_seconds,
+        return await self._sessions.delete_stale(
+            now - self.idle_seconds, now - self.absolute_seconds
         )
-        async with self._engine.begin() as conn:
-            result = await conn.execute(console_sessions.delete().where(stale))
-        return int(result.rowcount or 0)
-
-    async def _delete(self, digest: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                console_sessions.delete().where(console_sessions.c.id_hash == digest)
-            )

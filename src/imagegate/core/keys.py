@@ -8,14 +8,10 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import Any, Protocol
 
 from imagegate.core.billing import Billing
-from imagegate.storage.group_commit import Batch
-from imagegate.storage.tables import api_keys
+from imagegate.core.unit_of_work import Committer, UnitOfWork
 
 KEY_PREFIX = "ig-"
 SHOWN_PREFIX_LENGTH = 10
@@ -71,14 +67,51 @@ def parse_globs(text: str | None) -> tuple[str, ...] | None:
     return None if not globs or globs == ("*",) else globs
 
 
+class KeyRepository(Protocol):
+    """Where keys are kept: by id, with only the SHA-256 of each secret (``storage/`` holds the
+    SQL one)."""
+
+    async def insert(self, uow: UnitOfWork, key: ApiKey, key_hash: str) -> None:
+        """Write a new key in the caller's unit of work."""
+        ...
+
+    async def list(self, *, include_revoked: bool) -> list[ApiKey]:
+        """Every key, oldest first; without the revoked ones unless ``include_revoked``."""
+        ...
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        """The key with this id (revoked or not), or ``None``."""
+        ...
+
+    async def count_active(self) -> int:
+        """How many keys are not revoked."""
+        ...
+
+    async def revoke(self, key_id: str, now: float) -> ApiKey | None:
+        """Mark the key revoked at ``now`` unless it already is; the key as it now stands, or
+        ``None`` when there is no such key."""
+        ...
+
+    async def by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key whose secret hashes to ``key_hash`` (revoked or not), or ``None``."""
+        ...
+
+
 class KeyService:
     """Creates, lists, revokes and authenticates keys."""
 
     def __init__(
-        self, engine: AsyncEngine, admin_secret: str | None = None, billing: Billing | None = None
+        self,
+        repository: KeyRepository,
+        committer: Committer,
+        billing: Billing,
+        *,
+        admin_secret: str | None = None,
     ) -> None:
-        self._engine = engine
-        self._billing = billing or Billing(engine)
+        """``committer`` runs a new key's row and its limits as one transaction."""
+        self._keys = repository
+        self._committer = committer
+        self._billing = billing
         self._admin_hash = hash_key(admin_secret) if admin_secret else None
         self._cache: dict[str, tuple[ApiKey, float]] = {}
 
@@ -101,57 +134,28 @@ class KeyService:
             is_admin=admin,
             created_at=time.time(),
         )
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                api_keys.insert().values(
-                    id=key.id,
-                    name=key.name,
-                    prefix=key.prefix,
-                    key_hash=hash_key(secret),
-                    models=list(models) if models is not None else None,
-                    is_admin=admin,
-                    created_at=key.created_at,
-                )
-            )
-            await self._billing.create_limits(Batch(conn), key.id, limits or {}, key.created_at)
+
+        async def write(uow: UnitOfWork) -> None:
+            await self._keys.insert(uow, key, hash_key(secret))
+            await self._billing.create_limits(uow, key.id, limits or {}, key.created_at)
+
+        await self._committer.run(write)
         return key, secret
 
     async def list(self, *, include_revoked: bool = True) -> list[ApiKey]:
-        query = api_keys.select().order_by(api_keys.c.created_at)
-        if not include_revoked:
-            query = query.where(api_keys.c.revoked_at.is_(None))
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [_from_row(row) for row in rows]
+        return await self._keys.list(include_revoked=include_revoked)
 
     async def get(self, key_id: str) -> ApiKey | None:
-        async with self._engine.connect() as conn:
-            query = api_keys.select().where(api_keys.c.id == key_id)
-            row = (await conn.execute(query)).mappings().first()
-        return _from_row(row) if row else None
+        return await self._keys.get(key_id)
 
     async def count_active(self) -> int:
-        query = sa.select(sa.func.count()).select_from(api_keys)
-        async with self._engine.connect() as conn:
-            return int(
-                (await conn.execute(query.where(api_keys.c.revoked_at.is_(None)))).scalar_one()
-            )
+        return await self._keys.count_active()
 
     async def revoke(self, key_id: str) -> ApiKey | None:
         """Revoke a key; ``None`` when no such key exists."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                api_keys.update()
-                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=time.time())
-            )
-            row = (
-                (await conn.execute(api_keys.select().where(api_keys.c.id == key_id)))
-                .mappings()
-                .first()
-            )
+        key = await self._keys.revoke(key_id, time.time())
         self._cache = {h: entry for h, entry in self._cache.items() if entry[0].id != key_id}
-        return _from_row(row) if row else None
+        return key
 
     async def authenticate(self, presented: str) -> ApiKey | None:
         """The active key for a presented secret, or ``None``. Work does not depend on the input."""
@@ -164,28 +168,9 @@ class KeyService:
         now = time.monotonic()
         if cached is not None and now - cached[1] < CACHE_SECONDS:
             return cached[0]
-        async with self._engine.connect() as conn:
-            row = (
-                (await conn.execute(api_keys.select().where(api_keys.c.key_hash == digest)))
-                .mappings()
-                .first()
-            )
-        if row is None or row["revoked_at"] is not None:
+        key = await self._keys.by_hash(digest)
+        if key is None or key.revoked_at is not None:
             self._cache.pop(digest, None)
             return None
-        key = _from_row(row)
         self._cache[digest] = (key, now)
         return key
-
-
-def _from_row(row: sa.RowMapping) -> ApiKey:
-    models = row["models"]
-    return ApiKey(
-        id=row["id"],
-        name=row["name"],
-        prefix=row["prefix"],
-        models=tuple(models) if models is not None else None,
-        is_admin=bool(row["is_admin"]),
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-    )

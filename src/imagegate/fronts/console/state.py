@@ -1,5 +1,5 @@
-"""The console's long-lived parts, built on first use from the gateway's services and kept on
-the app (they only hold references): the session store and the read models."""
+"""The console's long-lived parts, taken on first use from the gateway's services and kept on
+the app: the session store and the read models."""
 
 from __future__ import annotations
 
@@ -24,11 +24,6 @@ def console_state(request: Request) -> ConsoleState:
     state: ConsoleState | None = getattr(request.app.state, "console", None)
     if state is None:
         services = services_of(request)
-        sessions = SessionStore(
-            services.engine,
-            idle_seconds=services.settings.console_idle_seconds,
-            absolute_seconds=services.settings.console_session_seconds,
-        )
-        state = ConsoleState(sessions=sessions, views=ConsoleViews(services.engine))
+        state = ConsoleState(sessions=services.console_sessions, views=services.console_views)
         request.app.state.console = state
     return state
