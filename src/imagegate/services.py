@@ -254,6 +254,10 @@ class Services:
             except Exception:
                 log.exception("retention sweep failed")
 
+    async def check_database(self) -> None:
+        """Raise unless the database answers (the readiness probe's first check)."""
+        await db.ping(self.engine)
+
     async def fleet_figures(self) -> FleetFigures | None:
         """The fleet's backlog for ``/metrics``, or ``None`` while the database does not answer:
         the process's own series matter most exactly then."""

@@ -95,6 +95,12 @@ async def _sqlite_file_lock(engine: AsyncEngine) -> AsyncIterator[None]:
             fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
 
+async def ping(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a trivial query."""
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as connection:
         exists = await connection.run_sync(lambda c: sa.inspect(c).has_table("alembic_version"))

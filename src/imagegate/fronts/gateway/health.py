@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -31,8 +30,7 @@ async def readyz(request: Request) -> Response:
     services = services_of(request)
     checks: dict[str, str] = {}
     try:
-        async with services.engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
+        await services.check_database()
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
