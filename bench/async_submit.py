@@ -57,11 +57,11 @@ async def measure(requests: int) -> dict[str, Any]:
             submits.append((time.perf_counter() - _started.get()) * 1000)
         return response
 
-    images._serve = timed_serve  # type: ignore[assignment]
+    images._serve = timed_serve
     with tempfile.TemporaryDirectory() as data_dir:
         settings = Settings(
             data_dir=Path(data_dir),
-            admin_key=ADMIN,  # type: ignore[arg-type]
+            admin_key=ADMIN,
             default_rpm=100_000_000,
             gc_tuning=False,
         )
@@ -92,7 +92,7 @@ async def measure(requests: int) -> dict[str, Any]:
                     )
                     if (sync.status_code, queued.status_code) != (200, 202):
                         raise RuntimeError(f"unexpected answers: {sync.text} {queued.text}")
-    images._serve = serve  # type: ignore[assignment]
+    images._serve = serve
     admission, submit = statistics.median(admissions), statistics.median(submits)
     return {
         "requests": requests,

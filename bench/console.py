@@ -82,7 +82,7 @@ async def seed(services: Services, key_id: str, usage_rows: int, images: int) ->
 
 async def main(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     data = Path(tempfile.mkdtemp(prefix="imagegate-console-bench-"))
-    app = create_app(Settings(data_dir=data, admin_key=None, gc_tuning=False))  # type: ignore[call-arg]
+    app = create_app(Settings(data_dir=data, admin_key=None, gc_tuning=False))
     results: dict[str, dict[str, float]] = {}
     async with app.router.lifespan_context(app):
         services: Services = app.state.services

@@ -123,7 +123,7 @@ def data_dir_on(template: Path, data_dir: Path) -> Path:
 def settings(tmp_path: Path, migrated_sqlite: Path) -> Settings:
     return Settings(
         data_dir=data_dir_on(migrated_sqlite, tmp_path / "data"),
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         config=None,
         public_url=None,
     )
@@ -205,7 +205,7 @@ def live_server(
 ) -> Iterator[LiveServer]:
     """A real uvicorn server on a loopback port, for the official SDKs and plain HTTP clients."""
     data_dir = data_dir_on(migrated_sqlite, tmp_path_factory.mktemp("live"))
-    app = create_app(Settings(data_dir=data_dir, admin_key=ADMIN_KEY))  # type: ignore[arg-type]
+    app = create_app(Settings(data_dir=data_dir, admin_key=ADMIN_KEY))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -235,7 +235,11 @@ def numeric_spelling(value: int, parts: int, bases: list[int]) -> str:
     for size in sizes:
         shift -= 8 * size
         numbers.append((value >> shift) & ((1 << (8 * size)) - 1))
-    spell = {8: lambda n: f"0{n:o}", 10: str, 16: lambda n: f"0x{n:x}"}
+    spell: dict[int, Callable[[int], str]] = {
+        8: lambda n: f"0{n:o}",
+        10: str,
+        16: lambda n: f"0x{n:x}",
+    }
     return ".".join(spell[base](n) for n, base in zip(numbers, bases, strict=False))
 
 

@@ -65,7 +65,7 @@ def script(blocks: list[Block], base_url: str) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     data_dir = tmp_path_factory.mktemp("readme-data")
-    app = create_app(Settings(data_dir=data_dir, admin_key=ADMIN_KEY))  # type: ignore[arg-type]
+    app = create_app(Settings(data_dir=data_dir, admin_key=ADMIN_KEY))
     running = serve_in_thread(app, lifespan="on")
     yield running.base_url, data_dir
     running.stop()

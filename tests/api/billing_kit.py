@@ -20,7 +20,7 @@ async def priced_gateway(tmp_path: Path, **settings: Any) -> AsyncIterator[Gatew
     app = create_app(
         Settings(
             data_dir=tmp_path / "data",
-            admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+            admin_key=ADMIN_KEY,
             config=config,
             **settings,
         )

@@ -76,7 +76,7 @@ def front_settings(tmp_path: Path) -> Settings:
     config.write_text(TEST_MODELS)
     return Settings(
         data_dir=tmp_path / "data",
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         config=config,
         outbound_allow=["127.0.0.1/32"],
         webhook_backoff_seconds=[0.2, 0.2],

@@ -40,7 +40,7 @@ async def a1111(tmp_path: Path) -> AsyncIterator[Gateway]:
     config.write_text(TEST_MODELS + PRICED)
     settings = Settings(
         data_dir=tmp_path / "data",
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         config=config,
         default_model="sketch",
     )

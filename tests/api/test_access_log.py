@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -49,7 +50,7 @@ async def test_a_client_gone_before_its_body_arrived_is_not_a_crash(
     """Half a body, then the connection drops (as ``wrk`` does when it stops): no usage row,
     no "unhandled error" with a traceback, no 500."""
     caplog.set_level(logging.DEBUG, logger="imagegate")
-    messages = iter(
+    messages: Iterator[Message] = iter(
         [
             {"type": "http.request", "body": b'{"prompt": "half a', "more_body": True},
             {"type": "http.disconnect"},

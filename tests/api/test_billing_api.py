@@ -38,7 +38,7 @@ async def priced(tmp_path: Path) -> AsyncIterator[Gateway]:
     config.write_text(PRICED)
     settings = Settings(
         data_dir=tmp_path / "data",
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         config=config,
         concurrency_queue_seconds=0.2,
     )

@@ -265,7 +265,8 @@ async def test_remove_background_gives_transparent_corners(gateway: Gateway) -> 
     assert done["status"] == "COMPLETED", done
     image = decode((await gateway.client.get(done["result"]["image_url"])).content)
     assert image.format == "PNG" and image.mode == "RGBA"
-    assert image.getpixel((0, 0))[3] == 0 and image.getpixel((255, 255))[3] == 0
+    alpha = image.getchannel("A")
+    assert alpha.getpixel((0, 0)) == 0 and alpha.getpixel((255, 255)) == 0
 
 
 @pytest.mark.parametrize(

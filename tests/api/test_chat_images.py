@@ -39,7 +39,7 @@ model = "sketch"
 def settings(tmp_path: Path) -> Settings:
     config = tmp_path / "models.toml"
     config.write_text(TEST_MODELS + DESCRIBER)
-    return Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY, config=config)  # type: ignore[arg-type]
+    return Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY, config=config)
 
 
 def user(*parts: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@ submit routes in their business shape too), never a 500; the gateway recovers by
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +20,7 @@ GEMINI = {"contents": [{"parts": [{"text": "a red square"}]}]}
 
 
 @pytest.fixture
-def db_proxy(postgres_url: str) -> AsyncIterator[tuple[Proxy, str]]:
+def db_proxy(postgres_url: str) -> Iterator[tuple[Proxy, str]]:
     url = make_url(postgres_url)
     with proxy_to(url.host or "127.0.0.1", url.port or 5432) as proxy:
         yield (
@@ -33,7 +33,7 @@ def db_proxy(postgres_url: str) -> AsyncIterator[tuple[Proxy, str]]:
 async def on_proxy(tmp_path: Path, db_proxy: tuple[Proxy, str]) -> AsyncIterator[Gateway]:
     settings = Settings(
         data_dir=tmp_path / "data",
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         database_url=db_proxy[1],
     )
     app = create_app(settings)

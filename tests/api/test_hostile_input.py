@@ -202,7 +202,10 @@ async def test_unicode_and_endless_digits_are_400s_not_500s(gateway: Gateway) ->
         response = await gateway.client.post(
             "/replicate/v1/models/imagegate/sketch/predictions",
             json={"input": {"prompt": "x"}},
-            headers={**gateway.auth, "Prefer": wait.encode("latin-1")},
+            headers={
+                **{name.encode(): value.encode() for name, value in gateway.auth.items()},
+                b"Prefer": wait.encode("latin-1"),
+            },
         )
         assert response.status_code == 400 and "Prefer" in response.json()["detail"]
     for flag in ("--seed ²", f"--seed {endless}"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -43,8 +44,9 @@ UPSCALE_BUTTONS = [
 ]
 
 
-def names(task: dict[str, object]) -> list[str]:
-    return [b["label"] or b["emoji"] for b in task["buttons"]]  # type: ignore[attr-defined, index]
+def names(task: dict[str, Any]) -> list[str]:
+    buttons: list[dict[str, str]] = task["buttons"]
+    return [b["label"] or b["emoji"] for b in buttons]
 
 
 async def test_imagine_then_u2_then_vary_region_repaints_only_the_masked_area(

@@ -177,7 +177,7 @@ async def test_action_errors(gateway: Gateway) -> None:
 async def test_queued_and_queue_full_codes(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path / "data",
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         task_concurrency=1,
         mj_queue_limit=2,
     )

@@ -61,7 +61,7 @@ def relay_settings(tmp_path: Path, relay_url: str, monkeypatch: pytest.MonkeyPat
     config.write_text(CONFIG)
     return Settings(
         data_dir=tmp_path / "data",
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         config=config,
         task_poll_seconds=0.05,
         task_lease_seconds=0.5,

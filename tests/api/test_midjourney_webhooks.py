@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -21,7 +22,7 @@ def settings(tmp_path: Path) -> Settings:
     """Webhooks may reach the loopback receiver and are retried within a second."""
     return Settings(
         data_dir=tmp_path / "data",
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         webhook_backoff_seconds=[0.05, 0.05, 0.05],
         outbound_allow=["127.0.0.1/32"],
     )
@@ -66,10 +67,10 @@ def test_a_plain_client_against_a_real_server(live_server: LiveServer) -> None:
         assert image.status_code == 200 and image.headers["content-type"] == "image/png"
 
 
-def _poll(client: httpx.Client, task_id: str) -> dict[str, object]:
+def _poll(client: httpx.Client, task_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 30
     while True:
-        task: dict[str, object] = client.get(f"/mj/task/{task_id}/fetch").json()
+        task: dict[str, Any] = client.get(f"/mj/task/{task_id}/fetch").json()
         if task["status"] == "SUCCESS":
             return task
         assert task["status"] not in ("FAILURE", "CANCEL") and time.monotonic() < deadline, task

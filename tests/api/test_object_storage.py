@@ -43,7 +43,7 @@ def redirect() -> bool:
 def settings(tmp_path: Path, s3_bucket: str, redirect: bool) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         storage_url=f"s3://{s3_bucket}/gateway",
         storage_redirect=redirect,
     )
@@ -188,6 +188,14 @@ class Outage:
         self._gate()
         await self.store.delete(digest)
 
+    async def put_rendition(self, digest: str, name: str, data: bytes, content_type: str) -> None:
+        self._gate()
+        await self.store.put_rendition(digest, name, data, content_type)
+
+    async def open_rendition(self, digest: str, name: str) -> BlobBody | None:
+        self._gate()
+        return await self.store.open_rendition(digest, name)
+
     async def presign(self, digest: str, ttl: int) -> str | None:
         return await self.store.presign(digest, ttl)
 
@@ -208,7 +216,7 @@ async def test_a_task_waits_for_the_bucket_and_stores_its_output_once(gateway: G
         image = GeneratedImage(data=png(), output_format="png", width=16, height=16)
         return TaskOutput(images=[image], model="sketch")
 
-    tasks.register("outage-test", handler)  # type: ignore[arg-type]
+    tasks.register("outage-test", handler)
     key_id = (await services.keys.list(include_revoked=False))[0].id
     task = await tasks.submit(kind="outage-test", owner_key_id=key_id, request={}, meta={})
     while outage.refused < 2:

@@ -50,7 +50,7 @@ async def test_an_async_task_survives_a_restart_finishing_and_charged_once(
     monkeypatch.setenv("OPENAI_BASE_URL", f"{upstream_url}/v1")
     settings = Settings(
         data_dir=tmp_path / "data",
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         task_poll_seconds=0.05,
         task_lease_seconds=0.5,
     )

@@ -74,7 +74,7 @@ schema = schemathesis.openapi.from_dict(_document())
     suppress_health_check=list(HealthCheck),
 )
 def test_no_operation_answers_a_server_error(
-    case: schemathesis.Case, live_server: LiveServer
+    case: schemathesis.Case[Any], live_server: LiveServer
 ) -> None:
     key = ADMIN_KEY if case.path.startswith("/admin") else live_server.key
     headers = {

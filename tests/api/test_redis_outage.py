@@ -49,7 +49,7 @@ def proxied_redis_url(redis_proxy: Proxy) -> str:
 async def gateway_on_redis(tmp_path: Path, proxied_redis_url: str) -> AsyncIterator[Gateway]:
     settings = Settings(
         data_dir=tmp_path / "data",
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         redis_url=proxied_redis_url,
     )
     app = create_app(settings)

@@ -42,7 +42,7 @@ async def priced(tmp_path: Path) -> AsyncIterator[Gateway]:
     settings = Settings(
         data_dir=tmp_path / "data",
         admin_key=ADMIN_KEY,
-        config=config,  # type: ignore[arg-type]
+        config=config,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

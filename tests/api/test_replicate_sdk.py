@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import replicate
+from replicate.client import Client
 from replicate.exceptions import ReplicateError
 
 from imagegate.fronts.replicate import routes
 from tests.conftest import ADMIN_KEY, LiveServer
 
-Clients = Callable[..., replicate.Client]
+Clients = Callable[..., Client]
 
 
 @pytest.fixture
@@ -21,9 +22,9 @@ def client_for(live_server: LiveServer) -> Iterator[Clients]:
     """SDK clients for a key (the live server's by default) on transports closed afterwards."""
     transports: list[httpx.HTTPTransport] = []
 
-    def make(key: str | None = None) -> replicate.Client:
+    def make(key: str | None = None) -> Client:
         transports.append(httpx.HTTPTransport())
-        return replicate.Client(
+        return Client(
             api_token=key or live_server.key,
             base_url=f"{live_server.base_url}/replicate",
             transport=transports[-1],
@@ -61,7 +62,7 @@ def test_models_get_then_a_prediction_by_version_id(client_for: Clients) -> None
     assert prediction.status == "succeeded", prediction.error
     assert prediction.model == "imagegate/sketch"
     assert prediction.version == model.latest_version.id
-    assert len(prediction.output) == 2
+    assert prediction.output is not None and len(prediction.output) == 2
     assert httpx.get(prediction.output[0]).headers["content-type"].startswith("image/")
 
 

@@ -69,7 +69,7 @@ async def gateway(
     monkeypatch.setenv("OPENAI_BASE_URL", f"{bases['a']}/v1")
     monkeypatch.setenv("GEMINI_API_KEY", GEMINI_KEY)
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", bases["gemini"])
-    settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY)
     async for gw in start(settings):
         yield gw
 
@@ -219,7 +219,7 @@ async def test_every_deployment_down_is_503_with_retry_after(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
-    settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY)
     async for gw in start(settings):
         response = await generate(gw)
         assert response.status_code == 503
@@ -252,7 +252,7 @@ base_url = "{bases["b"]}/v1"
 credentials = {{ api_key = ["SECONDARY_KEY"] }}
 """
     )
-    settings = Settings(data_dir=tmp_path / "d", admin_key=ADMIN_KEY, config=config)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path / "d", admin_key=ADMIN_KEY, config=config)
     async for gw in start(settings):
         openai_a.script("generate", RateLimit(30))
         first = await generate(gw)
@@ -270,7 +270,7 @@ async def test_the_router_is_configured_by_the_operators_settings(
     monkeypatch.setenv("OPENAI_BASE_URL", f"{bases['a']}/v1")
     monkeypatch.setenv("IMAGEGATE_UPSTREAM_ATTEMPTS", "1")
     monkeypatch.setenv("IMAGEGATE_UPSTREAM_MAX_WAIT_SECONDS", "0")
-    settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY)
     async for gw in start(settings, router=None):
         openai_a.script("generate", Fail(500))
         failed = await generate(gw)  # the default (3 attempts) would have tried again

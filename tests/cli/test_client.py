@@ -32,7 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     data_dir = tmp_path_factory.mktemp("client")
     settings = Settings(
         data_dir=data_dir,
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         config=priced_sketch_config(data_dir),
     )
     running = serve_in_thread(create_app(settings), lifespan="on")

@@ -65,7 +65,7 @@ def test_serve_prints_an_admin_key_and_the_readme_curl_gets_a_png(
 ) -> None:
     base_url, process, data_dir = served
     assert process.stdout is not None
-    lines = []
+    lines: list[str] = []
     while not any(line.strip().startswith("ig-") for line in lines):
         lines.append(process.stdout.readline())
     admin_key = next(line.strip() for line in lines if line.strip().startswith("ig-"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import Browser, BrowserContext, Route, StorageState, expect
 
 from tests.conftest import ADMIN_KEY, LiveServer
 from tests.console.browser_kit import Watched, screenshot, sign_in, watch
@@ -23,7 +23,7 @@ LOADED = "img => img.decode().then(() => img.naturalWidth > 0)"
 
 
 @pytest.fixture(scope="module")
-def client_state(browser: Browser, live_server: LiveServer) -> Iterator[dict]:  # type: ignore[type-arg]
+def client_state(browser: Browser, live_server: LiveServer) -> Iterator[StorageState]:
     """One sign-in per role for the module (sign-ins are rate-limited per address)."""
     context = browser.new_context()
     watched = watch(context, live_server.base_url)
@@ -33,7 +33,7 @@ def client_state(browser: Browser, live_server: LiveServer) -> Iterator[dict]:  
 
 
 @pytest.fixture(scope="module")
-def admin_state(browser: Browser, live_server: LiveServer) -> Iterator[dict]:  # type: ignore[type-arg]
+def admin_state(browser: Browser, live_server: LiveServer) -> Iterator[StorageState]:
     context = browser.new_context()
     watched = watch(context, live_server.base_url)
     sign_in(watched, ADMIN_KEY)
@@ -41,17 +41,19 @@ def admin_state(browser: Browser, live_server: LiveServer) -> Iterator[dict]:  #
     context.close()
 
 
-def _context(browser: Browser, state: dict | None = None) -> BrowserContext:  # type: ignore[type-arg]
+def _context(browser: Browser, state: StorageState | None = None) -> BrowserContext:
     context = browser.new_context(
         storage_state=state,
-        viewport={"width": 1280, "height": 860},  # type: ignore[arg-type]
+        viewport={"width": 1280, "height": 860},
     )
     context.set_default_timeout(TIMEOUT_MS)
     return context
 
 
 @pytest.fixture
-def client(browser: Browser, client_state: dict, live_server: LiveServer) -> Iterator[Watched]:  # type: ignore[type-arg]
+def client(
+    browser: Browser, client_state: StorageState, live_server: LiveServer
+) -> Iterator[Watched]:
     context = _context(browser, client_state)
     watched = watch(context, live_server.base_url)
     yield watched
@@ -60,7 +62,9 @@ def client(browser: Browser, client_state: dict, live_server: LiveServer) -> Ite
 
 
 @pytest.fixture
-def admin(browser: Browser, admin_state: dict, live_server: LiveServer) -> Iterator[Watched]:  # type: ignore[type-arg]
+def admin(
+    browser: Browser, admin_state: StorageState, live_server: LiveServer
+) -> Iterator[Watched]:
     context = _context(browser, admin_state)
     watched = watch(context, live_server.base_url)
     yield watched
@@ -308,7 +312,7 @@ def test_docs_work_offline(client: Watched) -> None:
     page = client.page
     outside: list[str] = []
 
-    def only_local(route) -> None:  # type: ignore[no-untyped-def]
+    def only_local(route: Route) -> None:
         if route.request.url.startswith(client.base_url):
             route.continue_()
         else:
@@ -324,11 +328,11 @@ def test_docs_work_offline(client: Watched) -> None:
 
 def test_phone_width_and_dark_mode(
     browser: Browser,
-    client_state: dict,  # type: ignore[type-arg]
+    client_state: StorageState,
     live_server: LiveServer,
 ) -> None:
     context = browser.new_context(
-        storage_state=client_state,  # type: ignore[arg-type]
+        storage_state=client_state,
         viewport={"width": 390, "height": 844},
         color_scheme="dark",
         is_mobile=True,

@@ -37,7 +37,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         env.delenv("GOOGLE_API_KEY", raising=False)
         env.delenv("GOOGLE_GENAI_USE_VERTEXAI", raising=False)
         data_dir = tmp_path_factory.mktemp("clients-upstreams")
-        settings = Settings(data_dir=data_dir, admin_key=ADMIN_KEY, task_poll_seconds=0.05)  # type: ignore[arg-type]
+        settings = Settings(data_dir=data_dir, admin_key=ADMIN_KEY, task_poll_seconds=0.05)
         try:
             with live_gateway(settings) as live:
                 yield live

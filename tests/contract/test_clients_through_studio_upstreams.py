@@ -103,7 +103,7 @@ def settings_for(data: Path) -> Settings:
     config.write_text(CONFIG)
     return Settings(
         data_dir=data,
-        admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+        admin_key=ADMIN_KEY,
         config=config,
         task_poll_seconds=0.05,
         task_lease_seconds=0.5,

@@ -55,7 +55,7 @@ def client(live_server: LiveServer) -> Iterator[genai.Client]:
 
 def inline_images(response: types.GenerateContentResponse) -> list[Image.Image]:
     assert response.candidates
-    images = []
+    images: list[Image.Image] = []
     for candidate in response.candidates:
         assert candidate.content is not None and candidate.content.parts is not None
         for part in candidate.content.parts:
@@ -107,7 +107,8 @@ def test_generate_text_and_image_saves_a_real_png(client: genai.Client, tmp_path
 
 def test_edit_with_an_input_image(client: genai.Client) -> None:
     source = types.Part.from_bytes(data=png((512, 512)), mime_type="image/png")
-    response = client.models.generate_content(model="sketch", contents=[source, "add a yellow sun"])
+    contents: list[types.PartUnionDict] = [source, "add a yellow sun"]
+    response = client.models.generate_content(model="sketch", contents=contents)
     assert texts(response)[0].startswith("Here is your edited picture")
     assert inline_images(response)[0].size == (512, 512)
 
@@ -244,7 +245,7 @@ def test_the_reference_quick_start_runs_unchanged(
     monkeypatch.chdir(tmp_path)
     api_key, base_url = live_server.key, live_server.base_url
 
-    # --- the quick start, as published ---
+    # --- the quick start, as published (the SDK's types reject a few of its lines) ---
     from io import BytesIO
 
     from google import genai
@@ -254,12 +255,12 @@ def test_the_reference_quick_start_runs_unchanged(
         api_key=api_key, http_options={"base_url": base_url, "api_version": "v1beta"}
     )
     prompt = "Create a picture of a nano banana dish in a fancy restaurant with a Gemini theme"
-    response = client.models.generate_content(model="gemini-2.5-flash-image", contents=[prompt])
-    for part in response.candidates[0].content.parts:
+    response = client.models.generate_content(model="gemini-2.5-flash-image", contents=[prompt])  # type: ignore[arg-type]
+    for part in response.candidates[0].content.parts:  # type: ignore[index, union-attr]
         if part.text is not None:
             print(part.text)
         elif part.inline_data is not None:
-            image = Image.open(BytesIO(part.inline_data.data))
+            image = Image.open(BytesIO(part.inline_data.data))  # type: ignore[arg-type]
             image.save("generated_image.png")
     # --- end of the quick start ---
     client.close()
@@ -279,7 +280,7 @@ def test_the_newer_quick_start_form_runs_unchanged(
     with genai.Client(api_key=live_server.key, http_options=options(live_server)) as client:
         response = client.models.generate_content(
             model="gemini-2.5-flash-image",
-            contents=["Create a picture of a yellow banana on a blue plate"],
+            contents=["Create a picture of a yellow banana on a blue plate"],  # type: ignore[arg-type]
         )
         for part in response.parts or []:
             if part.text is not None:

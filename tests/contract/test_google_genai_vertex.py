@@ -59,7 +59,7 @@ def scoped(live_server: LiveServer) -> Iterator[genai.Client]:
         vertexai=True,
         project="my-project",
         location="us-central1",
-        credentials=Credentials(token=live_server.key),
+        credentials=Credentials(token=live_server.key),  # type: ignore[no-untyped-call]
         http_options=types.HttpOptions(base_url=live_server.base_url),
     ) as client:
         yield client
@@ -99,6 +99,6 @@ def test_the_same_vertex_client_generates_content(live_server: LiveServer) -> No
         )
     assert response.candidates and response.candidates[0].content
     parts = response.candidates[0].content.parts or []
-    data = [part.inline_data.data for part in parts if part.inline_data]
+    data = [part.inline_data.data for part in parts if part.inline_data and part.inline_data.data]
     assert data and Image.open(io.BytesIO(data[0])).size == (1280, 720)
     assert streamed and streamed[-1].candidates

@@ -77,7 +77,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         env.setenv("IMAGEGATE_CONFIG", str(config))
         for name in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "BFL_API_KEY"):
             env.delenv(name, raising=False)
-        settings = Settings(data_dir=data_dir / "data", admin_key=ADMIN_KEY, config=config,  # type: ignore[arg-type]
+        settings = Settings(data_dir=data_dir / "data", admin_key=ADMIN_KEY, config=config,
                             task_poll_seconds=0.05)  # fmt: skip
         router = RouterSettings(backoff_base=0.01, backoff_max=0.05, failure_threshold=50)
         try:

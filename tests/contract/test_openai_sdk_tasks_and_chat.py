@@ -9,7 +9,7 @@ import io
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import openai
@@ -33,7 +33,8 @@ def client(live_server: LiveServer) -> Iterator[openai.OpenAI]:
 
 def wait_for(client: openai.OpenAI, task_id: str) -> dict[str, Any]:
     for _ in range(300):
-        task: dict[str, Any] = client.get(f"/images/tasks/{task_id}", cast_to=object)
+        # ``cast_to=object`` gives the JSON body back as parsed: a task object.
+        task = cast("dict[str, Any]", client.get(f"/images/tasks/{task_id}", cast_to=object))
         if task["status"] in ("succeeded", "failed", "canceled"):
             return task
         time.sleep(0.05)

@@ -39,7 +39,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for name in ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI"):
             env.delenv(name, raising=False)
         data_dir = tmp_path_factory.mktemp("sdk-upstreams")
-        settings = Settings(data_dir=data_dir, admin_key=ADMIN_KEY)  # type: ignore[arg-type]
+        settings = Settings(data_dir=data_dir, admin_key=ADMIN_KEY)
         try:
             with live_gateway(
                 settings, RouterSettings(backoff_base=0.01, failure_threshold=50)

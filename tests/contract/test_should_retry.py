@@ -26,7 +26,7 @@ def test_no_credentials_503_is_not_retried_by_the_openai_sdk(live_server: LiveSe
         base_url=f"{live_server.base_url}/v1",
         api_key=live_server.key,
         max_retries=3,
-        http_client=http,
+        http_client=http,  # type: ignore[arg-type]  # openai accepts httpx.Client; its hint names httpx2
     )
     # gpt-image-1 is in the catalogue, but the test process has no OPENAI_API_KEY.
     with sdk, pytest.raises(openai.InternalServerError) as raised:

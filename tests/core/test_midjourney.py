@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -146,18 +147,12 @@ def test_grid_requests() -> None:
         output_format="png",
         background="auto",
     )
-    assert grid_requests(request, 5) == (
-        ImageRequest(**{**_fields(request), "extras": {"seed": 5}}),
-    )
+    assert grid_requests(request, 5) == (replace(request, extras={"seed": 5}),)
     wild = grid_requests(request, 5, chaos=100)
     assert [r.extras["seed"] for r in wild] == [5, 6, 7, 8] and all(r.n == 1 for r in wild)
     assert wild[0].prompt == request.prompt and len({r.prompt for r in wild}) > 1
-    single = grid_requests(ImageRequest(**{**_fields(request), "n": 1}), None)
+    single = grid_requests(replace(request, n=1), None)
     assert len(single) == 4 and all("seed" not in r.extras for r in single)
-
-
-def _fields(request: ImageRequest) -> dict[str, object]:
-    return {name: getattr(request, name) for name in request.__dataclass_fields__}
 
 
 def test_grid_crop_tile_and_mask() -> None:

@@ -81,7 +81,7 @@ async def test_a_deadlock_while_handing_back_is_retried(
 
 
 async def test_every_close_step_runs_when_one_fails(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         services = app.state.services

@@ -36,9 +36,9 @@ per_request = 0.1
 """
 RETRYABLE = frozenset({409, 429, 502, 503, 504})
 IMAGE_ROUTE = "/v1/images/generations"
-IMAGE = {"model": "sketch", "prompt": "a red square", "size": "256x256"}
+IMAGE: dict[str, object] = {"model": "sketch", "prompt": "a red square", "size": "256x256"}
 TASK_ROUTE = "/flux/v1/sketch"
-TASK = {"prompt": "a red square", "width": 256, "height": 256}
+TASK: dict[str, object] = {"prompt": "a red square", "width": 256, "height": 256}
 
 
 def free_port() -> int:

@@ -191,7 +191,12 @@ def test_bombs_are_refused_fast_without_a_pixel_buffer(
     assert len(bomb) < 1024
     opened: list[object] = []
     real_open = Image.open
-    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+
+    def counting_open(*a: Any, **k: Any) -> Image.Image:
+        opened.append(a)
+        return real_open(*a, **k)
+
+    monkeypatch.setattr(Image, "open", counting_open)
     tracemalloc.start()
     started = time.perf_counter()
     try:

@@ -6,8 +6,10 @@ import base64
 import threading
 import time
 from io import BytesIO
+from typing import Any
 
 import httpx
+import pybase64
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +17,8 @@ from PIL import Image
 
 from imagegate.errors import InvalidRequest, PayloadTooLarge
 from imagegate.imaging import sources
+from imagegate.imaging.image import InputImage
+from imagegate.imaging.inspect import inspect_image
 from imagegate.imaging.limits import ImageLimits
 from imagegate.imaging.sources import ImageFetcher, decode_base64_image, load_image
 from imagegate.outbound import OutboundGuard
@@ -94,7 +98,7 @@ def test_oversize_base64_is_refused_from_its_length_without_decoding(
     def no_decoding(*args: object, **kwargs: object) -> bytes:
         raise AssertionError("decoded an oversize payload")
 
-    monkeypatch.setattr(sources.pybase64, "b64decode", no_decoding)
+    monkeypatch.setattr(pybase64, "b64decode", no_decoding)
     started = time.perf_counter()
     with pytest.raises(PayloadTooLarge) as caught:
         decode(text, max_bytes=50 * MB)
@@ -200,15 +204,15 @@ async def test_oversize_uploads_are_413() -> None:
 async def test_cpu_work_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[int] = []
     real_decode = sources.decode_base64_image
-    real_inspect = sources.inspect_image
+    real_inspect = inspect_image
 
-    def spy_decode(*args: object, **kwargs: object) -> bytes:
+    def spy_decode(*args: Any, **kwargs: Any) -> bytes:
         threads.append(threading.get_ident())
-        return real_decode(*args, **kwargs)  # type: ignore[arg-type]
+        return real_decode(*args, **kwargs)
 
-    def spy_inspect(*args: object, **kwargs: object) -> object:
+    def spy_inspect(*args: Any, **kwargs: Any) -> InputImage:
         threads.append(threading.get_ident())
-        return real_inspect(*args, **kwargs)  # type: ignore[arg-type]
+        return real_inspect(*args, **kwargs)
 
     monkeypatch.setattr(sources, "decode_base64_image", spy_decode)
     monkeypatch.setattr(sources, "inspect_image", spy_inspect)

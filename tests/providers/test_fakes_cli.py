@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import uvicorn
 from starlette.testclient import TestClient
 
 from imagegate.providers.fakes import server
@@ -44,7 +45,7 @@ def test_every_kind_honours_api_key(
     kind: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     started: list[Any] = []
-    monkeypatch.setattr(server.uvicorn, "run", lambda app, **_: started.append(app))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: started.append(app))
     server.main([kind, "--port", "9999", "--api-key", "my-own-key"])
     assert "my-own-key" in capsys.readouterr().out
     method, path, body, header, template = PROBES[kind]

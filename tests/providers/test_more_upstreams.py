@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from typing import Any
 
 import pybase64
 import pytest
@@ -19,6 +20,7 @@ from imagegate.errors import (
     UpstreamError,
     UpstreamRejected,
 )
+from imagegate.providers._http import parse
 from imagegate.providers.ark import ArkProvider
 from imagegate.providers.bria import BriaProvider
 from imagegate.providers.fakes import (
@@ -162,10 +164,10 @@ async def test_bria_never_sends_the_token_to_a_foreign_status_url(
 ) -> None:
     from imagegate.providers import bria as module
 
-    original = module.parse
+    original = parse
 
-    def foreign(model: object, body: bytes, provider: str) -> object:
-        parsed = original(model, body, provider)  # type: ignore[arg-type]
+    def foreign(model: type[Any], body: bytes, provider: str) -> Any:
+        parsed = original(model, body, provider)
         if getattr(parsed, "status_url", None):
             parsed = parsed.model_copy(update={"status_url": "https://evil.example/v2/status/1"})
         return parsed

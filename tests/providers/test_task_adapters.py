@@ -18,6 +18,8 @@ from imagegate.errors import (
     UpstreamError,
     UpstreamRejected,
 )
+from imagegate.providers._common import same_site
+from imagegate.providers._http import parse
 from imagegate.providers.bfl import BFLProvider
 from imagegate.providers.fakes import (
     Blocked,
@@ -123,9 +125,9 @@ async def test_bfl_never_sends_the_key_to_a_foreign_polling_url(
     from imagegate.providers import bfl as module
 
     ctx = context(http, bases["bfl"], "flux-dev", key="bfl-key")
-    assert not module.same_site("https://evil.example/v1/get_result?id=1", bases["bfl"])
-    assert module.same_site("https://api.us1.bfl.ai/v1/get_result?id=1", "https://api.bfl.ai")
-    original = module.parse
+    assert not same_site("https://evil.example/v1/get_result?id=1", bases["bfl"])
+    assert same_site("https://api.us1.bfl.ai/v1/get_result?id=1", "https://api.bfl.ai")
+    original = parse
 
     def foreign(model: Any, body: bytes, provider: str) -> Any:
         parsed = original(model, body, provider)
