@@ -55,9 +55,14 @@ from imagegate.storage.fleet import read_fleet
 from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.repositories.console_sessions import SqlSessionRepository
 from imagegate.storage.repositories.console_views import SqlConsoleViewRepository
+from imagegate.storage.repositories.files import SqlFileRepository
+from imagegate.storage.repositories.idempotency import SqlIdempotencyRepository
 from imagegate.storage.repositories.key_settings import SqlKeySettingsRepository
 from imagegate.storage.repositories.keys import SqlKeyRepository
+from imagegate.storage.repositories.task_queue import SqlTaskQueueRepository
+from imagegate.storage.repositories.usage_log import SqlUsageLogRepository
 from imagegate.storage.repositories.usage_report import SqlUsageRepository
+from imagegate.storage.repositories.webhook_deliveries import SqlWebhookDeliveryRepository
 from imagegate.storage.stores import open_blob_store
 
 log = logging.getLogger("imagegate")
@@ -128,18 +133,20 @@ class Services:
             retention_seconds=settings.asset_retention_days * 86400,
             redirect=settings.storage_redirect,
         )
-        files = FileService(engine, blobs)
+        files = FileService(SqlFileRepository(engine), blobs)
         guard = OutboundGuard(settings.outbound_allow)
         outbound_http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         inputs = InputLoader(files, ImageFetcher(outbound_http, guard))
-        usage = UsageRecorder(engine)
+        usage = UsageRecorder(SqlUsageLogRepository(engine))
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         writer = GroupCommit(engine, pacer=pacer)
         instance = f"p-{uuid.uuid4().hex[:16]}"
         """Names what this process holds under a lease (tasks have their worker's own id)."""
         lease = settings.task_lease_seconds
         billing = Billing(engine, writer, owner=instance, lease_seconds=lease)
-        idempotency = IdempotencyStore(engine, owner=instance, lease_seconds=lease)
+        idempotency = IdempotencyStore(
+            SqlIdempotencyRepository(engine), owner=instance, lease_seconds=lease
+        )
         rate: RateLimiter = (
             FallbackRateLimiter(RedisRateLimiter(redis_client(settings.redis_url)))
             if settings.redis_url
@@ -171,7 +178,11 @@ class Services:
             default_model=settings.default_model or None,
         )
         webhooks = WebhookSender(
-            engine, outbound_http, guard, secret, backoff=settings.webhook_backoff_seconds
+            SqlWebhookDeliveryRepository(engine),
+            outbound_http,
+            guard,
+            secret,
+            backoff=settings.webhook_backoff_seconds,
         )
         tasks = TaskEngine(
             engine,
@@ -190,7 +201,13 @@ class Services:
         partials = PartialImages()
         tasks.register(task_images.KIND, task_images.ImageTaskHandler(images, assets, partials))
         midjourney = MidjourneyService.build(
-            MidjourneyDeps(images=images, assets=assets, tasks=tasks, inputs=inputs, engine=engine),
+            MidjourneyDeps(
+                images=images,
+                assets=assets,
+                tasks=tasks,
+                inputs=inputs,
+                queue=SqlTaskQueueRepository(engine),
+            ),
             model=settings.mj_model or None,
             queue_limit=settings.mj_queue_limit,
             concurrency=settings.task_concurrency,

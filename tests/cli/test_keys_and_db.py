@@ -17,6 +17,7 @@ from imagegate.cli._common import key_service
 from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.settings import Settings
 from imagegate.storage import db
+from imagegate.storage.repositories.usage_log import SqlUsageLogRepository
 
 runner = CliRunner()
 
@@ -99,7 +100,7 @@ def test_usage_table_and_csv(data_dir: Path) -> None:
     async def seed() -> None:
         engine = db.create_engine(Settings(data_dir=data_dir).resolved_database_url)
         await db.upgrade(engine)
-        recorder = UsageRecorder(engine)
+        recorder = UsageRecorder(SqlUsageLogRepository(engine))
         for index, model in enumerate(["sketch", "sketch", "dall-e-3"]):
             recorder.record(
                 UsageRow(

@@ -19,6 +19,7 @@ from imagegate.core.webhooks import WebhookSender, enqueue, signing_key
 from imagegate.outbound import OutboundGuard
 from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
+from imagegate.storage.repositories.webhook_deliveries import SqlWebhookDeliveryRepository
 from imagegate.storage.tables import webhook_deliveries
 from tests.core.test_tasks import Recorder, wait_for
 from tests.receiver import receiver
@@ -41,7 +42,12 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 def sender(engine: AsyncEngine, http: httpx.AsyncClient, allow: list[str]) -> WebhookSender:
     guard = OutboundGuard(allow)
     return WebhookSender(
-        engine, http, guard, b"s" * 32, backoff=[0.05, 0.05, 0.05], poll_interval=0.02
+        SqlWebhookDeliveryRepository(engine),
+        http,
+        guard,
+        b"s" * 32,
+        backoff=[0.05, 0.05, 0.05],
+        poll_interval=0.02,
     )
 
 

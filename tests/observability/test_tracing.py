@@ -20,6 +20,7 @@ from imagegate.core.webhooks import WebhookSender, enqueue
 from imagegate.observability import tracing
 from imagegate.outbound import OutboundGuard
 from imagegate.storage import db
+from imagegate.storage.repositories.webhook_deliveries import SqlWebhookDeliveryRepository
 from tests.conftest import Gateway
 from tests.core.test_routing import Clock, Scripted, Task, entry, router
 from tests.providers.upstream_kit import request
@@ -137,7 +138,8 @@ async def test_each_webhook_delivery_is_a_span(spans: InMemorySpanExporter, tmp_
     engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
     await db.upgrade(engine)
     async with httpx.AsyncClient(trust_env=False) as http:
-        sender = WebhookSender(engine, http, OutboundGuard(["127.0.0.1/32"]), b"s" * 32)
+        deliveries = SqlWebhookDeliveryRepository(engine)
+        sender = WebhookSender(deliveries, http, OutboundGuard(["127.0.0.1/32"]), b"s" * 32)
         async with receiver([503]) as box:
             async with engine.begin() as conn:
                 message = await enqueue(

@@ -1,19 +1,18 @@
-"""Uploaded files (OpenAI's Files API): private to the uploading key, usable as image inputs."""
+"""Uploaded files (OpenAI's Files API): private to the uploading key, usable as image inputs.
+
+Their bytes are in the blob store; their records are kept by a :class:`FileRepository`
+(``storage/repositories/files.py``)."""
 
 from __future__ import annotations
 
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import Any, Protocol
 
 from imagegate.core.blobs import BlobBody, BlobStore
 from imagegate.errors import NotFound
 from imagegate.observability import tracing
-from imagegate.storage.references import unreferenced
-from imagegate.storage.tables import files
 
 PURPOSES = ("vision", "user_data")
 
@@ -44,11 +43,32 @@ class StoredFile:
         }
 
 
+class FileRepository(Protocol):
+    """Where the records of uploaded files are kept."""
+
+    async def add(self, stored: StoredFile) -> None:
+        """Keep a new file's record."""
+        ...
+
+    async def get(self, file_id: str, owner_key_id: str) -> StoredFile | None:
+        """The file ``file_id`` if ``owner_key_id`` uploaded it."""
+        ...
+
+    async def list(self, owner_key_id: str, purpose: str | None = None) -> list[StoredFile]:
+        """The key's files (of ``purpose``, when given), newest first."""
+        ...
+
+    async def delete(self, stored: StoredFile) -> set[str]:
+        """Remove the file's record; returns, from the same transaction, its content's digest
+        if nothing (no asset, no other file) refers to it any more: the blob to delete."""
+        ...
+
+
 class FileService:
     """Stores uploads in the blob store; every lookup is scoped to the owner's key."""
 
-    def __init__(self, engine: AsyncEngine, blobs: BlobStore) -> None:
-        self._engine = engine
+    def __init__(self, records: FileRepository, blobs: BlobStore) -> None:
+        self._records = records
         self._blobs = blobs
 
     async def create(
@@ -66,26 +86,18 @@ class FileService:
             size_bytes=len(data),
             created_at=time.time(),
         )
-        async with self._engine.begin() as conn:
-            await conn.execute(files.insert().values(**_columns(stored)))
+        await self._records.add(stored)
         return stored
 
     async def get(self, file_id: str, owner_key_id: str) -> StoredFile:
         """The caller's file; another key's file is as absent as a missing one (404)."""
-        query = files.select().where(files.c.id == file_id, files.c.owner_key_id == owner_key_id)
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        if row is None:
+        stored = await self._records.get(file_id, owner_key_id)
+        if stored is None:
             raise NotFound(f"no such file: {file_id!r}", param="file_id", code="file_not_found")
-        return StoredFile(**dict(row))
+        return stored
 
     async def list(self, owner_key_id: str, purpose: str | None = None) -> list[StoredFile]:
-        query = files.select().where(files.c.owner_key_id == owner_key_id)
-        if purpose:
-            query = query.where(files.c.purpose == purpose)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query.order_by(files.c.created_at.desc()))).mappings().all()
-        return [StoredFile(**dict(row)) for row in rows]
+        return await self._records.list(owner_key_id, purpose or None)
 
     async def content(self, stored: StoredFile) -> BlobBody:
         """The file's bytes as a stream."""
@@ -103,12 +115,5 @@ class FileService:
 
     async def delete(self, file_id: str, owner_key_id: str) -> None:
         stored = await self.get(file_id, owner_key_id)
-        async with self._engine.begin() as conn:
-            await conn.execute(files.delete().where(files.c.id == stored.id))
-            orphans = await unreferenced(conn, {stored.sha256})
-        for digest in orphans:
+        for digest in await self._records.delete(stored):
             await self._blobs.delete(digest)
-
-
-def _columns(stored: StoredFile) -> dict[str, Any]:
-    return {name: getattr(stored, name) for name in StoredFile.__slots__}

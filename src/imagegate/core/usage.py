@@ -1,7 +1,8 @@
 """The usage log: one row per request, written in batches off the request path and never lost on
 shutdown (a charged request's row is not queued here: it commits with its charge, see
 :func:`values_of`). Rows never hold image bytes or secrets (the access log line is the
-middleware's)."""
+middleware's). The rows are written by a :class:`UsageLogRepository`
+(``storage/repositories/usage_log.py``)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import Protocol
 
 from imagegate.aio import wait_set
 from imagegate.observability import metrics
-from imagegate.storage.tables import usage
 
 log = logging.getLogger("imagegate.usage")
 
@@ -41,11 +41,21 @@ class UsageRow:
     created_at: float = 0.0
 
 
+class UsageLogRepository(Protocol):
+    """Where usage rows are written."""
+
+    async def add(self, rows: Sequence[UsageRow]) -> None:
+        """Write ``rows`` in one transaction: all of them, or (raising) none."""
+        ...
+
+
 class UsageRecorder:
     """Queues rows and flushes them every ``interval`` seconds or ``batch`` rows."""
 
-    def __init__(self, engine: AsyncEngine, *, interval: float = 0.25, batch: int = 500) -> None:
-        self._engine = engine
+    def __init__(
+        self, usage_log: UsageLogRepository, *, interval: float = 0.25, batch: int = 500
+    ) -> None:
+        self._usage_log = usage_log
         self._interval = interval
         self._batch = batch
         self._pending: list[UsageRow] = []
@@ -77,8 +87,7 @@ class UsageRecorder:
         if not rows:
             return
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(usage.insert(), [_values(row) for row in rows])
+            await self._usage_log.add(rows)
         except BaseException:
             self._pending[:0] = rows
             raise
@@ -96,9 +105,10 @@ _FIELDS = tuple(f.name for f in fields(UsageRow))
 
 def values_of(row: UsageRow) -> dict[str, object]:
     """``row`` as the usage table's columns (for writing it in a transaction of one's own)."""
-    return _values(replace(row, created_at=row.created_at or time.time()))
+    return columns(replace(row, created_at=row.created_at or time.time()))
 
 
-def _values(row: UsageRow) -> dict[str, object]:
+def columns(row: UsageRow) -> dict[str, object]:
+    """``row`` as the usage table's columns, as it is."""
     # Not dataclasses.asdict: it deep-copies every value, a measurable cost per request.
     return {name: getattr(row, name) for name in _FIELDS}

@@ -4,7 +4,10 @@ see :meth:`WebhookSender.check_target`).
 
 A task's webhooks are delivered one at a time, in the order they were queued: a delivery waits
 while an earlier one of its task is pending, and a retry keeps its message's place (its row
-keeps the message's ``created_at``), so ``SUCCESS`` never overtakes ``IN_PROGRESS``."""
+keeps the message's ``created_at``), so ``SUCCESS`` never overtakes ``IN_PROGRESS``.
+
+The sender's tries are claimed and recorded through a :class:`WebhookDeliveryRepository`
+(``storage/repositories/webhook_deliveries.py``)."""
 
 from __future__ import annotations
 
@@ -17,18 +20,18 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
 import orjson
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from imagegate.aio import wait_set
 from imagegate.errors import ImagegateError, InvalidRequest
 from imagegate.observability import tracing
 from imagegate.outbound import UNRESOLVED, OutboundGuard
-from imagegate.storage.claims import claim_update
 from imagegate.storage.tables import webhook_deliveries as deliveries
 
 log = logging.getLogger("imagegate.webhooks")
@@ -80,12 +83,51 @@ async def enqueue(
     return message_id
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One try of one message (an outbox row): its ``attempt``, and what every try of the
+    message shares (``created_at`` is the message's, and keeps its place in its task's order)."""
+
+    id: int
+    message_id: str
+    task_id: str | None
+    url: str
+    secret: str | None
+    payload: str
+    attempt: int
+    created_at: float
+
+
+class WebhookDeliveryRepository(Protocol):
+    """The outbox as the sender sees it: claims due tries, records their outcome."""
+
+    async def claim_due(self, now: float, limit: int, lease_expires_at: float) -> list[Delivery]:
+        """Lease until ``lease_expires_at``, and return, up to ``limit`` pending tries due by
+        ``now`` (earliest due first) whose lease (if any) has run out and whose task has no
+        earlier message pending; a try another sender holds is never returned twice."""
+        ...
+
+    async def finish(
+        self,
+        delivery: Delivery,
+        *,
+        delivered: bool,
+        status_code: int | None,
+        error: str | None,
+        now: float,
+        retry_due_at: float | None,
+    ) -> None:
+        """Record the try's outcome (``delivered`` or failed, at ``now``) and, given
+        ``retry_due_at``, queue the message's next try, due then, in the same transaction."""
+        ...
+
+
 class WebhookSender:
     """Delivers due outbox rows; a failed try is recorded and the next one scheduled."""
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        deliveries: WebhookDeliveryRepository,
         http: httpx.AsyncClient,
         guard: OutboundGuard,
         server_secret: bytes,
@@ -93,7 +135,7 @@ class WebhookSender:
         backoff: Sequence[float] = DEFAULT_BACKOFF,
         poll_interval: float = 1.0,
     ) -> None:
-        self._engine = engine
+        self._deliveries = deliveries
         self._http = http
         self._guard = guard
         self._server_key = hmac.new(server_secret, b"webhooks", hashlib.sha256).digest()
@@ -158,104 +200,53 @@ class WebhookSender:
     async def deliver_due(self, now: float | None = None, limit: int = 20) -> int:
         """Send every delivery that is due; returns how many were tried."""
         now = time.time() if now is None else now
-        due = await self._claim(now, limit)
-        await asyncio.gather(*(self._deliver(row) for row in due))
+        due = await self._deliveries.claim_due(now, limit, now + LEASE_SECONDS)
+        await asyncio.gather(*(self._deliver(delivery) for delivery in due))
         return len(due)
 
-    async def _claim(self, now: float, limit: int) -> list[sa.RowMapping]:
-        earlier = deliveries.alias("earlier")
-        waits = (
-            sa.exists()
-            .where(
-                earlier.c.task_id == deliveries.c.task_id,
-                earlier.c.state == "pending",
-                sa.or_(
-                    earlier.c.created_at < deliveries.c.created_at,
-                    sa.and_(
-                        earlier.c.created_at == deliveries.c.created_at,
-                        earlier.c.id < deliveries.c.id,
-                    ),
-                ),
-            )
-            .correlate(deliveries)
-        )
-        ready = sa.and_(
-            deliveries.c.state == "pending",
-            deliveries.c.due_at <= now,
-            sa.or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < now),
-            sa.or_(deliveries.c.task_id.is_(None), ~waits),
-        )
-        candidates = (
-            sa.select(deliveries.c.id).where(ready).order_by(deliveries.c.due_at).limit(limit)
-        )
-        statement = claim_update(
-            deliveries,
-            candidates,
-            {"lease_expires_at": now + LEASE_SECONDS},
-            postgres=self._engine.dialect.name == "postgresql",
-            still_claimable=ready,
-        )
-        async with self._engine.begin() as conn:
-            return list((await conn.execute(statement)).mappings().all())
-
-    async def _deliver(self, row: sa.RowMapping) -> None:
+    async def _deliver(self, delivery: Delivery) -> None:
         attributes = {
-            "imagegate.webhook_id": row["message_id"],
-            "imagegate.attempt": row["attempt"],
+            "imagegate.webhook_id": delivery.message_id,
+            "imagegate.attempt": delivery.attempt,
         }
         with tracing.span("webhook.deliver", **attributes) as span:
-            status, error = await self._send(row)
+            status, error = await self._send(delivery)
             if span is not None:
                 span.set_attribute("http.response.status_code", status or 0)
         now = time.time()
         delivered = status is not None and 200 <= status < 300
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id == row["id"])
-                .values(
-                    state="delivered" if delivered else "failed",
-                    status_code=status,
-                    error=error,
-                    finished_at=now,
-                )
-            )
-            if not delivered and row["attempt"] < self.max_tries:
-                await self._schedule_retry(conn, row, now)
-        if not delivered:
-            log.info("webhook %s try %d failed: %s", row["message_id"], row["attempt"], error)
-
-    async def _schedule_retry(self, conn: AsyncConnection, row: sa.RowMapping, now: float) -> None:
-        delay = self._backoff[row["attempt"] - 1]
-        jitter = delay * 0.1 * secrets.randbelow(1000) / 1000
-        await conn.execute(
-            deliveries.insert().values(
-                message_id=row["message_id"],
-                task_id=row["task_id"],
-                url=row["url"],
-                secret=row["secret"],
-                payload=row["payload"],
-                attempt=row["attempt"] + 1,
-                state="pending",
-                due_at=now + delay + jitter,
-                created_at=row["created_at"],
-            )
+        retry = not delivered and delivery.attempt < self.max_tries
+        await self._deliveries.finish(
+            delivery,
+            delivered=delivered,
+            status_code=status,
+            error=error,
+            now=now,
+            retry_due_at=self._retry_due_at(delivery, now) if retry else None,
         )
+        if not delivered:
+            log.info("webhook %s try %d failed: %s", delivery.message_id, delivery.attempt, error)
 
-    async def _send(self, row: sa.RowMapping) -> tuple[int | None, str | None]:
-        body = row["payload"].encode()
+    def _retry_due_at(self, delivery: Delivery, now: float) -> float:
+        """When the try after ``delivery`` is due: its backoff, plus up to 10% jitter."""
+        delay = self._backoff[delivery.attempt - 1]
+        jitter = delay * 0.1 * secrets.randbelow(1000) / 1000
+        return now + delay + jitter
+
+    async def _send(self, delivery: Delivery) -> tuple[int | None, str | None]:
+        body = delivery.payload.encode()
         timestamp = int(time.time())
-        key = signing_key(row["secret"]) if row["secret"] else self._server_key
+        key = signing_key(delivery.secret) if delivery.secret else self._server_key
         headers = {
             "content-type": "application/json",
-            "webhook-id": row["message_id"],
+            "webhook-id": delivery.message_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(key, row["message_id"], timestamp, body),
+            "webhook-signature": sign(key, delivery.message_id, timestamp, body),
             "user-agent": "imagegate-webhooks",
         }
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
-                target = await self._guard.check_url(row["url"], param="webhook")
+                target = await self._guard.check_url(delivery.url, param="webhook")
                 request = target.build_request(
                     self._http, "POST", headers=headers, content=body, timeout=SEND_TIMEOUT
                 )

@@ -9,10 +9,7 @@ import secrets
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import Any, Protocol
 
 from imagegate.core.assets import Asset, AssetService, NewAsset
 from imagegate.core.catalog import GenerateSpec, InputSpec
@@ -30,7 +27,6 @@ from imagegate.core.task_model import PARKED, TaskRecord
 from imagegate.core.tasks import TaskEngine
 from imagegate.errors import NotFound, ServerError
 from imagegate.imaging.limits import ImageLimits
-from imagegate.storage.tables import tasks as tasks_table
 
 ROUTE = "mj"
 SUBMITTED, MODAL, QUEUED = 1, 21, 22
@@ -66,7 +62,7 @@ class Deps:
     assets: AssetService
     tasks: TaskEngine
     inputs: InputLoader
-    engine: AsyncEngine
+    queue: TaskQueueRepository
 
 
 class Intake:
@@ -79,7 +75,7 @@ class Intake:
         self.model = model
         self._queue_limit = queue_limit
         self._concurrency = concurrency
-        self._gauge = QueueGauge(deps.engine, concurrency, queue_limit)
+        self._gauge = QueueGauge(deps.queue, concurrency, queue_limit)
 
     async def task(self, key: ApiKey, task_id: str) -> TaskRecord:
         """The caller's Midjourney task; 404 for another key's or another front's."""
@@ -194,14 +190,23 @@ class Intake:
         return Accepted(resumed, SUBMITTED)
 
 
+class TaskQueueRepository(Protocol):
+    """What the queue gauge reads: how many tasks wait to be run."""
+
+    async def waiting(self, key_id: str, *, all_up_to: int, own_up_to: int) -> tuple[int, int]:
+        """How many tasks are queued, counted up to ``all_up_to``, and how many of them are
+        ``key_id``'s, counted up to ``own_up_to`` (no more rows are read than that)."""
+        ...
+
+
 class QueueGauge:
     """How many tasks wait: all of them (up to ``concurrency``) and one key's (up to
     ``limit``). Read from the database at most every :data:`GAUGE_SECONDS` per key; submits in
     between are counted here, so a burst cannot slip past the limit, and the queue check
     costs no query on the hot path."""
 
-    def __init__(self, engine: AsyncEngine, concurrency: int, limit: int) -> None:
-        self._engine = engine
+    def __init__(self, queue: TaskQueueRepository, concurrency: int, limit: int) -> None:
+        self._queue = queue
         self._concurrency = concurrency
         self._limit = limit
         self._seen: dict[str, tuple[float, int, int]] = {}
@@ -224,24 +229,16 @@ class QueueGauge:
         return waiting, own
 
     async def _query(self, key_id: str, now: float) -> None:
-        queued = tasks_table.c.status == "queued"
-        mine = queued & (tasks_table.c.owner_key_id == key_id)
-        query = sa.select(_bounded(queued, self._concurrency), _bounded(mine, self._limit))
-        async with self._engine.connect() as conn:
-            waiting, own = (await conn.execute(query)).one()
-        self._seen[key_id] = (now, int(waiting), int(own))
+        waiting, own = await self._queue.waiting(
+            key_id, all_up_to=self._concurrency, own_up_to=self._limit
+        )
+        self._seen[key_id] = (now, waiting, own)
 
     def count(self, key_id: str) -> None:
         """One more task of ``key_id`` is waiting."""
         seen = self._seen.get(key_id)
         if seen is not None:
             self._seen[key_id] = (seen[0], seen[1] + 1, seen[2] + 1)
-
-
-def _bounded(condition: sa.ColumnElement[bool], limit: int) -> sa.ScalarSelect[int]:
-    """``min(limit, number of tasks matching condition)``, reading at most ``limit`` rows."""
-    rows = sa.select(sa.literal(1)).select_from(tasks_table).where(condition).limit(limit)
-    return sa.select(sa.func.count()).select_from(rows.subquery()).scalar_subquery()
 
 
 def pick_seed(spec: GenerateSpec, given: int | None) -> int | None:
