@@ -51,6 +51,7 @@ from imagegate.settings import Settings
 from imagegate.storage import db
 from imagegate.storage.fleet import read_fleet
 from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.repositories.billing import SqlHoldRepository, SqlLedgerRepository
 from imagegate.storage.stores import open_blob_store
 
 log = logging.getLogger("imagegate")
@@ -129,7 +130,13 @@ class Services:
         instance = f"p-{uuid.uuid4().hex[:16]}"
         """Names what this process holds under a lease (tasks have their worker's own id)."""
         lease = settings.task_lease_seconds
-        billing = Billing(engine, writer, owner=instance, lease_seconds=lease)
+        billing = Billing(
+            SqlHoldRepository(engine),
+            SqlLedgerRepository(engine, writer),
+            writer,
+            owner=instance,
+            lease_seconds=lease,
+        )
         idempotency = IdempotencyStore(engine, owner=instance, lease_seconds=lease)
         rate: RateLimiter = (
             FallbackRateLimiter(RedisRateLimiter(redis_client(settings.redis_url)))

@@ -370,7 +370,7 @@ class ImageService:
             self._assets.add_rows(
                 batch, stored, request_id=prepared.request_id, prompt=request.prompt
             )
-            charged = await self._billing.settle_in_batch(batch, prepared.reservation, cost)
+            charged = await self._billing.settle_in(batch, prepared.reservation, cost)
             metered = charged if charged is not None else Decimal(0)
             batch.insert(usage_table, values_of(replace(row, cost_usd=metered)))
             return charged

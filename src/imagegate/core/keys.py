@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core.billing import Billing
 from imagegate.storage.group_commit import Batch
+from imagegate.storage.repositories.billing import sql_billing
 from imagegate.storage.tables import api_keys
 
 KEY_PREFIX = "ig-"
@@ -78,7 +79,7 @@ class KeyService:
         self, engine: AsyncEngine, admin_secret: str | None = None, billing: Billing | None = None
     ) -> None:
         self._engine = engine
-        self._billing = billing or Billing(engine)
+        self._billing = billing or sql_billing(engine)
         self._admin_hash = hash_key(admin_secret) if admin_secret else None
         self._cache: dict[str, tuple[ApiKey, float]] = {}
 

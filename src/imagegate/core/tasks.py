@@ -38,7 +38,8 @@ from imagegate.errors import (
     StorageUnavailable,
 )
 from imagegate.observability import metrics, tracing
-from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.group_commit import Batch, GroupCommit
+from imagegate.storage.repositories.billing import sql_billing
 from imagegate.storage.tables import usage
 from imagegate.storage.task_store import TaskStore
 
@@ -90,7 +91,7 @@ class TaskEngine:
         """``limits``: a key's limits, e.g. :meth:`AccessControl.limits_of` (cached); by
         default read from ``billing`` each time."""
         self._engine = engine
-        self._billing = billing or Billing(engine, writer)
+        self._billing = billing or sql_billing(engine, writer)
         self._limits = limits or self._billing.limits
         self._store = TaskStore(engine, writer)
         self._assets = assets
@@ -230,10 +231,11 @@ class TaskEngine:
         now = time.time()
         values = {"status": "canceled", "finished_at": now, "updated_at": now}
 
-        async def job(conn: AsyncConnection) -> bool:
+        async def job(batch: Batch) -> bool:
+            conn = batch.conn
             if not await self._store.finish(conn, task_id, None, values):
                 return False
-            await self._release(conn, task)
+            await self._release(batch, task)
             await self._notify(conn, task, now)
             return True
 
@@ -362,13 +364,14 @@ class TaskEngine:
         }
         reservation_id = task.reservation_id
 
-        async def job(conn: AsyncConnection) -> Decimal | None:
+        async def job(batch: Batch) -> Decimal | None:
+            conn = batch.conn
             if not await self._store.finish(conn, task.id, self.worker_id, values):
                 return None
             await self._assets.insert_rows(conn, stored, request_id=task.id)
             charged = None
             if reservation_id is not None:
-                charged = await self._billing.settle_in(conn, reservation_id, output.cost)
+                charged = await self._billing.settle_in(batch, reservation_id, output.cost)
             cost = output.cost if charged is None else charged
             row = self._usage_row(task, output, cost, now)
             await conn.execute(usage.insert(), [asdict(row)])
@@ -437,25 +440,26 @@ class TaskEngine:
     async def _finish(self, task: TaskRecord, values: dict[str, Any], now: float) -> None:
         """Fail or cancel a task we hold, giving its reservation back in the same transaction."""
 
-        async def job(conn: AsyncConnection) -> None:
+        async def job(batch: Batch) -> None:
+            conn = batch.conn
             if await self._store.finish(conn, task.id, self.worker_id, values):
-                await self._release(conn, task)
+                await self._release(batch, task)
                 await self._notify(conn, task, now)
 
         await self._store.write(job)
         self._wake_webhooks(task)
 
-    async def _release(self, conn: AsyncConnection, task: TaskRecord) -> None:
+    async def _release(self, batch: Batch, task: TaskRecord) -> None:
         if task.reservation_id is not None:
-            await self._billing.release_in(conn, task.reservation_id)
+            await self._billing.release_in(batch, task.reservation_id)
 
     async def _notify_started(self, task: TaskRecord) -> None:
         """Tell the client's webhook that its task started (once, not on a re-claim)."""
         if task.webhook_url and task.attempts == 1:
             now = time.time()
 
-            async def job(conn: AsyncConnection) -> None:
-                await self._notify(conn, task, now)
+            async def job(batch: Batch) -> None:
+                await self._notify(batch.conn, task, now)
 
             await self._store.write(job)
             self._wake_webhooks(task)

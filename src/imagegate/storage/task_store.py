@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.core.task_model import CLAIMABLE, UNFINISHED, WAITING, TaskRecord
 from imagegate.storage.claims import claim_update
-from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.group_commit import Batch, GroupCommit
 from imagegate.storage.tables import tasks
 
 T = TypeVar("T")
@@ -116,9 +116,9 @@ class TaskStore:
         self._commits = writer or GroupCommit(engine)
         self._claim = _claim_statement(postgres=self._postgres)
 
-    async def write(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def write(self, job: Callable[[Batch], Awaitable[T]]) -> T:
         """Run ``job`` (database work only) in the next group-committed transaction."""
-        return await self._commits.run(lambda batch: job(batch.conn))
+        return await self._commits.run(job)
 
     async def close(self) -> None:
         await self._commits.close()
@@ -126,8 +126,8 @@ class TaskStore:
     async def insert(self, values: dict[str, Any]) -> TaskRecord:
         """Store a new task; the record is built from ``values`` (no read back)."""
 
-        async def job(conn: AsyncConnection) -> None:
-            await conn.execute(tasks.insert(), [values])
+        async def job(batch: Batch) -> None:
+            await batch.conn.execute(tasks.insert(), [values])
 
         await self.write(job)
         return to_record_of({**_DEFAULTS, **values})
@@ -176,8 +176,8 @@ class TaskStore:
         """Take up to ``limit`` queued tasks, or running ones whose lease has run out."""
         parameters = {"b_worker": worker, "b_limit": limit, "b_now": now, "b_until": now + lease}
 
-        async def job(conn: AsyncConnection) -> list[TaskRecord]:
-            rows = (await conn.execute(self._claim, parameters)).mappings().all()
+        async def job(batch: Batch) -> list[TaskRecord]:
+            rows = (await batch.conn.execute(self._claim, parameters)).mappings().all()
             return [to_record(row) for row in rows]
 
         claimed = await self.write(job)
@@ -191,7 +191,8 @@ class TaskStore:
             return set()
         ours = sa.and_(tasks.c.id.in_(list(task_ids)), tasks.c.lease_owner == worker)
 
-        async def job(conn: AsyncConnection) -> set[str]:
+        async def job(batch: Batch) -> set[str]:
+            conn = batch.conn
             await conn.execute(
                 tasks.update()
                 .where(ours, tasks.c.status == "running")
@@ -215,8 +216,8 @@ class TaskStore:
             .values(lease_expires_at=now, updated_at=now)
         )
 
-        async def job(conn: AsyncConnection) -> int:
-            return int((await conn.execute(statement)).rowcount or 0)
+        async def job(batch: Batch) -> int:
+            return int((await batch.conn.execute(statement)).rowcount or 0)
 
         for attempt in range(1, HAND_BACK_TRIES + 1):
             try:
@@ -237,8 +238,8 @@ class TaskStore:
             .values(progress=progress, updated_at=now)
         )
 
-        async def job(conn: AsyncConnection) -> None:
-            await conn.execute(statement)
+        async def job(batch: Batch) -> None:
+            await batch.conn.execute(statement)
 
         await self.write(job)
 
@@ -254,8 +255,8 @@ class TaskStore:
             .values(upstream_jobs=jobs, updated_at=now)
         )
 
-        async def job(conn: AsyncConnection) -> None:
-            await conn.execute(statement)
+        async def job(batch: Batch) -> None:
+            await batch.conn.execute(statement)
 
         await self.write(job)
 
