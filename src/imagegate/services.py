@@ -52,7 +52,10 @@ from imagegate.storage import db
 from imagegate.storage.fleet import read_fleet
 from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.repositories.billing import SqlHoldRepository, SqlLedgerRepository
+from imagegate.storage.repositories.usage_rows import SqlUsageRowRepository
+from imagegate.storage.repositories.webhooks import SqlWebhookOutbox
 from imagegate.storage.stores import open_blob_store
+from imagegate.storage.task_store import TaskStore
 
 log = logging.getLogger("imagegate")
 
@@ -168,11 +171,13 @@ class Services:
             ),
             default_model=settings.default_model or None,
         )
+        usage_rows = SqlUsageRowRepository()
         webhooks = WebhookSender(
             engine, outbound_http, guard, secret, backoff=settings.webhook_backoff_seconds
         )
         tasks = TaskEngine(
-            engine,
+            TaskStore(engine, writer),
+            writer,
             assets,
             webhooks,
             EngineSettings(
@@ -182,7 +187,8 @@ class Services:
                 retention_seconds=settings.asset_retention_days * 86400,
             ),
             billing,
-            writer,
+            outbox=SqlWebhookOutbox(),
+            usage=usage_rows,
             limits=access.limits_of,
         )
         partials = PartialImages()

@@ -25,6 +25,7 @@ from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
 from imagegate.storage.tables import assets as assets_table
 from imagegate.storage.tables import usage
+from tests.sql_kit import task_engine
 
 
 def tiny_png(colour: tuple[int, int, int]) -> GeneratedImage:
@@ -66,7 +67,8 @@ def make_engine(
     assets = AssetService(
         engine, LocalBlobStore(tmp_path / "blobs"), b"k" * 32, link_ttl=60, retention_seconds=60
     )
-    return TaskEngine(engine, assets, webhooks, EngineSettings(poll_interval=0.05, **settings))  # type: ignore[arg-type]
+    settings_ = EngineSettings(poll_interval=0.05, **settings)
+    return task_engine(engine, assets, webhooks, settings_)  # type: ignore[arg-type]
 
 
 async def wait_for(engine: TaskEngine, task_id: str, *statuses: str) -> TaskRecord:

@@ -18,10 +18,11 @@ from PIL import UnidentifiedImageError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.core.blobs import BlobBody, BlobStore
+from imagegate.core.unit_of_work import UnitOfWork
 from imagegate.errors import ImagegateError, NotFound, PermissionDenied, StorageUnavailable
 from imagegate.imaging.thumbnail import thumbnail_webp
 from imagegate.observability import tracing
-from imagegate.storage.group_commit import Batch
+from imagegate.storage.group_commit import batch_of
 from imagegate.storage.references import unreferenced
 from imagegate.storage.tables import assets
 
@@ -144,11 +145,11 @@ class AssetService:
 
     @staticmethod
     def add_rows(
-        batch: Batch, stored: list[Asset], *, request_id: str | None, prompt: str | None = None
+        uow: UnitOfWork, stored: list[Asset], *, request_id: str | None, prompt: str | None = None
     ) -> None:
-        """:meth:`insert_rows` as part of a group-commit operation; ``prompt`` is kept for the
-        owner's gallery."""
-        batch.insert(assets, *_rows(stored, request_id, prompt))
+        """Write the rows of ``stored`` in the caller's unit of work (with its other rows, at
+        its end); ``prompt`` is kept for the owner's gallery."""
+        batch_of(uow).insert(assets, *_rows(stored, request_id, prompt))
 
     async def blob(self, digest: str) -> bytes:
         """A stored blob's bytes."""

@@ -16,19 +16,19 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
-
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.aio import wait_set
 from imagegate.core.assets import AssetService, NewAsset
 from imagegate.core.billing import Billing, KeyLimits
 from imagegate.core.task_model import PARKED, TaskOutput, TaskRecord, TaskStatus
+from imagegate.core.unit_of_work import Committer, UnitOfWork
 from imagegate.core.upstream import JobJournal, UpstreamJob, job_from_json, job_to_json
 from imagegate.core.usage import UsageRow
-from imagegate.core.webhooks import WebhookSender, enqueue
+from imagegate.core.usage_rows import UsageRowRepository
+from imagegate.core.webhooks import WebhookOutbox, WebhookSender
 from imagegate.errors import (
     ImagegateError,
     InvalidRequest,
@@ -38,10 +38,6 @@ from imagegate.errors import (
     StorageUnavailable,
 )
 from imagegate.observability import metrics, tracing
-from imagegate.storage.group_commit import Batch, GroupCommit
-from imagegate.storage.repositories.billing import sql_billing
-from imagegate.storage.tables import usage
-from imagegate.storage.task_store import TaskStore
 
 log = logging.getLogger("imagegate.tasks")
 T = TypeVar("T")
@@ -49,6 +45,91 @@ STORAGE_RETRY_SECONDS = (0.5, 5.0)
 """First and longest wait before a task retries a blob store that was down."""
 LIST_BATCH = 200
 """Rows read per query while listing a front's tasks (the kind is shared by several fronts)."""
+
+
+class TaskRepository(Protocol):
+    """Every query the task engine makes on task rows; callers pass times so tests can move
+    the clock. Writes of one row commit on their own (group-committed with the process's other
+    writes to tasks, so two can never lock rows in opposite orders); those that must commit
+    with other writes (a finish with its charge, usage row and webhook) take the caller's
+    unit of work."""
+
+    async def insert(self, values: dict[str, Any]) -> TaskRecord:
+        """Store a new task (``values``: its columns); returns its record."""
+        ...
+
+    async def fetch(self, uow: UnitOfWork, task_id: str) -> TaskRecord:
+        """The task as it is in ``uow`` (it exists)."""
+        ...
+
+    async def get(self, task_id: str) -> TaskRecord | None: ...
+
+    async def get_many(self, ids: Sequence[str], owner_key_id: str) -> list[TaskRecord]:
+        """The owner's tasks among ``ids``, in their order; missing ones left out."""
+        ...
+
+    async def list_owned(
+        self, owner_key_id: str, kind: str, *, before: tuple[float, str] | None, limit: int
+    ) -> list[TaskRecord]:
+        """The owner's tasks of ``kind``, newest first, strictly older than ``before``
+        (``(created_at, id)`` of the last one a previous page showed)."""
+        ...
+
+    async def count_active(self, owner_key_id: str) -> int:
+        """How many of the owner's tasks are unfinished."""
+        ...
+
+    async def submitted_by(self, owner_key_id: str, request_id: str) -> list[str]:
+        """The ids of the owner's tasks whose hold ``request_id`` made."""
+        ...
+
+    async def claim(self, worker: str, limit: int, now: float, lease: float) -> list[TaskRecord]:
+        """Take up to ``limit`` queued tasks, or running ones whose lease has run out, oldest
+        first, leased to ``worker`` for ``lease`` seconds."""
+        ...
+
+    async def heartbeat(
+        self, worker: str, task_ids: Sequence[str], now: float, lease: float
+    ) -> set[str]:
+        """Extend our leases; returns the ids whose cancellation was requested."""
+        ...
+
+    async def abandon(self, worker: str, now: float) -> int:
+        """End every lease ``worker`` holds on a running task at once (a server stopping)."""
+        ...
+
+    async def set_progress(self, task_id: str, worker: str, progress: int, now: float) -> None:
+        """Record progress of a task ``worker`` runs (only while its lease is held)."""
+        ...
+
+    async def set_upstream_jobs(
+        self, task_id: str, worker: str, jobs: dict[str, Any], now: float
+    ) -> None:
+        """Keep the upstream jobs of a task ``worker`` runs (only while its lease is held)."""
+        ...
+
+    async def finish(
+        self, uow: UnitOfWork, task_id: str, worker: str | None, values: dict[str, Any]
+    ) -> bool:
+        """Move a task to a terminal state in ``uow`` if ``worker`` still holds it (``None``:
+        a waiting task nobody runs). False when someone else owns it now."""
+        ...
+
+    async def request_cancel(self, task_id: str, now: float) -> None:
+        """Ask the worker running the task to stop (it sees this at its next heartbeat)."""
+        ...
+
+    async def update_waiting(self, task_id: str, values: dict[str, Any]) -> bool:
+        """Change a task that is not running yet; False when it is not waiting any more."""
+        ...
+
+    async def delete_older_than(self, cutoff: float) -> int:
+        """Delete tasks created before ``cutoff``; returns how many."""
+        ...
+
+    async def close(self) -> None:
+        """Finish the writes still queued."""
+        ...
 
 
 class TaskRun(JobJournal, Protocol):
@@ -80,22 +161,28 @@ class TaskEngine:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        store: TaskRepository,
+        committer: Committer,
         assets: AssetService,
         webhooks: WebhookSender | None,
         settings: EngineSettings,
-        billing: Billing | None = None,
-        writer: GroupCommit | None = None,
+        billing: Billing,
+        *,
+        outbox: WebhookOutbox,
+        usage: UsageRowRepository,
         limits: Callable[[str], Awaitable[KeyLimits]] | None = None,
     ) -> None:
-        """``limits``: a key's limits, e.g. :meth:`AccessControl.limits_of` (cached); by
-        default read from ``billing`` each time."""
-        self._engine = engine
-        self._billing = billing or sql_billing(engine, writer)
+        """``committer`` runs the transactions that finish a task (its charge or release,
+        usage row and webhook delivery join them); ``limits``: a key's limits, e.g.
+        :meth:`AccessControl.limits_of` (cached); by default read from ``billing`` each time."""
+        self._store = store
+        self._committer = committer
+        self._billing = billing
         self._limits = limits or self._billing.limits
-        self._store = TaskStore(engine, writer)
         self._assets = assets
         self._webhooks = webhooks
+        self._outbox = outbox
+        self._usage = usage
         self.settings = settings
         # Host and pid in the lease owner tell an operator (and the fleet test) which replica
         # holds a task; the random tail keeps two engines of one process apart.
@@ -231,15 +318,14 @@ class TaskEngine:
         now = time.time()
         values = {"status": "canceled", "finished_at": now, "updated_at": now}
 
-        async def job(batch: Batch) -> bool:
-            conn = batch.conn
-            if not await self._store.finish(conn, task_id, None, values):
+        async def cancel(uow: UnitOfWork) -> bool:
+            if not await self._store.finish(uow, task_id, None, values):
                 return False
-            await self._release(batch, task)
-            await self._notify(conn, task, now)
+            await self._release(uow, task)
+            await self._notify(uow, task, now)
             return True
 
-        if await self._store.write(job):
+        if await self._committer.run(cancel):
             self._wake_webhooks(task)
             return await self.get(task_id, owner_key_id)
         await self._store.request_cancel(task_id, now)
@@ -364,21 +450,19 @@ class TaskEngine:
         }
         reservation_id = task.reservation_id
 
-        async def job(batch: Batch) -> Decimal | None:
-            conn = batch.conn
-            if not await self._store.finish(conn, task.id, self.worker_id, values):
+        async def complete(uow: UnitOfWork) -> Decimal | None:
+            if not await self._store.finish(uow, task.id, self.worker_id, values):
                 return None
-            await self._assets.insert_rows(conn, stored, request_id=task.id)
+            self._assets.add_rows(uow, stored, request_id=task.id)
             charged = None
             if reservation_id is not None:
-                charged = await self._billing.settle_in(batch, reservation_id, output.cost)
+                charged = await self._billing.settle_in(uow, reservation_id, output.cost)
             cost = output.cost if charged is None else charged
-            row = self._usage_row(task, output, cost, now)
-            await conn.execute(usage.insert(), [asdict(row)])
-            await self._notify(conn, task, now)
+            self._usage.add(uow, self._usage_row(task, output, cost, now))
+            await self._notify(uow, task, now)
             return cost
 
-        cost = await self._store.write(job)
+        cost = await self._committer.run(complete)
         if cost is None:
             log.warning("task %s was taken over before it completed here", task.id)
             return False
@@ -440,28 +524,27 @@ class TaskEngine:
     async def _finish(self, task: TaskRecord, values: dict[str, Any], now: float) -> None:
         """Fail or cancel a task we hold, giving its reservation back in the same transaction."""
 
-        async def job(batch: Batch) -> None:
-            conn = batch.conn
-            if await self._store.finish(conn, task.id, self.worker_id, values):
-                await self._release(batch, task)
-                await self._notify(conn, task, now)
+        async def finish(uow: UnitOfWork) -> None:
+            if await self._store.finish(uow, task.id, self.worker_id, values):
+                await self._release(uow, task)
+                await self._notify(uow, task, now)
 
-        await self._store.write(job)
+        await self._committer.run(finish)
         self._wake_webhooks(task)
 
-    async def _release(self, batch: Batch, task: TaskRecord) -> None:
+    async def _release(self, uow: UnitOfWork, task: TaskRecord) -> None:
         if task.reservation_id is not None:
-            await self._billing.release_in(batch, task.reservation_id)
+            await self._billing.release_in(uow, task.reservation_id)
 
     async def _notify_started(self, task: TaskRecord) -> None:
         """Tell the client's webhook that its task started (once, not on a re-claim)."""
         if task.webhook_url and task.attempts == 1:
             now = time.time()
 
-            async def job(batch: Batch) -> None:
-                await self._notify(batch.conn, task, now)
+            async def started(uow: UnitOfWork) -> None:
+                await self._notify(uow, task, now)
 
-            await self._store.write(job)
+            await self._committer.run(started)
             self._wake_webhooks(task)
 
     @property
@@ -477,20 +560,20 @@ class TaskEngine:
             task.id, self.worker_id, max(0, min(99, percent)), time.time()
         )
 
-    async def _notify(self, conn: AsyncConnection, task: TaskRecord, now: float) -> None:
-        """Queue the webhook of ``task`` as it is now in ``conn`` (read only when it has a
+    async def _notify(self, uow: UnitOfWork, task: TaskRecord, now: float) -> None:
+        """Queue the webhook of ``task`` as it is now in ``uow`` (read only when it has a
         webhook); ``meta["webhook_statuses"]``, when a front end sets it, lists the statuses
         its clients want to hear about (e.g. only terminal ones)."""
         if not task.webhook_url:
             return
-        task = await self._store.fetch(conn, task.id)
+        task = await self._store.fetch(uow, task.id)
         wanted = task.meta.get("webhook_statuses")
         if not task.webhook_url or (wanted is not None and task.status not in wanted):
             return
         renderer = self._renderers.get(str(task.meta.get("front", "")))
         payload = renderer(task) if renderer else _default_payload(task)
-        await enqueue(
-            conn,
+        await self._outbox.enqueue(
+            uow,
             url=task.webhook_url,
             secret=task.webhook_secret,
             payload=payload,
