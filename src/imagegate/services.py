@@ -51,6 +51,7 @@ from imagegate.settings import Settings
 from imagegate.storage import db
 from imagegate.storage.fleet import read_fleet
 from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.repositories.assets import SqlAssetRepository
 from imagegate.storage.repositories.billing import SqlHoldRepository, SqlLedgerRepository
 from imagegate.storage.repositories.usage_rows import SqlUsageRowRepository
 from imagegate.storage.repositories.webhooks import SqlWebhookOutbox
@@ -116,7 +117,7 @@ class Services:
         http = UpstreamClient(max_connections=settings.upstream_max_connections, pacer=pacer)
         blobs = open_blob_store(settings.storage_url, settings.assets_dir)
         assets = AssetService(
-            engine,
+            SqlAssetRepository(engine),
             blobs,
             secret,
             link_ttl=settings.url_ttl_seconds,
@@ -128,6 +129,7 @@ class Services:
         outbound_http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         inputs = InputLoader(files, ImageFetcher(outbound_http, guard))
         usage = UsageRecorder(engine)
+        usage_rows = SqlUsageRowRepository()
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         writer = GroupCommit(engine, pacer=pacer)
         instance = f"p-{uuid.uuid4().hex[:16]}"
@@ -158,6 +160,7 @@ class Services:
             assets=assets,
             inputs=inputs,
             usage=usage,
+            usage_rows=usage_rows,
             billing=billing,
             access=access,
             writer=writer,
@@ -171,7 +174,6 @@ class Services:
             ),
             default_model=settings.default_model or None,
         )
-        usage_rows = SqlUsageRowRepository()
         webhooks = WebhookSender(
             engine, outbound_http, guard, secret, backoff=settings.webhook_backoff_seconds
         )

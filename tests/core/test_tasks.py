@@ -23,6 +23,7 @@ from imagegate.core.upstream import UpstreamJob
 from imagegate.errors import InvalidRequest
 from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
+from imagegate.storage.repositories.assets import SqlAssetRepository
 from imagegate.storage.tables import assets as assets_table
 from imagegate.storage.tables import usage
 from tests.sql_kit import task_engine
@@ -65,7 +66,11 @@ def make_engine(
     engine: AsyncEngine, tmp_path: Path, webhooks: object = None, **settings: float
 ) -> TaskEngine:
     assets = AssetService(
-        engine, LocalBlobStore(tmp_path / "blobs"), b"k" * 32, link_ttl=60, retention_seconds=60
+        SqlAssetRepository(engine),
+        LocalBlobStore(tmp_path / "blobs"),
+        b"k" * 32,
+        link_ttl=60,
+        retention_seconds=60,
     )
     settings_ = EngineSettings(poll_interval=0.05, **settings)
     return task_engine(engine, assets, webhooks, settings_)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from imagegate.outbound import OutboundGuard
 from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
 from imagegate.storage.group_commit import Batch
+from imagegate.storage.repositories.assets import SqlAssetRepository
 from imagegate.storage.repositories.webhooks import SqlWebhookOutbox
 from imagegate.storage.tables import webhook_deliveries
 from tests.core.test_tasks import Recorder, wait_for
@@ -127,7 +128,11 @@ async def test_task_status_changes_are_posted(
 ) -> None:
     webhooks = sender(engine, http, ["127.0.0.1/32"])
     assets = AssetService(
-        engine, LocalBlobStore(tmp_path), b"k" * 32, link_ttl=60, retention_seconds=60
+        SqlAssetRepository(engine),
+        LocalBlobStore(tmp_path),
+        b"k" * 32,
+        link_ttl=60,
+        retention_seconds=60,
     )
     tasks = task_engine(engine, assets, webhooks, EngineSettings(poll_interval=0.02))
     tasks.register("test", Recorder())

@@ -265,6 +265,11 @@ class TaskEngine:
     async def get_many(self, ids: Sequence[str], owner_key_id: str) -> list[TaskRecord]:
         return await self._store.get_many(ids, owner_key_id)
 
+    async def submitted_by(self, owner_key_id: str, request_id: str) -> list[str]:
+        """The ids of the owner's tasks whose hold ``request_id`` made (whatever their
+        status)."""
+        return await self._store.submitted_by(owner_key_id, request_id)
+
     async def list_owned(
         self,
         owner_key_id: str,
