@@ -53,6 +53,8 @@ from imagegate.settings import Settings
 from imagegate.storage import db
 from imagegate.storage.fleet import read_fleet
 from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.repositories.assets import SqlAssetRepository
+from imagegate.storage.repositories.billing import SqlHoldRepository, SqlLedgerRepository
 from imagegate.storage.repositories.console_sessions import SqlSessionRepository
 from imagegate.storage.repositories.console_views import SqlConsoleViewRepository
 from imagegate.storage.repositories.files import SqlFileRepository
@@ -62,8 +64,11 @@ from imagegate.storage.repositories.keys import SqlKeyRepository
 from imagegate.storage.repositories.task_queue import SqlTaskQueueRepository
 from imagegate.storage.repositories.usage_log import SqlUsageLogRepository
 from imagegate.storage.repositories.usage_report import SqlUsageRepository
+from imagegate.storage.repositories.usage_rows import SqlUsageRowRepository
 from imagegate.storage.repositories.webhook_deliveries import SqlWebhookDeliveryRepository
+from imagegate.storage.repositories.webhooks import SqlWebhookOutbox
 from imagegate.storage.stores import open_blob_store
+from imagegate.storage.task_store import TaskStore
 
 log = logging.getLogger("imagegate")
 
@@ -126,7 +131,7 @@ class Services:
         http = UpstreamClient(max_connections=settings.upstream_max_connections, pacer=pacer)
         blobs = open_blob_store(settings.storage_url, settings.assets_dir)
         assets = AssetService(
-            engine,
+            SqlAssetRepository(engine),
             blobs,
             secret,
             link_ttl=settings.url_ttl_seconds,
@@ -138,12 +143,19 @@ class Services:
         outbound_http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         inputs = InputLoader(files, ImageFetcher(outbound_http, guard))
         usage = UsageRecorder(SqlUsageLogRepository(engine))
+        usage_rows = SqlUsageRowRepository()
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         writer = GroupCommit(engine, pacer=pacer)
         instance = f"p-{uuid.uuid4().hex[:16]}"
         """Names what this process holds under a lease (tasks have their worker's own id)."""
         lease = settings.task_lease_seconds
-        billing = Billing(engine, writer, owner=instance, lease_seconds=lease)
+        billing = Billing(
+            SqlHoldRepository(engine),
+            SqlLedgerRepository(engine, writer),
+            writer,
+            owner=instance,
+            lease_seconds=lease,
+        )
         idempotency = IdempotencyStore(
             SqlIdempotencyRepository(engine), owner=instance, lease_seconds=lease
         )
@@ -164,6 +176,7 @@ class Services:
             assets=assets,
             inputs=inputs,
             usage=usage,
+            usage_rows=usage_rows,
             billing=billing,
             access=access,
             writer=writer,
@@ -185,7 +198,8 @@ class Services:
             backoff=settings.webhook_backoff_seconds,
         )
         tasks = TaskEngine(
-            engine,
+            TaskStore(engine, writer),
+            writer,
             assets,
             webhooks,
             EngineSettings(
@@ -195,7 +209,8 @@ class Services:
                 retention_seconds=settings.asset_retention_days * 86400,
             ),
             billing,
-            writer,
+            outbox=SqlWebhookOutbox(),
+            usage=usage_rows,
             limits=access.limits_of,
         )
         partials = PartialImages()

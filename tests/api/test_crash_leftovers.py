@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from imagegate.core.billing import Billing
+from imagegate.storage.repositories.billing import sql_billing
 from imagegate.storage.tables import ledger, reservations, usage
 from tests.api.billing_kit import priced_gateway
 from tests.api.test_billing_api import BODY, ROUTE, make_key, show
@@ -32,7 +32,7 @@ async def leased(tmp_path: Path) -> AsyncIterator[Gateway]:
 
 async def test_a_dead_replicas_hold_is_released_within_its_lease(leased: Gateway) -> None:
     key_id, _ = await make_key(leased, credit_usd=1.0)
-    dead = Billing(leased.services.engine, owner="dead-replica", lease_seconds=LEASE)
+    dead = sql_billing(leased.services.engine, owner="dead-replica", lease_seconds=LEASE)
     await dead.reserve(key_id, Decimal("0.5"), "req-of-a-dead-replica")
     leased.services.access.forget(key_id)
     assert (await show(leased, key_id))["balance_usd"] == pytest.approx(0.5)

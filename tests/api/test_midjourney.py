@@ -300,7 +300,7 @@ async def test_a_task_no_worker_has_taken_is_not_start(
     async def idle() -> int:
         return 0
 
-    monkeypatch.setattr(gateway.services.tasks, "claim_and_start", idle)
+    monkeypatch.setattr(gateway.services.tasks._runner, "claim_and_start", idle)
     client, auth = gateway.client, gateway.auth
     answer = await submit(client, "/mj/submit/imagine", {"prompt": f"a sun {SMALL}"}, auth)
     task = (await client.get(f"/mj/task/{answer['result']}/fetch", headers=auth)).json()

@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.cli._common import key_service
-from imagegate.core.billing import Billing, Reservation
+from imagegate.core.billing import Reservation
 from imagegate.errors import QuotaExceeded
 from imagegate.storage import db
 from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.repositories.billing import sql_billing
 from imagegate.storage.tables import ledger, reservations
 
 D = Decimal
@@ -44,7 +45,7 @@ async def ledger_sum(engine: AsyncEngine, key_id: str) -> Decimal:
 
 
 async def test_concurrent_reservations_never_overdraw(engine: AsyncEngine) -> None:
-    billing = Billing(engine)
+    billing = sql_billing(engine)
     key_id = await new_key(engine, balance_usd=D("1.00"))
 
     async def attempt(index: int) -> bool:
@@ -62,7 +63,7 @@ async def test_concurrent_reservations_never_overdraw(engine: AsyncEngine) -> No
 
 
 async def test_settle_charges_actual_and_refunds_the_rest_once(engine: AsyncEngine) -> None:
-    billing = Billing(engine)
+    billing = sql_billing(engine)
     key_id = await new_key(engine, balance_usd=D("1.00"))
     reservation = await billing.reserve(key_id, D("0.30"), "req_1")
     assert (await billing.limits(key_id)).balance_usd == D("0.70")
@@ -75,7 +76,7 @@ async def test_settle_charges_actual_and_refunds_the_rest_once(engine: AsyncEngi
 
 
 async def test_release_refunds_exactly_once(engine: AsyncEngine) -> None:
-    billing = Billing(engine)
+    billing = sql_billing(engine)
     key_id = await new_key(engine, balance_usd=D("0.50"))
     reservation = await billing.reserve(key_id, D("0.50"), "req_1")
     results = await asyncio.gather(*(billing.release(reservation) for _ in range(5)))
@@ -84,7 +85,7 @@ async def test_release_refunds_exactly_once(engine: AsyncEngine) -> None:
 
 
 async def test_a_charge_above_the_hold_never_goes_negative(engine: AsyncEngine) -> None:
-    billing = Billing(engine)
+    billing = sql_billing(engine)
     key_id = await new_key(engine, balance_usd=D("0.20"))
     reservation = await billing.reserve(key_id, D("0.15"), "req_1")
     assert await billing.settle(reservation, D("0.90")) == D("0.20")
@@ -92,7 +93,7 @@ async def test_a_charge_above_the_hold_never_goes_negative(engine: AsyncEngine) 
 
 
 async def test_budgets(engine: AsyncEngine) -> None:
-    billing = Billing(engine)
+    billing = sql_billing(engine)
     key_id = await new_key(engine, budget_daily_usd=D("0.25"))
     first = await billing.reserve(key_id, D("0.20"), "req_1")
     with pytest.raises(QuotaExceeded, match="daily budget"):
@@ -105,7 +106,7 @@ async def test_budgets(engine: AsyncEngine) -> None:
 
 
 async def test_unlimited_keys_are_still_tracked(engine: AsyncEngine) -> None:
-    billing = Billing(engine)
+    billing = sql_billing(engine)
     key_id = await new_key(engine)
     reservation = await billing.reserve(key_id, D("5"), "req_1")
     await billing.settle(reservation, D("2.5"))
@@ -114,7 +115,7 @@ async def test_unlimited_keys_are_still_tracked(engine: AsyncEngine) -> None:
 
 
 async def test_top_up_and_expiry(engine: AsyncEngine) -> None:
-    billing = Billing(engine)
+    billing = sql_billing(engine)
     key_id = await new_key(engine, balance_usd=D("0"))
     with pytest.raises(QuotaExceeded):
         await billing.reserve(key_id, D("0.01"), "req_1")
@@ -126,7 +127,7 @@ async def test_top_up_and_expiry(engine: AsyncEngine) -> None:
 
 
 async def test_stale_holds_are_released(engine: AsyncEngine) -> None:
-    billing = Billing(engine)
+    billing = sql_billing(engine)
     key_id = await new_key(engine, balance_usd=D("1"))
     await billing.reserve(key_id, D("0.4"), "req_1")
     assert await billing.release_expired(time.time()) == 0
@@ -138,7 +139,7 @@ async def test_stale_holds_are_released(engine: AsyncEngine) -> None:
 
 async def test_group_committed_reservations_never_overdraw(engine: AsyncEngine) -> None:
     writer = GroupCommit(engine)
-    billing = Billing(engine, writer)
+    billing = sql_billing(engine, writer)
     key_id = await new_key(engine, balance_usd=D("1.00"))
 
     async def attempt(index: int) -> Reservation | None:
@@ -159,7 +160,7 @@ async def test_group_committed_reservations_never_overdraw(engine: AsyncEngine) 
 
 async def test_unheld_reservations_write_only_their_charge_once(engine: AsyncEngine) -> None:
     writer = GroupCommit(engine)
-    billing = Billing(engine, writer)
+    billing = sql_billing(engine, writer)
     key_id = await new_key(engine)
     first = billing.reserve_unheld(key_id, D("0.50"), "req_1")
     second = billing.reserve_unheld(key_id, D("0.50"), "req_2")
@@ -181,7 +182,7 @@ async def test_unheld_reservations_write_only_their_charge_once(engine: AsyncEng
 
 async def test_spending_of_several_keys_in_one_batch(engine: AsyncEngine) -> None:
     writer = GroupCommit(engine)
-    billing = Billing(engine, writer)
+    billing = sql_billing(engine, writer)
     keys = [await new_key(engine) for _ in range(3)]
     unheld = [billing.reserve_unheld(k, D("1"), f"req_{i}") for i, k in enumerate(keys * 2)]
     await asyncio.gather(*(billing.settle(r, D("0.25")) for r in unheld))
@@ -191,7 +192,7 @@ async def test_spending_of_several_keys_in_one_batch(engine: AsyncEngine) -> Non
 
 
 async def test_an_unheld_charge_still_reduces_a_balance_set_meanwhile(engine: AsyncEngine) -> None:
-    billing = Billing(engine)
+    billing = sql_billing(engine)
     key_id = await new_key(engine)
     reservation = billing.reserve_unheld(key_id, D("1"), "req_1")
     await billing.top_up(key_id, D("2"))  # e.g. on another replica, after this one checked

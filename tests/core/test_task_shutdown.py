@@ -18,8 +18,10 @@ from imagegate.app import create_app
 from imagegate.core.usage import UsageRow
 from imagegate.settings import Settings
 from imagegate.storage import db
+from imagegate.storage.group_commit import Batch
 from imagegate.storage.tables import tasks as tasks_table
 from imagegate.storage.tables import usage
+from imagegate.storage.task_store import TaskStore
 from tests.conftest import ADMIN_KEY
 from tests.core.test_tasks import Recorder, make_engine
 
@@ -66,6 +68,7 @@ async def test_a_deadlock_while_handing_back_is_retried(
     task = await first.submit(kind="test", owner_key_id="key_a", request={}, meta={})
     assert await first.claim_and_start() == 1
     store = first._store
+    assert isinstance(store, TaskStore)
     original = store.write
     failures = [OperationalError("UPDATE tasks", {}, Exception("deadlock detected"))]
 
@@ -117,9 +120,11 @@ async def test_handing_back_waits_for_a_batch_that_locks_the_same_rows(
         await first._store.claim(first.worker_id, 2, time.time(), 60)
         store = first._store
 
-        async def backwards(conn: Any) -> None:
+        assert isinstance(store, TaskStore)
+
+        async def backwards(batch: Batch) -> None:
             for task_id in (b.id, a.id):
-                await conn.execute(
+                await batch.conn.execute(
                     sa.update(tasks_table)
                     .where(tasks_table.c.id == task_id)
                     .values(progress=tasks_table.c.progress + 1)

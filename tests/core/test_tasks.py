@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -23,8 +24,10 @@ from imagegate.core.upstream import UpstreamJob
 from imagegate.errors import InvalidRequest
 from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
+from imagegate.storage.repositories.assets import SqlAssetRepository
 from imagegate.storage.tables import assets as assets_table
 from imagegate.storage.tables import usage
+from tests.sql_kit import task_engine
 
 
 def tiny_png(colour: tuple[int, int, int]) -> GeneratedImage:
@@ -61,12 +64,17 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 def make_engine(
-    engine: AsyncEngine, tmp_path: Path, webhooks: object = None, **settings: float
+    engine: AsyncEngine, tmp_path: Path, webhooks: Any = None, **settings: Any
 ) -> TaskEngine:
     assets = AssetService(
-        engine, LocalBlobStore(tmp_path / "blobs"), b"k" * 32, link_ttl=60, retention_seconds=60
+        SqlAssetRepository(engine),
+        LocalBlobStore(tmp_path / "blobs"),
+        b"k" * 32,
+        link_ttl=60,
+        retention_seconds=60,
     )
-    return TaskEngine(engine, assets, webhooks, EngineSettings(poll_interval=0.05, **settings))  # type: ignore[arg-type]
+    settings_ = EngineSettings(poll_interval=0.05, **settings)
+    return task_engine(engine, assets, webhooks, settings_)
 
 
 async def wait_for(engine: TaskEngine, task_id: str, *statuses: str) -> TaskRecord:

@@ -10,8 +10,9 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imagegate.core.webhooks import enqueue
 from imagegate.storage import db
+from imagegate.storage.group_commit import Batch
+from imagegate.storage.repositories.webhooks import SqlWebhookOutbox
 from tests.core.test_webhooks import sender
 from tests.receiver import receiver
 
@@ -29,8 +30,8 @@ async def test_a_later_status_waits_for_an_earlier_ones_retry(engine: AsyncEngin
         webhooks = sender(engine, http, ["127.0.0.1/32"])
         async with engine.begin() as conn:
             for status in ("IN_PROGRESS", "SUCCESS"):
-                await enqueue(
-                    conn,
+                await SqlWebhookOutbox().enqueue(
+                    Batch(conn),
                     url=box.url,
                     secret=None,
                     payload={"status": status},

@@ -14,15 +14,19 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core.assets import AssetService
-from imagegate.core.tasks import EngineSettings, TaskEngine
-from imagegate.core.webhooks import WebhookSender, enqueue, signing_key
+from imagegate.core.tasks import EngineSettings
+from imagegate.core.webhooks import WebhookSender, signing_key
 from imagegate.outbound import OutboundGuard
 from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
+from imagegate.storage.group_commit import Batch
+from imagegate.storage.repositories.assets import SqlAssetRepository
 from imagegate.storage.repositories.webhook_deliveries import SqlWebhookDeliveryRepository
+from imagegate.storage.repositories.webhooks import SqlWebhookOutbox
 from imagegate.storage.tables import webhook_deliveries
 from tests.core.test_tasks import Recorder, wait_for
 from tests.receiver import receiver
+from tests.sql_kit import task_engine
 
 
 @pytest.fixture
@@ -59,8 +63,8 @@ async def rows(engine: AsyncEngine) -> list[sa.RowMapping]:
 
 async def add(engine: AsyncEngine, url: str, secret: str | None) -> str:
     async with engine.begin() as conn:
-        return await enqueue(
-            conn, url=url, secret=secret, payload={"hello": 1}, task_id=None, now=time.time()
+        return await SqlWebhookOutbox().enqueue(
+            Batch(conn), url=url, secret=secret, payload={"hello": 1}, task_id=None, now=time.time()
         )
 
 
@@ -130,9 +134,13 @@ async def test_task_status_changes_are_posted(
 ) -> None:
     webhooks = sender(engine, http, ["127.0.0.1/32"])
     assets = AssetService(
-        engine, LocalBlobStore(tmp_path), b"k" * 32, link_ttl=60, retention_seconds=60
+        SqlAssetRepository(engine),
+        LocalBlobStore(tmp_path),
+        b"k" * 32,
+        link_ttl=60,
+        retention_seconds=60,
     )
-    tasks = TaskEngine(engine, assets, webhooks, EngineSettings(poll_interval=0.02))
+    tasks = task_engine(engine, assets, webhooks, EngineSettings(poll_interval=0.02))
     tasks.register("test", Recorder())
     async with receiver() as box:
         webhooks.start()

@@ -16,11 +16,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from imagegate.core.webhooks import WebhookSender, enqueue
+from imagegate.core.webhooks import WebhookSender
 from imagegate.observability import tracing
 from imagegate.outbound import OutboundGuard
 from imagegate.storage import db
+from imagegate.storage.group_commit import Batch
 from imagegate.storage.repositories.webhook_deliveries import SqlWebhookDeliveryRepository
+from imagegate.storage.repositories.webhooks import SqlWebhookOutbox
 from tests.conftest import Gateway
 from tests.core.test_routing import Clock, Scripted, Task, entry, router
 from tests.providers.upstream_kit import request
@@ -142,8 +144,8 @@ async def test_each_webhook_delivery_is_a_span(spans: InMemorySpanExporter, tmp_
         sender = WebhookSender(deliveries, http, OutboundGuard(["127.0.0.1/32"]), b"s" * 32)
         async with receiver([503]) as box:
             async with engine.begin() as conn:
-                message = await enqueue(
-                    conn, url=box.url, secret=None, payload={}, task_id=None, now=time.time()
+                message = await SqlWebhookOutbox().enqueue(
+                    Batch(conn), url=box.url, secret=None, payload={}, task_id=None, now=time.time()
                 )
             await sender.deliver_due()
             await sender.deliver_due(now=time.time() + 3600)

@@ -19,6 +19,7 @@ from imagegate.errors import StorageUnavailable
 from imagegate.settings import parse_storage_url
 from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
+from imagegate.storage.repositories.assets import SqlAssetRepository
 from imagegate.storage.s3 import S3BlobStore
 from imagegate.storage.stores import open_blob_store
 from tests.s3_kit import S3Server
@@ -110,7 +111,9 @@ async def test_objects_live_under_the_prefix(s3_bucket: str, s3_server: S3Server
 async def test_assets_are_content_addressed_and_swept_with_their_objects(
     store: BlobStore, engine: AsyncEngine
 ) -> None:
-    assets = AssetService(engine, store, b"s" * 32, link_ttl=60, retention_seconds=100)
+    assets = AssetService(
+        SqlAssetRepository(engine), store, b"s" * 32, link_ttl=60, retention_seconds=100
+    )
     first, second = await assets.store(
         [NewAsset(b"same", "image/png"), NewAsset(b"same", "image/png")],
         owner_key_id="key_a",
@@ -180,7 +183,9 @@ async def test_a_sweep_while_the_store_is_down_logs_what_it_left_and_finishes(
     engine: AsyncEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = _DeletesFail(tmp_path / "assets")
-    assets = AssetService(engine, store, b"s" * 32, link_ttl=60, retention_seconds=100)
+    assets = AssetService(
+        SqlAssetRepository(engine), store, b"s" * 32, link_ttl=60, retention_seconds=100
+    )
     await assets.store(
         [NewAsset(b"one", "image/png"), NewAsset(b"two", "image/png")],
         owner_key_id=None,

@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core.assets import AssetService
 from imagegate.core.task_model import TaskOutput, TaskRecord
-from imagegate.core.tasks import EngineSettings, TaskEngine, TaskRun
+from imagegate.core.tasks import EngineSettings, TaskRun
 from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
+from imagegate.storage.repositories.assets import SqlAssetRepository
 from imagegate.storage.tables import tasks
+from tests.sql_kit import task_engine
 
 
 async def _downgrade(engine: AsyncEngine, revision: str) -> None:
@@ -55,10 +57,10 @@ async def test_modal_rows_become_parked_and_resume(database_url: str, tmp_path: 
         assert await _statuses(engine) == {"t-waiting": "parked", "t-queued": "queued"}
 
         assets = AssetService(
-            engine, LocalBlobStore(tmp_path / "blobs"), b"k" * 32, link_ttl=60,
+            SqlAssetRepository(engine), LocalBlobStore(tmp_path / "blobs"), b"k" * 32, link_ttl=60,
             retention_seconds=60,
         )  # fmt: skip
-        engine_tasks = TaskEngine(engine, assets, None, EngineSettings())
+        engine_tasks = task_engine(engine, assets, None, EngineSettings())
 
         async def handler(task: TaskRecord, run: TaskRun) -> TaskOutput:  # pragma: no cover
             raise AssertionError("no worker runs here")

@@ -12,11 +12,11 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imagegate.core.billing import Billing
 from imagegate.core.keys import KeyService
 from imagegate.settings import Settings
 from imagegate.storage import db
 from imagegate.storage.group_commit import GroupCommit
+from imagegate.storage.repositories.billing import sql_billing
 from imagegate.storage.repositories.keys import SqlKeyRepository
 
 DataDir = Annotated[
@@ -55,6 +55,6 @@ async def key_service(engine: AsyncEngine) -> AsyncIterator[KeyService]:
     afterwards."""
     writer = GroupCommit(engine)
     try:
-        yield KeyService(SqlKeyRepository(engine), writer, Billing(engine, writer))
+        yield KeyService(SqlKeyRepository(engine), writer, sql_billing(engine, writer))
     finally:
         await writer.close()

@@ -16,6 +16,7 @@ from imagegate.cli._common import DataDir, key_service, migrated_engine, setting
 from imagegate.cli._output import field_table, iso, print_json, print_table
 from imagegate.core.billing import Billing, KeyLimits
 from imagegate.core.keys import ApiKey, parse_globs
+from imagegate.storage.repositories.billing import sql_billing
 
 app = typer.Typer(help="API keys.", no_args_is_help=True)
 
@@ -201,7 +202,7 @@ async def _with_billing(
         if key is None:
             typer.echo(f"no key with id {key_id}", err=True)
             raise typer.Exit(1)
-        billing = Billing(engine)
+        billing = sql_billing(engine)
         limits = await action(billing)
         return key, limits, await billing.top_ups(key_id)
 

@@ -1,9 +1,11 @@
-"""Private asset store: every generated image is kept by sha256 and linked by signed URLs."""
+"""Private asset store: every generated image is kept by sha256 and linked by signed URLs.
+
+Asset rows live behind :class:`AssetRepository`; the bytes behind
+:class:`~imagegate.core.blobs.BlobStore`."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import hmac
 import logging
@@ -11,19 +13,16 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from PIL import UnidentifiedImageError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.core.blobs import BlobBody, BlobStore
+from imagegate.core.unit_of_work import UnitOfWork
 from imagegate.errors import ImagegateError, NotFound, PermissionDenied, StorageUnavailable
 from imagegate.imaging.thumbnail import thumbnail_webp
 from imagegate.observability import tracing
-from imagegate.storage.group_commit import Batch
-from imagegate.storage.references import unreferenced
-from imagegate.storage.tables import assets
 
 THUMBNAIL = "thumb.webp"
 ASSET_ID = re.compile(r"asset_[0-9A-Za-z_-]{16,40}")
@@ -75,12 +74,33 @@ def link_expiry(exp: str | None, sig: str | None) -> int | None:
     return int(exp)
 
 
+class AssetRepository(Protocol):
+    """The asset rows: one per stored image, naming its blob (several may share one)."""
+
+    def add(
+        self, uow: UnitOfWork, stored: list[Asset], *, request_id: str | None, prompt: str | None
+    ) -> None:
+        """Write the rows of ``stored`` with the unit of work's other rows (at its end)."""
+        ...
+
+    async def insert(self, stored: list[Asset], *, request_id: str | None) -> None:
+        """Write the rows of ``stored`` in one transaction of their own."""
+        ...
+
+    async def get(self, asset_id: str) -> Asset | None: ...
+
+    async def delete_older_than(self, cutoff: float) -> tuple[int, set[str]]:
+        """Delete the assets created before ``cutoff``; returns how many, and the digests of
+        their blobs that no asset or file refers to any more."""
+        ...
+
+
 class AssetService:
     """Stores images, signs and checks download links, and sweeps expired assets."""
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        repository: AssetRepository,
         blobs: BlobStore,
         secret: bytes,
         *,
@@ -90,7 +110,7 @@ class AssetService:
     ) -> None:
         """``redirect``: valid links answer with a presigned URL of the store (when it has
         them) instead of the bytes."""
-        self._engine = engine
+        self._rows = repository
         self._blobs = blobs
         self._secret = secret
         self.link_ttl = link_ttl
@@ -102,13 +122,13 @@ class AssetService:
     ) -> list[Asset]:
         """Write the blobs, then one row per image in a single transaction."""
         stored = await self.write_blobs(items, owner_key_id=owner_key_id)
-        async with self._engine.begin() as conn:
-            await self.insert_rows(conn, stored, request_id=request_id)
+        if stored:
+            await self._rows.insert(stored, request_id=request_id)
         return stored
 
     async def write_blobs(self, items: list[NewAsset], *, owner_key_id: str | None) -> list[Asset]:
         """Store the bytes (idempotent) and describe each asset; no row is written yet, so the
-        caller can insert them in its own transaction (:meth:`insert_rows`)."""
+        caller can write them in its own unit of work (:meth:`add_rows`)."""
         with tracing.span("storage.write", **{"imagegate.objects": len(items)}):
             if len(items) == 1:  # the common case, without gather's task
                 digests = [await self._blobs.put(items[0].data, items[0].content_type)]
@@ -131,24 +151,17 @@ class AssetService:
             for item, digest in zip(items, digests, strict=True)
         ]
 
-    @staticmethod
-    async def insert_rows(
-        conn: AsyncConnection,
+    def add_rows(
+        self,
+        uow: UnitOfWork,
         stored: list[Asset],
         *,
         request_id: str | None,
         prompt: str | None = None,
     ) -> None:
-        if stored:
-            await conn.execute(assets.insert(), _rows(stored, request_id, prompt))
-
-    @staticmethod
-    def add_rows(
-        batch: Batch, stored: list[Asset], *, request_id: str | None, prompt: str | None = None
-    ) -> None:
-        """:meth:`insert_rows` as part of a group-commit operation; ``prompt`` is kept for the
-        owner's gallery."""
-        batch.insert(assets, *_rows(stored, request_id, prompt))
+        """Write the rows of ``stored`` in the caller's unit of work (with its other rows, at
+        its end); ``prompt`` is kept for the owner's gallery."""
+        self._rows.add(uow, stored, request_id=request_id, prompt=prompt or None)
 
     async def blob(self, digest: str) -> bytes:
         """A stored blob's bytes."""
@@ -186,15 +199,10 @@ class AssetService:
 
     async def get(self, asset_id: str) -> Asset:
         """The asset's row; 404 when gone."""
-        async with self._engine.connect() as conn:
-            row = (
-                (await conn.execute(assets.select().where(assets.c.id == asset_id)))
-                .mappings()
-                .first()
-            )
-        if row is None:
+        asset = await self._rows.get(asset_id)
+        if asset is None:
             raise NotFound("no such asset", code="asset_not_found")
-        return _from_row(row)
+        return asset
 
     async def open(self, asset_id: str) -> tuple[Asset, BlobBody]:
         """The asset and its bytes as a stream; 404 when gone."""
@@ -222,13 +230,9 @@ class AssetService:
     async def sweep(self, now: float | None = None) -> int:
         """Delete assets past retention, and their blobs once no asset references them."""
         cutoff = (now if now is not None else time.time()) - self.retention_seconds
-        async with self._engine.begin() as conn:
-            old = await conn.execute(sa.select(assets.c.sha256).where(assets.c.created_at < cutoff))
-            digests = set(old.scalars())
-            result = await conn.execute(assets.delete().where(assets.c.created_at < cutoff))
-            orphans = await unreferenced(conn, digests)
+        removed, orphans = await self._rows.delete_older_than(cutoff)
         await self._delete_blobs(orphans)
-        return int(result.rowcount or 0)
+        return removed
 
     async def _delete_blobs(self, digests: set[str]) -> None:
         """Delete up to :data:`DELETE_CONCURRENCY` objects at a time; a store that is down
@@ -269,25 +273,3 @@ class AssetService:
             return None
         await self._blobs.put_rendition(asset.sha256, THUMBNAIL, small, "image/webp")
         return await self._blobs.open_rendition(asset.sha256, THUMBNAIL)
-
-
-def _rows(
-    stored: list[Asset], request_id: str | None, prompt: str | None = None
-) -> list[dict[str, object]]:
-    return [
-        {**dataclasses.asdict(asset), "request_id": request_id, "prompt": prompt or None}
-        for asset in stored
-    ]
-
-
-def _from_row(row: sa.RowMapping) -> Asset:
-    return Asset(
-        id=row["id"],
-        sha256=row["sha256"],
-        content_type=row["content_type"],
-        size_bytes=row["size_bytes"],
-        width=row["width"],
-        height=row["height"],
-        owner_key_id=row["owner_key_id"],
-        created_at=row["created_at"],
-    )

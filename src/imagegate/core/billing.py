@@ -12,6 +12,12 @@ while it lives (:meth:`Billing.renew_holds`); a hold whose lease ran out and tha
 task waits on belongs to a request cut off by a crash, and is released
 (:meth:`Billing.release_expired`).
 
+Persistence is behind two repositories declared here: :class:`HoldRepository` (limits,
+balances, budgets and reservations; the check and the hold stay one UPDATE) and
+:class:`LedgerRepository` (ledger entries, top-ups and spending tallies). A caller's transaction
+is joined through its :class:`~imagegate.core.unit_of_work.UnitOfWork` (the ``*_in`` methods);
+the other methods open their own through the :class:`~imagegate.core.unit_of_work.Committer`.
+
 Writes go through the group commit (one transaction for many requests), and a synchronous
 request by a key that caps no spending takes no hold at all (:meth:`Billing.reserve_unheld`):
 nothing can refuse it, so its charge is simply written, with its assets, when it settles.
@@ -21,22 +27,15 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from imagegate.core.task_model import UNFINISHED
-from imagegate.core.unit_of_work import UnitOfWork
+from imagegate.core.unit_of_work import Committer, UnitOfWork
 from imagegate.errors import NotFound, QuotaExceeded
-from imagegate.storage.group_commit import Batch, GroupCommit, batch_of
-from imagegate.storage.tables import key_limits, ledger, reservations, tasks, usage
 
 ZERO = Decimal(0)
-SPENDING = "spending"
 HOLD_LEASE_SECONDS = 30.0
 LEGACY_HOLD_SECONDS = 3600.0
 """A hold from before leases (none recorded) is a crash's once it is this old."""
@@ -110,11 +109,143 @@ class Reservation:
     held: bool = True
 
 
-def _day(now: float) -> str:
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One movement of money: ``kind`` is ``topup``, ``reserve``, ``release``, ``charge`` or
+    ``void``; a positive ``amount`` is credit given to the key."""
+
+    key_id: str
+    kind: str
+    amount: Decimal
+    created_at: float
+    reservation_id: str | None = None
+    request_id: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedHold:
+    """What a reservation held, as it was closed."""
+
+    key_id: str
+    request_id: str | None
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class NewHold:
+    """A reservation row to write once its amount was taken from the key's limits."""
+
+    reservation: Reservation
+    created_at: float
+    lease_owner: str
+    lease_expires_at: float
+
+
+class HoldRepository(Protocol):
+    """Keys' limits (balance, budgets and this period's spending) and their reservations."""
+
+    async def create_limits(
+        self, uow: UnitOfWork, key_id: str, values: dict[str, Any], now: float
+    ) -> None:
+        """Write a new key's limits row (at once: the caller may read it back)."""
+        ...
+
+    async def read(self, key_id: str, now: float) -> KeyLimits | None:
+        """The key's limits, spending counted for the period of ``now``; ``None``: no row."""
+        ...
+
+    async def read_in(self, uow: UnitOfWork, key_id: str, now: float) -> KeyLimits | None:
+        """:meth:`read` inside ``uow``."""
+        ...
+
+    async def update_limits(
+        self, uow: UnitOfWork, key_id: str, changes: dict[str, Any], now: float
+    ) -> None:
+        """Set ``changes`` (columns named as :data:`LIMIT_FIELDS`), creating the row first."""
+        ...
+
+    async def top_up(self, uow: UnitOfWork, key_id: str, amount: Decimal, now: float) -> bool:
+        """Add ``amount`` to the balance (an unlimited one becomes ``amount``); False when the
+        key has no limits row."""
+        ...
+
+    async def take(self, uow: UnitOfWork, key_id: str, amount: Decimal, now: float) -> bool:
+        """Take ``amount`` from the balance and add it to the period's spending, in ONE
+        conditional statement: only if the balance, both budgets and the expiry allow it (so
+        concurrent holds never overdraw). False when refused or when the key has no row."""
+        ...
+
+    def add(self, uow: UnitOfWork, hold: NewHold) -> None:
+        """Write a held reservation with the unit of work's other rows."""
+        ...
+
+    async def credit(self, uow: UnitOfWork, key_id: str, amount: Decimal, now: float) -> None:
+        """Give ``amount`` back (negative: take more) to the balance and to this period's
+        spending."""
+        ...
+
+    async def close(
+        self, uow: UnitOfWork, reservation_id: str, state: str, now: float
+    ) -> ClosedHold | None:
+        """Move a held reservation to ``state`` (``settled`` or ``released``); ``None`` when it
+        is not held any more (closed exactly once, whoever tries)."""
+        ...
+
+    async def renew(
+        self, uow: UnitOfWork, reservation_ids: Collection[str], owner: str, until: float
+    ) -> set[str]:
+        """Extend to ``until`` the leases of those still held by ``owner``; returns their ids."""
+        ...
+
+    async def expired(self, now: float, legacy_before: float) -> list[str]:
+        """Held reservations whose lease ended before ``now`` (or, with no lease recorded, made
+        before ``legacy_before``) and that no unfinished task waits to settle."""
+        ...
+
+
+class LedgerRepository(Protocol):
+    """The append-only ledger, and the spending of charges taken without a hold."""
+
+    def append(self, uow: UnitOfWork, *entries: LedgerEntry) -> None:
+        """Write ``entries`` with the unit of work's other rows (at its end)."""
+        ...
+
+    async def write(self, uow: UnitOfWork, *entries: LedgerEntry) -> None:
+        """Write ``entries`` now (later statements of ``uow`` see them)."""
+        ...
+
+    def spend(self, uow: UnitOfWork, key_id: str, amount: Decimal) -> None:
+        """Count ``amount`` into the key's balance and period spending, summed per key over
+        the whole transaction (a charge made without a hold)."""
+        ...
+
+    async def top_ups(self, key_id: str, limit: int) -> list[LedgerEntry]:
+        """The key's latest top-ups, newest first."""
+        ...
+
+    async def voided(self, uow: UnitOfWork, key_id: str, request_ids: Sequence[str]) -> bool:
+        """Whether any of ``request_ids`` was voided already."""
+        ...
+
+    async def charges(
+        self, uow: UnitOfWork, key_id: str, request_ids: Sequence[str]
+    ) -> dict[str, Decimal]:
+        """What each of ``request_ids`` (that was charged) was charged in all."""
+        ...
+
+    async def void_usage(self, uow: UnitOfWork, key_id: str, request_ids: Sequence[str]) -> None:
+        """Make the usage rows of ``request_ids`` say nothing was charged (answer lost)."""
+        ...
+
+
+def day_of(now: float) -> str:
+    """The budget day ``now`` falls in (UTC)."""
     return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
-def _month(now: float) -> str:
+def month_of(now: float) -> str:
+    """The budget month ``now`` falls in (UTC)."""
     return time.strftime("%Y-%m", time.gmtime(now))
 
 
@@ -123,19 +254,20 @@ class Billing:
 
     def __init__(
         self,
-        engine: AsyncEngine,
-        writer: GroupCommit | None = None,
+        holds: HoldRepository,
+        ledger: LedgerRepository,
+        committer: Committer,
         *,
         owner: str = "local",
         lease_seconds: float = HOLD_LEASE_SECONDS,
     ) -> None:
         """``owner``: this process's id, named by its holds; ``lease_seconds``: how long a
         hold outlives its owner's last renewal."""
-        self._engine = engine
+        self._holds = holds
+        self._ledger = ledger
+        self._committer = committer
         self.owner = owner
         self.lease_seconds = lease_seconds
-        self._writer = writer or GroupCommit(engine)
-        self._writer.register_tally(SPENDING, _add_spending)
         self._unheld: set[str] = set()
         """Unheld reservations not yet settled or released (they live only in this process)."""
         self._live: set[str] = set()
@@ -146,66 +278,41 @@ class Billing:
         self, uow: UnitOfWork, key_id: str, values: dict[str, Any], now: float
     ) -> None:
         """Write a new key's limits (and its opening top-up) in the caller's unit of work."""
-        conn = batch_of(uow).conn
-        await conn.execute(key_limits.insert().values(key_id=key_id, updated_at=now, **values))
+        await self._holds.create_limits(uow, key_id, values, now)
         if values.get("balance_usd"):
             amount = Decimal(values["balance_usd"])
-            await conn.execute(ledger.insert(), [_entry(key_id, "topup", amount, now=now)])
+            await self._ledger.write(uow, LedgerEntry(key_id, "topup", amount, now))
 
     async def limits(self, key_id: str) -> KeyLimits:
-        async with self._engine.connect() as conn:
-            query = key_limits.select().where(key_limits.c.key_id == key_id)
-            row = (await conn.execute(query)).mappings().first()
-        return _limits(row, key_id, time.time())
+        return await self._holds.read(key_id, time.time()) or KeyLimits(key_id)
 
     async def update_limits(self, key_id: str, changes: dict[str, Any]) -> KeyLimits:
         """Change limits (not the balance: use :meth:`top_up`)."""
         now = time.time()
-        async with self._engine.begin() as conn:
-            exists = await conn.execute(
-                sa.select(key_limits.c.key_id).where(key_limits.c.key_id == key_id)
-            )
-            if exists.first() is None:
-                await conn.execute(key_limits.insert().values(key_id=key_id, updated_at=now))
-            await conn.execute(
-                key_limits.update()
-                .where(key_limits.c.key_id == key_id)
-                .values(updated_at=now, **changes)
-            )
+
+        async def update(uow: UnitOfWork) -> None:
+            await self._holds.update_limits(uow, key_id, changes, now)
+
+        await self._committer.run(update)
         return await self.limits(key_id)
 
     async def top_up(self, key_id: str, amount: Decimal, note: str | None = None) -> KeyLimits:
         """Add credit; a key with unlimited credit gets a balance of ``amount``."""
         now = time.time()
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                key_limits.update()
-                .where(key_limits.c.key_id == key_id)
-                .values(
-                    balance_usd=sa.func.coalesce(key_limits.c.balance_usd, 0) + amount,
-                    updated_at=now,
-                )
-            )
-            if not result.rowcount:
+
+        async def top_up(uow: UnitOfWork) -> None:
+            if not await self._holds.top_up(uow, key_id, amount, now):
                 raise NotFound(f"no key with id {key_id!r}", code="key_not_found")
-            await conn.execute(
-                ledger.insert(), [_entry(key_id, "topup", amount, note=note, now=now)]
-            )
+            await self._ledger.write(uow, LedgerEntry(key_id, "topup", amount, now, note=note))
+
+        await self._committer.run(top_up)
         return await self.limits(key_id)
 
     async def top_ups(self, key_id: str, limit: int = 20) -> list[dict[str, Any]]:
         """The key's latest top-ups, newest first: ``amount_usd``, ``note``, ``created_at``."""
-        query = (
-            sa.select(ledger.c.amount_usd, ledger.c.note, ledger.c.created_at)
-            .where(ledger.c.key_id == key_id, ledger.c.kind == "topup")
-            .order_by(ledger.c.created_at.desc(), ledger.c.id.desc())
-            .limit(limit)
-        )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
         return [
-            {"amount_usd": float(row.amount_usd), "note": row.note, "created_at": row.created_at}
-            for row in rows
+            {"amount_usd": float(entry.amount), "note": entry.note, "created_at": entry.created_at}
+            for entry in await self._ledger.top_ups(key_id, limit)
         ]
 
     async def reserve(self, key_id: str, amount: Decimal, request_id: str) -> Reservation:
@@ -213,30 +320,20 @@ class Billing:
         budget, whatever runs concurrently (the check and the hold are one UPDATE)."""
         reservation = Reservation("rsv_" + secrets.token_hex(10), key_id, amount, request_id)
 
-        async def hold(batch: Batch) -> None:
+        async def hold(uow: UnitOfWork) -> None:
             now = time.time()
-            held = await batch.conn.execute(_hold(key_id, amount, now))
-            if not held.rowcount and await _has_limits(batch.conn, key_id):
-                message, retry_after = await self._why(batch.conn, key_id, amount, now)
-                raise QuotaExceeded(message, retry_after=retry_after)
-            batch.insert(
-                reservations,
-                {
-                    "id": reservation.id,
-                    "key_id": key_id,
-                    "request_id": request_id,
-                    "amount_usd": amount,
-                    "state": "held",
-                    "created_at": now,
-                    "lease_owner": self.owner,
-                    "lease_expires_at": now + self.lease_seconds,
-                },
-            )
-            batch.insert(
-                ledger, _entry(key_id, "reserve", -amount, reservation.id, request_id, now=now)
+            if not await self._holds.take(uow, key_id, amount, now):
+                limits = await self._holds.read_in(uow, key_id, now)
+                if limits is not None:  # a key without a limits row is unlimited
+                    message, retry_after = _why(limits, amount, now)
+                    raise QuotaExceeded(message, retry_after=retry_after)
+            lease = now + self.lease_seconds
+            self._holds.add(uow, NewHold(reservation, now, self.owner, lease))
+            self._ledger.append(
+                uow, LedgerEntry(key_id, "reserve", -amount, now, reservation.id, request_id)
             )
 
-        await self._writer.run(hold)
+        await self._committer.run(hold)
         self._live.add(reservation.id)
         return reservation
 
@@ -251,9 +348,11 @@ class Billing:
         return reservation
 
     async def settle(self, reservation: Reservation, actual: Decimal) -> Decimal | None:
+        """Charge ``actual`` for ``reservation`` in a transaction of its own (see
+        :meth:`settle_in`)."""
         try:
-            charged = await self._writer.run(
-                lambda batch: self.settle_in_batch(batch, reservation, actual)
+            charged = await self._committer.run(
+                lambda uow: self.settle_in(uow, reservation, actual)
             )
         finally:
             self._live.discard(reservation.id)
@@ -261,59 +360,52 @@ class Billing:
         return charged
 
     def forget_unheld(self, reservation: Reservation) -> None:
-        """After a :meth:`settle_in_batch` (committed or failed): the reservation is closed, or
-        is left to expire."""
+        """After a :meth:`settle_in` (committed or failed): the reservation is closed, or is
+        left to expire."""
         self._unheld.discard(reservation.id)
         self._live.discard(reservation.id)
 
-    async def settle_in_batch(
-        self, batch: Batch, reservation: Reservation, actual: Decimal
+    async def settle_in(
+        self, uow: UnitOfWork, reservation: Reservation | str, actual: Decimal
     ) -> Decimal | None:
-        """:meth:`settle` as part of a group-commit operation (so a request's charge commits
-        with its assets)."""
-        if reservation.held:
-            return await self._settle_held(batch, reservation.id, actual)
+        """Charge ``actual`` against the reservation (an id: a held one) in the caller's unit
+        of work, so a charge commits with what it pays for. Returns what was charged, or
+        ``None`` if the reservation was already settled or released. An unheld reservation is
+        charged without a hold; its caller then calls :meth:`forget_unheld`."""
+        if isinstance(reservation, str) or reservation.held:
+            reservation_id = reservation if isinstance(reservation, str) else reservation.id
+            self._live.discard(reservation_id)
+            return await self._settle_held(uow, reservation_id, actual)
         if reservation.id not in self._unheld:
             return None
         now = time.time()
-        batch.insert(
-            ledger,
-            _entry(
+        self._ledger.append(
+            uow,
+            LedgerEntry(
                 reservation.key_id,
                 "charge",
                 -actual,
+                now,
                 reservation.id,
                 reservation.request_id,
-                now=now,
             ),
         )
-        batch.tally(SPENDING, reservation.key_id, actual)
+        self._ledger.spend(uow, reservation.key_id, actual)
         return actual
 
-    async def settle_in(
-        self, conn: AsyncConnection, reservation_id: str, actual: Decimal
-    ) -> Decimal | None:
-        """Charge ``actual`` against the hold, in the caller's transaction. Returns what was
-        charged, or ``None`` if the reservation was already settled or released."""
-        self._live.discard(reservation_id)
-        batch = Batch(conn)
-        charged = await self._settle_held(batch, reservation_id, actual)
-        await self._writer.apply(batch)
-        return charged
-
     async def _settle_held(
-        self, batch: Batch, reservation_id: str, actual: Decimal
+        self, uow: UnitOfWork, reservation_id: str, actual: Decimal
     ) -> Decimal | None:
         now = time.time()
-        row = await _close(batch.conn, reservation_id, "settled", now)
-        if row is None:
+        closed = await self._holds.close(uow, reservation_id, "settled", now)
+        if closed is None:
             return None
-        key_id, request_id, held = row["key_id"], row["request_id"], row["amount_usd"]
-        charged = await self._adjust(batch.conn, key_id, held, actual, now)
-        batch.insert(
-            ledger,
-            _entry(key_id, "release", held, reservation_id, request_id, now=now),
-            _entry(key_id, "charge", -charged, reservation_id, request_id, now=now),
+        key_id, request_id, held = closed.key_id, closed.request_id, closed.amount
+        charged = await self._adjust(uow, key_id, held, actual, now)
+        self._ledger.append(
+            uow,
+            LedgerEntry(key_id, "release", held, now, reservation_id, request_id),
+            LedgerEntry(key_id, "charge", -charged, now, reservation_id, request_id),
         )
         return charged
 
@@ -326,25 +418,21 @@ class Billing:
             return True
         reservation_id = reservation if isinstance(reservation, str) else reservation.id
         self._live.discard(reservation_id)
-        return await self._writer.run(lambda batch: self._release_held(batch, reservation_id))
+        return await self._committer.run(lambda uow: self.release_in(uow, reservation_id))
 
-    async def release_in(self, conn: AsyncConnection, reservation_id: str) -> bool:
-        """:meth:`release` in the caller's transaction."""
+    async def release_in(self, uow: UnitOfWork, reservation_id: str) -> bool:
+        """:meth:`release` of a held reservation in the caller's unit of work."""
         self._live.discard(reservation_id)
-        batch = Batch(conn)
-        released = await self._release_held(batch, reservation_id)
-        await self._writer.apply(batch)
-        return released
-
-    async def _release_held(self, batch: Batch, reservation_id: str) -> bool:
         now = time.time()
-        row = await _close(batch.conn, reservation_id, "released", now)
-        if row is None:
+        closed = await self._holds.close(uow, reservation_id, "released", now)
+        if closed is None:
             return False
-        key_id, held = row["key_id"], row["amount_usd"]
-        await self._adjust(batch.conn, key_id, held, ZERO, now)
-        batch.insert(
-            ledger, _entry(key_id, "release", held, reservation_id, row["request_id"], now=now)
+        await self._holds.credit(uow, closed.key_id, closed.amount, now)
+        self._ledger.append(
+            uow,
+            LedgerEntry(
+                closed.key_id, "release", closed.amount, now, reservation_id, closed.request_id
+            ),
         )
         return True
 
@@ -355,15 +443,10 @@ class Billing:
         live = list(self._live)
         if not live:
             return 0
-        c = reservations.c
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                reservations.update()
-                .where(c.id.in_(live), c.lease_owner == self.owner, c.state == "held")
-                .values(lease_expires_at=now + self.lease_seconds)
-                .returning(c.id)
-            )
-            held = set(result.scalars())
+        until = now + self.lease_seconds
+        held = await self._committer.run(
+            lambda uow: self._holds.renew(uow, live, self.owner, until)
+        )
         # Closed meanwhile (a task settled on another replica): nothing left to renew.
         self._live.difference_update(set(live) - held)
         return len(held)
@@ -372,18 +455,7 @@ class Billing:
         """Release holds whose owner stopped renewing them and that no unfinished task is
         waiting to settle (their request was cut off by a crash); returns how many."""
         now = time.time() if now is None else now
-        c = reservations.c
-        unfinished = sa.exists().where(
-            tasks.c.reservation_id == c.id,
-            tasks.c.status.in_(UNFINISHED),
-        )
-        expired = sa.or_(
-            c.lease_expires_at < now,
-            sa.and_(c.lease_expires_at.is_(None), c.created_at < now - LEGACY_HOLD_SECONDS),
-        )
-        query = sa.select(c.id).where(c.state == "held", expired, ~unfinished)
-        async with self._engine.connect() as conn:
-            stale = list((await conn.execute(query)).scalars())
+        stale = await self._holds.expired(now, now - LEGACY_HOLD_SECONDS)
         released = [await self.release(reservation_id) for reservation_id in stale]
         return sum(released)
 
@@ -398,229 +470,54 @@ class Billing:
         if not request_ids:
             return ZERO
         now = time.time()
-        mine = sa.and_(ledger.c.key_id == key_id, ledger.c.request_id.in_(list(request_ids)))
-        async with self._engine.begin() as conn:
-            voided = await conn.execute(
-                sa.select(ledger.c.id).where(mine, ledger.c.kind == "void").limit(1)
-            )
-            if voided.first() is not None:
+
+        async def void(uow: UnitOfWork) -> Decimal:
+            if await self._ledger.voided(uow, key_id, request_ids):
                 return ZERO
-            charges = await conn.execute(
-                sa.select(ledger.c.request_id, -sa.func.sum(ledger.c.amount_usd))
-                .where(mine, ledger.c.kind == "charge")
-                .group_by(ledger.c.request_id)
-            )
-            amounts = {str(request_id): Decimal(amount) for request_id, amount in charges}
-            total = sum(amounts.values(), ZERO)
+            amounts = await self._ledger.charges(uow, key_id, request_ids)
             if not amounts:
                 return ZERO
-            await conn.execute(_credit(key_id, total, now))
+            total = sum(amounts.values(), ZERO)
+            await self._holds.credit(uow, key_id, total, now)
             entries = [
-                _entry(key_id, "void", amount, request_id=request_id, now=now, note="answer lost")
+                LedgerEntry(key_id, "void", amount, now, request_id=request_id, note="answer lost")
                 for request_id, amount in amounts.items()
             ]
-            await conn.execute(ledger.insert(), entries)
-            await conn.execute(
-                usage.update()
-                .where(
-                    usage.c.key_id == key_id,
-                    usage.c.request_id.in_([*amounts, *usage_of]),
-                )
-                .values(cost_usd=ZERO, error_code="answer_lost")
-            )
-        return total
+            await self._ledger.write(uow, *entries)
+            await self._ledger.void_usage(uow, key_id, [*amounts, *usage_of])
+            return total
+
+        return await self._committer.run(void)
 
     async def _adjust(
-        self, conn: AsyncConnection, key_id: str, held: Decimal, actual: Decimal, now: float
+        self, uow: UnitOfWork, key_id: str, held: Decimal, actual: Decimal, now: float
     ) -> Decimal:
         """Turn a hold of ``held`` into a charge of ``actual``; more than held is charged only
         as far as the balance goes. Returns the amount charged."""
         refund = held - actual
         if refund >= 0:
-            await conn.execute(_credit(key_id, refund, now))
+            await self._holds.credit(uow, key_id, refund, now)
             return actual
         extra = -refund
-        limits = _limits(
-            (await conn.execute(key_limits.select().where(key_limits.c.key_id == key_id)))
-            .mappings()
-            .first(),
-            key_id,
-            now,
-        )
+        limits = await self._holds.read_in(uow, key_id, now) or KeyLimits(key_id)
         if limits.balance_usd is not None:
             extra = min(extra, max(limits.balance_usd, ZERO))
-        await conn.execute(_credit(key_id, -extra, now))
+        await self._holds.credit(uow, key_id, -extra, now)
         return held + extra
 
-    async def _why(
-        self, conn: AsyncConnection, key_id: str, amount: Decimal, now: float
-    ) -> tuple[str, float]:
-        """Why a hold failed, and when retrying may help (a budget's next period; credit only
-        after a top-up, so an hour)."""
-        row = (
-            (await conn.execute(key_limits.select().where(key_limits.c.key_id == key_id)))
-            .mappings()
-            .first()
-        )
-        limits = _limits(row, key_id, now)
-        cost = f"${amount:.4f}"
-        tomorrow = 86400 - now % 86400
-        if limits.expires_at is not None and limits.expires_at <= now:
-            return "this API key has expired", 3600
-        if limits.balance_usd is not None and limits.balance_usd < amount:
-            balance = f"${limits.balance_usd:.4f}"
-            return f"this request needs {cost} but the key's balance is {balance}", 3600
-        if limits.budget_daily_usd is not None:
-            left = max(limits.budget_daily_usd - limits.day_spent_usd, ZERO)
-            if left < amount:
-                return f"this request needs {cost}; the daily budget has ${left:.4f} left", tomorrow
-        return f"this request needs {cost}; the monthly budget does not cover it", tomorrow
 
-
-def _entry(
-    key_id: str,
-    kind: str,
-    amount: Decimal,
-    reservation_id: str | None = None,
-    request_id: str | None = None,
-    *,
-    note: str | None = None,
-    now: float,
-) -> dict[str, Any]:
-    """One ledger row."""
-    return {
-        "key_id": key_id,
-        "kind": kind,
-        "amount_usd": amount,
-        "reservation_id": reservation_id,
-        "request_id": request_id,
-        "note": note,
-        "created_at": now,
-    }
-
-
-def _spent(
-    column: sa.Column[Any], period_column: sa.Column[Any], period: str | sa.BindParameter[str]
-) -> Any:
-    return sa.case((period_column == period, column), else_=0)
-
-
-def _hold(key_id: str, amount: Decimal, now: float) -> sa.Update:
-    day, month = _day(now), _month(now)
-    c = key_limits.c
-    day_spent = _spent(c.day_spent_usd, c.day, day)
-    month_spent = _spent(c.month_spent_usd, c.month, month)
-    return (
-        key_limits.update()
-        .where(
-            c.key_id == key_id,
-            sa.or_(c.balance_usd.is_(None), c.balance_usd >= amount),
-            sa.or_(c.budget_daily_usd.is_(None), day_spent + amount <= c.budget_daily_usd),
-            sa.or_(c.budget_monthly_usd.is_(None), month_spent + amount <= c.budget_monthly_usd),
-            sa.or_(c.expires_at.is_(None), c.expires_at > now),
-        )
-        .values(
-            balance_usd=c.balance_usd - amount,
-            day=day,
-            day_spent_usd=day_spent + amount,
-            month=month,
-            month_spent_usd=month_spent + amount,
-            updated_at=now,
-        )
-    )
-
-
-def _credit(key_id: str, amount: Decimal, now: float) -> sa.Update:
-    """Give ``amount`` back (negative: take more) to the balance and this period's spending."""
-    c = key_limits.c
-    return (
-        key_limits.update()
-        .where(c.key_id == key_id)
-        .values(
-            balance_usd=c.balance_usd + amount,
-            day_spent_usd=sa.case(
-                (c.day == _day(now), c.day_spent_usd - amount), else_=c.day_spent_usd
-            ),
-            month_spent_usd=sa.case(
-                (c.month == _month(now), c.month_spent_usd - amount), else_=c.month_spent_usd
-            ),
-            updated_at=now,
-        )
-    )
-
-
-def _add_spending_statement() -> sa.Update:
-    c = key_limits.c
-    day: sa.BindParameter[str] = sa.bindparam("p_day")
-    month: sa.BindParameter[str] = sa.bindparam("p_month")
-    amount = sa.bindparam("p_amount", type_=c.day_spent_usd.type)
-    return (
-        key_limits.update()
-        .where(c.key_id == sa.bindparam("p_key"))
-        .values(
-            # NULL stays NULL; a balance set meanwhile (by another replica) is charged too.
-            balance_usd=c.balance_usd - amount,
-            day=day,
-            day_spent_usd=_spent(c.day_spent_usd, c.day, day) + amount,
-            month=month,
-            month_spent_usd=_spent(c.month_spent_usd, c.month, month) + amount,
-            updated_at=sa.bindparam("p_now"),
-        )
-    )
-
-
-_ADD_SPENDING = _add_spending_statement()
-
-
-async def _add_spending(conn: AsyncConnection, spent: dict[Any, Decimal]) -> None:
-    """Count unheld charges into each key's daily and monthly spending (the tally writer):
-    one statement for every key of the batch."""
-    now = time.time()
-    day, month = _day(now), _month(now)
-    await conn.execute(
-        _ADD_SPENDING,
-        [
-            {"p_key": key_id, "p_amount": amount, "p_day": day, "p_month": month, "p_now": now}
-            for key_id, amount in spent.items()
-        ],
-    )
-
-
-async def _has_limits(conn: AsyncConnection, key_id: str) -> bool:
-    query = sa.select(key_limits.c.key_id).where(key_limits.c.key_id == key_id)
-    return (await conn.execute(query)).first() is not None
-
-
-async def _close(
-    conn: AsyncConnection, reservation_id: str, state: str, now: float
-) -> sa.RowMapping | None:
-    """Move a held reservation to ``state``; ``None`` when it was not held any more."""
-    result = await conn.execute(
-        reservations.update()
-        .where(reservations.c.id == reservation_id, reservations.c.state == "held")
-        .values(state=state, closed_at=now)
-    )
-    if not result.rowcount:
-        return None
-    query = reservations.select().where(reservations.c.id == reservation_id)
-    return (await conn.execute(query)).mappings().one()
-
-
-def _limits(row: sa.RowMapping | None, key_id: str, now: float) -> KeyLimits:
-    if row is None:
-        return KeyLimits(key_id)
-    routes = row["routes"]
-    return KeyLimits(
-        key_id=key_id,
-        balance_usd=row["balance_usd"],
-        budget_daily_usd=row["budget_daily_usd"],
-        budget_monthly_usd=row["budget_monthly_usd"],
-        routes=tuple(routes) if routes is not None else None,
-        rpm=row["rpm"],
-        images_per_minute=row["images_per_minute"],
-        megapixels_per_day=row["megapixels_per_day"],
-        max_concurrent=row["max_concurrent"],
-        expires_at=row["expires_at"],
-        day_spent_usd=row["day_spent_usd"] if row["day"] == _day(now) else ZERO,
-        month_spent_usd=row["month_spent_usd"] if row["month"] == _month(now) else ZERO,
-    )
+def _why(limits: KeyLimits, amount: Decimal, now: float) -> tuple[str, float]:
+    """Why a hold failed, and when retrying may help (a budget's next period; credit only
+    after a top-up, so an hour)."""
+    cost = f"${amount:.4f}"
+    tomorrow = 86400 - now % 86400
+    if limits.expires_at is not None and limits.expires_at <= now:
+        return "this API key has expired", 3600
+    if limits.balance_usd is not None and limits.balance_usd < amount:
+        balance = f"${limits.balance_usd:.4f}"
+        return f"this request needs {cost} but the key's balance is {balance}", 3600
+    if limits.budget_daily_usd is not None:
+        left = max(limits.budget_daily_usd - limits.day_spent_usd, ZERO)
+        if left < amount:
+            return f"this request needs {cost}; the daily budget has ${left:.4f} left", tomorrow
+    return f"this request needs {cost}; the monthly budget does not cover it", tomorrow

@@ -26,6 +26,7 @@ from imagegate.core.params import (
 from imagegate.core.pricing import Price, price, quote
 from imagegate.core.requests import ImageRequest, ImageResult, PartialImage, StreamEvent
 from imagegate.core.routing import Router, RouterSettings
+from imagegate.core.unit_of_work import Committer, UnitOfWork
 from imagegate.core.upstream import (
     AdapterRegistry,
     ImageProvider,
@@ -33,7 +34,8 @@ from imagegate.core.upstream import (
     ResultDownloads,
     UpstreamHttp,
 )
-from imagegate.core.usage import UsageRecorder, UsageRow, values_of
+from imagegate.core.usage import UsageRecorder, UsageRow
+from imagegate.core.usage_rows import UsageRowRepository
 from imagegate.errors import (
     ImagegateError,
     InvalidRequest,
@@ -43,8 +45,6 @@ from imagegate.errors import (
     Unavailable,
 )
 from imagegate.observability import metrics
-from imagegate.storage.group_commit import Batch, GroupCommit
-from imagegate.storage.tables import usage as usage_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +88,10 @@ class ImageService:
         assets: AssetService,
         inputs: InputLoader,
         usage: UsageRecorder,
+        usage_rows: UsageRowRepository,
         billing: Billing,
         access: AccessControl,
-        writer: GroupCommit,
+        writer: Committer,
         http: UpstreamHttp | None,
         downloader: ResultDownloads,
         router_settings: RouterSettings | None = None,
@@ -103,6 +104,7 @@ class ImageService:
         self._billing = billing
         self._access = access
         self._usage = usage
+        self._usage_rows = usage_rows
         self._writer = writer
         self._http = http
         self._default_model = default_model
@@ -364,15 +366,15 @@ class ImageService:
             user=request.user,
         )
 
-        async def commit(batch: Batch) -> Decimal | None:
+        async def commit(uow: UnitOfWork) -> Decimal | None:
             """Assets, charge and usage row in one transaction: a crash keeps all or none; the
             row says what the ledger says (nothing, if the hold was closed meanwhile)."""
             self._assets.add_rows(
-                batch, stored, request_id=prepared.request_id, prompt=request.prompt
+                uow, stored, request_id=prepared.request_id, prompt=request.prompt
             )
-            charged = await self._billing.settle_in_batch(batch, prepared.reservation, cost)
+            charged = await self._billing.settle_in(uow, prepared.reservation, cost)
             metered = charged if charged is not None else Decimal(0)
-            batch.insert(usage_table, values_of(replace(row, cost_usd=metered)))
+            self._usage_rows.add(uow, replace(row, cost_usd=metered))
             return charged
 
         charged = await self._writer.run(commit)

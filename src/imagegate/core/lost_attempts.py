@@ -8,28 +8,18 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from imagegate.core.billing import Billing
 from imagegate.core.tasks import TaskEngine
-from imagegate.storage.tables import reservations, tasks
 
 log = logging.getLogger("imagegate.idempotency")
 
 
 async def void_attempt(
-    engine: AsyncEngine, billing: Billing, task_engine: TaskEngine, key_id: str, request_id: str
+    billing: Billing, task_engine: TaskEngine, key_id: str, request_id: str
 ) -> Decimal:
     """Cancel the tasks ``request_id`` submitted for ``key_id`` and give back what it (and
     they) were charged; returns the amount given back."""
-    query = (
-        sa.select(tasks.c.id)
-        .select_from(tasks.join(reservations, tasks.c.reservation_id == reservations.c.id))
-        .where(reservations.c.request_id == request_id, tasks.c.owner_key_id == key_id)
-    )
-    async with engine.connect() as conn:
-        task_ids = [str(task_id) for task_id in (await conn.execute(query)).scalars()]
+    task_ids = await task_engine.submitted_by(key_id, request_id)
     for task_id in task_ids:
         await task_engine.cancel(task_id, key_id)  # a finished one stays as it is
     refunded = await billing.void_requests(key_id, [request_id], usage_of=task_ids)

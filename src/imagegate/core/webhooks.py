@@ -25,14 +25,12 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
-import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from imagegate.aio import wait_set
+from imagegate.core.unit_of_work import UnitOfWork
 from imagegate.errors import ImagegateError, InvalidRequest
 from imagegate.observability import tracing
 from imagegate.outbound import UNRESOLVED, OutboundGuard
-from imagegate.storage.tables import webhook_deliveries as deliveries
 
 log = logging.getLogger("imagegate.webhooks")
 
@@ -56,31 +54,22 @@ def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-async def enqueue(
-    conn: AsyncConnection,
-    *,
-    url: str,
-    secret: str | None,
-    payload: dict[str, object],
-    task_id: str | None,
-    now: float,
-) -> str:
-    """Add a delivery to the outbox inside the caller's transaction; returns its message id."""
-    message_id = "msg_" + secrets.token_hex(12)
-    await conn.execute(
-        deliveries.insert().values(
-            message_id=message_id,
-            task_id=task_id,
-            url=url,
-            secret=secret,
-            payload=orjson.dumps(payload).decode(),
-            attempt=1,
-            state="pending",
-            due_at=now,
-            created_at=now,
-        )
-    )
-    return message_id
+class WebhookOutbox(Protocol):
+    """The outbox the sender delivers from; a delivery is queued inside the transaction that
+    decided it, so it is sent if and only if that transaction commits."""
+
+    async def enqueue(
+        self,
+        uow: UnitOfWork,
+        *,
+        url: str,
+        secret: str | None,
+        payload: dict[str, object],
+        task_id: str | None,
+        now: float,
+    ) -> str:
+        """Add a delivery, due at ``now``, in ``uow``; returns its message id."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

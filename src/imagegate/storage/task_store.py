@@ -1,10 +1,12 @@
-"""SQL for tasks: insert, claim with leases (SKIP LOCKED on PostgreSQL), heartbeat, finish.
+"""SQL for tasks (:class:`~imagegate.core.tasks.TaskRepository`): insert, claim with leases
+(SKIP LOCKED on PostgreSQL), heartbeat, finish.
 
-Writes on the hot path (insert, claim, progress, and the engine's completing transactions
-through :meth:`TaskStore.write`) are group-committed by :class:`~.group_commit.GroupCommit`.
-So are the heartbeat and the hand-back at shutdown: every write of a process to its task rows
-then runs in one sequence, so two of them can never lock the same rows in opposite orders (on
-PostgreSQL that deadlocked a stopping server against its own last batch)."""
+Writes on the hot path (insert, claim, progress, and the engine's completing transactions,
+which run :meth:`TaskStore.finish` in their unit of work) are group-committed by
+:class:`~.group_commit.GroupCommit`. So are the heartbeat and the hand-back at shutdown:
+every write of a process to its task rows then runs in one sequence, so two of them can never
+lock the same rows in opposite orders (on PostgreSQL that deadlocked a stopping server against
+its own last batch)."""
 
 from __future__ import annotations
 
@@ -15,12 +17,13 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core.task_model import CLAIMABLE, UNFINISHED, WAITING, TaskRecord
+from imagegate.core.unit_of_work import UnitOfWork
 from imagegate.storage.claims import claim_update
-from imagegate.storage.group_commit import GroupCommit
-from imagegate.storage.tables import tasks
+from imagegate.storage.group_commit import Batch, GroupCommit, batch_of
+from imagegate.storage.tables import reservations, tasks
 
 T = TypeVar("T")
 log = logging.getLogger("imagegate.tasks")
@@ -116,9 +119,9 @@ class TaskStore:
         self._commits = writer or GroupCommit(engine)
         self._claim = _claim_statement(postgres=self._postgres)
 
-    async def write(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def write(self, job: Callable[[Batch], Awaitable[T]]) -> T:
         """Run ``job`` (database work only) in the next group-committed transaction."""
-        return await self._commits.run(lambda batch: job(batch.conn))
+        return await self._commits.run(job)
 
     async def close(self) -> None:
         await self._commits.close()
@@ -126,15 +129,14 @@ class TaskStore:
     async def insert(self, values: dict[str, Any]) -> TaskRecord:
         """Store a new task; the record is built from ``values`` (no read back)."""
 
-        async def job(conn: AsyncConnection) -> None:
-            await conn.execute(tasks.insert(), [values])
+        async def job(batch: Batch) -> None:
+            await batch.conn.execute(tasks.insert(), [values])
 
         await self.write(job)
         return to_record_of({**_DEFAULTS, **values})
 
-    @staticmethod
-    async def fetch(conn: AsyncConnection, task_id: str) -> TaskRecord:
-        row = (await conn.execute(_GET, {"id": task_id})).mappings().one()
+    async def fetch(self, uow: UnitOfWork, task_id: str) -> TaskRecord:
+        row = (await batch_of(uow).conn.execute(_GET, {"id": task_id})).mappings().one()
         return to_record(row)
 
     async def get(self, task_id: str) -> TaskRecord | None:
@@ -172,12 +174,21 @@ class TaskStore:
         async with self._engine.connect() as conn:
             return int((await conn.execute(_COUNT_ACTIVE, {"owner": owner_key_id})).scalar_one())
 
+    async def submitted_by(self, owner_key_id: str, request_id: str) -> list[str]:
+        query = (
+            sa.select(tasks.c.id)
+            .select_from(tasks.join(reservations, tasks.c.reservation_id == reservations.c.id))
+            .where(reservations.c.request_id == request_id, tasks.c.owner_key_id == owner_key_id)
+        )
+        async with self._engine.connect() as conn:
+            return [str(task_id) for task_id in (await conn.execute(query)).scalars()]
+
     async def claim(self, worker: str, limit: int, now: float, lease: float) -> list[TaskRecord]:
         """Take up to ``limit`` queued tasks, or running ones whose lease has run out."""
         parameters = {"b_worker": worker, "b_limit": limit, "b_now": now, "b_until": now + lease}
 
-        async def job(conn: AsyncConnection) -> list[TaskRecord]:
-            rows = (await conn.execute(self._claim, parameters)).mappings().all()
+        async def job(batch: Batch) -> list[TaskRecord]:
+            rows = (await batch.conn.execute(self._claim, parameters)).mappings().all()
             return [to_record(row) for row in rows]
 
         claimed = await self.write(job)
@@ -191,7 +202,8 @@ class TaskStore:
             return set()
         ours = sa.and_(tasks.c.id.in_(list(task_ids)), tasks.c.lease_owner == worker)
 
-        async def job(conn: AsyncConnection) -> set[str]:
+        async def job(batch: Batch) -> set[str]:
+            conn = batch.conn
             await conn.execute(
                 tasks.update()
                 .where(ours, tasks.c.status == "running")
@@ -215,8 +227,8 @@ class TaskStore:
             .values(lease_expires_at=now, updated_at=now)
         )
 
-        async def job(conn: AsyncConnection) -> int:
-            return int((await conn.execute(statement)).rowcount or 0)
+        async def job(batch: Batch) -> int:
+            return int((await batch.conn.execute(statement)).rowcount or 0)
 
         for attempt in range(1, HAND_BACK_TRIES + 1):
             try:
@@ -237,8 +249,8 @@ class TaskStore:
             .values(progress=progress, updated_at=now)
         )
 
-        async def job(conn: AsyncConnection) -> None:
-            await conn.execute(statement)
+        async def job(batch: Batch) -> None:
+            await batch.conn.execute(statement)
 
         await self.write(job)
 
@@ -254,18 +266,18 @@ class TaskStore:
             .values(upstream_jobs=jobs, updated_at=now)
         )
 
-        async def job(conn: AsyncConnection) -> None:
-            await conn.execute(statement)
+        async def job(batch: Batch) -> None:
+            await batch.conn.execute(statement)
 
         await self.write(job)
 
-    @staticmethod
     async def finish(
-        conn: AsyncConnection, task_id: str, worker: str | None, values: dict[str, Any]
+        self, uow: UnitOfWork, task_id: str, worker: str | None, values: dict[str, Any]
     ) -> bool:
         """Move a task to a terminal state if ``worker`` still holds it (``None``: a task nobody
         runs, e.g. a queued one being cancelled). False when someone else owns it now."""
         parameters = {**values, "lease_owner": None, "lease_expires_at": None, "b_id": task_id}
+        conn = batch_of(uow).conn
         if worker is None:
             result = await conn.execute(_FINISH_WAITING, parameters)
         else:

@@ -192,6 +192,7 @@ class Setup:
             assets=untouched,
             inputs=InputLoader(FakeFiles(), NoFetching()),
             usage=self.usage,
+            usage_rows=untouched,
             billing=self.billing,
             access=self.access,
             writer=untouched,

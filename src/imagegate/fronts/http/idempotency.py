@@ -78,9 +78,7 @@ class IdempotencyMiddleware:
         if claim.replaces is not None:
             # The attempt this retry replaces never got its answer to the client: its tasks are
             # cancelled and what it charged is given back, as this run does it again.
-            await void_attempt(
-                services.engine, services.billing, services.tasks, owner, claim.replaces
-            )
+            await void_attempt(services.billing, services.tasks, owner, claim.replaces)
         if claim.outcome == "mismatch":
             raise IdempotencyMismatch(
                 "this Idempotency-Key was used with a different request body",
