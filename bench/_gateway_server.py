@@ -6,12 +6,16 @@ Configured entirely by the environment (``IMAGEGATE_*`` and the provider variabl
 * ``BENCH_LAG_FILE``: every second, one JSON line ``{"t", "n", "p50_ms", "p99_ms",
   "max_ms", "samples_ms"}`` with how late a 10 ms ``asyncio.sleep`` woke up during that
   second;
+* ``BENCH_CPROFILE``: a path; SIGUSR1 starts :mod:`cProfile` on the event loop's thread and
+  SIGUSR2 stops it and writes its stats there (``bench/cost.py --cprofile``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import os
+import signal
 import statistics
 import time
 from typing import Any
@@ -47,8 +51,21 @@ async def _probe(path: str) -> None:
                 window, started = [], time.time()
 
 
+def _profile_on_signals(path: str) -> None:
+    profiler = cProfile.Profile()
+    signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+
+    def stop(*_: object) -> None:
+        profiler.disable()
+        profiler.dump_stats(path)
+
+    signal.signal(signal.SIGUSR2, stop)
+
+
 def main() -> None:
     app = create_app(Settings())
+    if os.environ.get("BENCH_CPROFILE"):
+        _profile_on_signals(os.environ["BENCH_CPROFILE"])
     lag_file = os.environ.get("BENCH_LAG_FILE")
     probe: list[asyncio.Task[None]] = []
 
