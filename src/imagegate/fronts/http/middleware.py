@@ -152,6 +152,10 @@ class GatewayMiddleware:
         seconds = time.perf_counter() - started
         route = route_of(scope)
         metrics.request(route, status, seconds)
+        if traced is not None:
+            traced.finish(scope["method"], route, status)
+        if not log.isEnabledFor(logging.INFO):
+            return  # the access log is off: no line is built
         line = {
             "request_id": state["request_id"],
             "method": scope["method"],
@@ -162,7 +166,6 @@ class GatewayMiddleware:
         }
         if traced is not None:
             line["trace_id"] = traced.trace_id
-            traced.finish(scope["method"], route, status)
         log.info(orjson.dumps(line).decode())
 
 
