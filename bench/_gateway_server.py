@@ -1,7 +1,8 @@
 """Run one imagegate worker for ``bench/gateway.py``, with an event-loop lag probe.
 
 Configured entirely by the environment (``IMAGEGATE_*`` and the provider variables), like
-``imagegate serve`` with one worker (uvloop, httptools, no access log). Extra, for the bench:
+``imagegate serve`` with one worker (uvloop, httptools, no access log, the same allocator
+thresholds). Extra, for the bench:
 
 * ``BENCH_LAG_FILE``: every second, one JSON line ``{"t", "n", "p50_ms", "p99_ms",
   "max_ms", "samples_ms"}`` with how late a 10 ms ``asyncio.sleep`` woke up during that
@@ -24,6 +25,7 @@ import orjson
 import uvicorn
 
 from imagegate.app import create_app
+from imagegate.imaging.budget import tune_allocator
 from imagegate.settings import Settings
 
 
@@ -63,6 +65,7 @@ def _profile_on_signals(path: str) -> None:
 
 
 def main() -> None:
+    tune_allocator()  # as imagegate serve does
     app = create_app(Settings())
     if os.environ.get("BENCH_CPROFILE"):
         _profile_on_signals(os.environ["BENCH_CPROFILE"])

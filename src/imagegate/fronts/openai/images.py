@@ -23,7 +23,7 @@ from imagegate.fronts.http.deps import public_base_url, request_id_of, services_
 from imagegate.fronts.http.direct import keyed
 from imagegate.fronts.http.multipart import read_form, read_upload
 from imagegate.fronts.http.responses import header_value
-from imagegate.fronts.openai.render import render_images, sse_events
+from imagegate.fronts.openai.render import render_images_json, sse_events
 from imagegate.fronts.openai.tasks import async_options
 from imagegate.fronts.openai.tasks import submit as submit_task
 
@@ -223,8 +223,8 @@ async def _serve(
     delivery = await service.run(prepared)
     request.state.log.update(images=len(delivery.assets), cost=str(delivery.cost))
     link = services_of(request).assets.signed_path
-    body = render_images(delivery, lambda asset_id: public_base_url(request) + link(asset_id))
-    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+    body = render_images_json(delivery, lambda asset_id: public_base_url(request) + link(asset_id))
+    return Response(body, media_type="application/json", headers=headers)
 
 
 DIRECT_ROUTES = {
