@@ -7,9 +7,12 @@ from typing import Any, cast
 
 import orjson
 import pybase64
+from starlette.responses import Response
+from starlette.types import Message
 
 from imagegate.core.generation import Delivery
 from imagegate.core.requests import GeneratedImage
+from imagegate.fronts.http.responses import PartsResponse
 from imagegate.fronts.openai.render import render_images, render_images_json
 
 
@@ -43,3 +46,22 @@ def test_kept_text_is_spliced_where_orjson_would_write_it() -> None:
     spliced = render_images_json(delivery, str)
     assert _loaded(spliced) == _loaded(orjson.dumps(render_images(delivery, str)))
     assert _loaded(spliced)["data"][0]["b64_json"] == bytes(view).decode()
+
+
+async def test_a_parts_response_sends_what_the_joined_response_sends() -> None:
+    parts: list[bytes | memoryview] = [b'{"a":"', memoryview(b"xxQUFByy")[2:6], b'"}']
+    headers = {"x-imagegate-ignored-params": "style"}
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await PartsResponse(parts, media_type="application/json", headers=headers)({}, _nothing, send)
+    joined = Response(b"".join(parts), media_type="application/json", headers=headers)
+    assert sorted(sent[0]["headers"]) == sorted(joined.raw_headers)
+    assert b"".join(m["body"] for m in sent[1:]) == joined.body == b'{"a":"QUFB"}'
+    assert [m["more_body"] for m in sent[1:]] == [True, True, False]
+
+
+async def _nothing() -> Message:
+    return {"type": "http.disconnect"}

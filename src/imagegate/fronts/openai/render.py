@@ -21,9 +21,17 @@ no upstream can write it into a revised prompt on purpose)."""
 
 
 def render_images_json(delivery: Delivery, url_for: Callable[[str], str]) -> bytes:
-    """:func:`render_images` as JSON bytes. Base64 text kept as a view of the upstream's body
-    is written in as it is, once, not made a ``str`` and escaped: orjson renders a short slot
-    in its place, and the text is spliced into the slot."""
+    """:func:`render_images` as JSON bytes (:func:`render_images_parts`, joined)."""
+    parts = render_images_parts(delivery, url_for)
+    return parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
+
+
+def render_images_parts(
+    delivery: Delivery, url_for: Callable[[str], str]
+) -> list[bytes | memoryview]:
+    """:func:`render_images` as JSON, in parts that, joined, are the body. Base64 text kept as
+    a view of the upstream's body is its own part, as it is: not made a ``str``, escaped and
+    copied. orjson renders a short slot in its place, and the body is cut at the slots."""
     kept: list[memoryview] = []
 
     def b64_of(image: GeneratedImage) -> str:
@@ -33,8 +41,6 @@ def render_images_json(delivery: Delivery, url_for: Callable[[str], str]) -> byt
         return image.base64()
 
     rendered = orjson.dumps(render_images(delivery, url_for, b64_of=b64_of))
-    if not kept:
-        return rendered
     parts: list[bytes | memoryview] = []
     last = 0
     for n, text in enumerate(kept):
@@ -42,8 +48,8 @@ def render_images_json(delivery: Delivery, url_for: Callable[[str], str]) -> byt
         at = rendered.index(slot, last)
         parts += (rendered[last:at], text)
         last = at + len(slot)
-    parts.append(rendered[last:])
-    return b"".join(parts)
+    parts.append(rendered[last:] if last else rendered)
+    return parts
 
 
 def render_images(
