@@ -41,6 +41,8 @@ def test_a_large_value_is_lifted_and_the_rest_parses_as_before() -> None:
     [
         # an escape the parser must read (JSON allows \/ in base64)
         _body({"b64_json": B64}).replace(b"/", b"\\/"),
+        # an escaped quote: the lifted value is cut there, holds a backslash, is not base64
+        _body({"b64_json": B64[:5000] + '"' + B64[5000:]}),
         # not base64: the plain path's own error
         _body({"b64_json": "!" * (MIN_LIFTED + 4)}),
         # a lifted value that is no image's

@@ -6,8 +6,9 @@ of a given key out of the raw body, leaving a short unique marker in its place: 
 body is validated as usual (and costs almost nothing), and each payload stays a zero-copy
 ``memoryview`` of the body, which is decoded straight from there and sent on unchanged.
 
-Only plain base64 is lifted: a value with an escape, a body cut short or anything else unusual
-is left in place, so the ordinary parse sees exactly the bytes it always saw.
+Only plain base64 may be used as lifted: the caller decodes every lifted value strictly, and a
+value with an escape (never base64), a body cut short or anything else unusual sends it back to
+the ordinary parse of the whole body, which sees exactly the bytes it always saw.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class Lifted:
 
 def lift_strings(body: bytes, key: str) -> Lifted | None:
     """Every string value of ``"key"`` of at least :data:`MIN_LIFTED` bytes, cut out of
-    ``body``; None when there is none, or when any such value holds a backslash (left to the
-    parser, which knows its escapes)."""
+    ``body``; None when there is none. A value holding an escape is cut at its first escaped
+    quote, or whole: the caller must check each value (strict base64 has no backslash) and
+    parse the body whole when one fails."""
     quoted = b'"' + key.encode() + b'"'
     size = len(body)
     spans: list[tuple[int, int]] = []
@@ -52,8 +54,9 @@ def lift_strings(body: bytes, key: str) -> Lifted | None:
                 if end < 0:
                     return None  # cut short: the parser says so
                 if end - i - 1 >= MIN_LIFTED:
-                    if body.find(b"\\", i + 1, end) >= 0:
-                        return None
+                    # Not searched for a backslash: one (an escape, or the start of an escaped
+                    # quote that ended the span early) is not base64, and the caller, which
+                    # decodes every value strictly, then parses the body whole.
                     spans.append((i + 1, end))
                 at = body.find(quoted, end + 1)
                 continue
