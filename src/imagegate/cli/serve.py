@@ -13,7 +13,6 @@ import uvicorn
 
 from imagegate.cli._common import DataDir, migrated_engine, settings_for
 from imagegate.core.keys import KeyService
-from imagegate.imaging.budget import tune_allocator
 from imagegate.observability.multiproc import multiprocess_dir
 from imagegate.settings import Settings
 
@@ -41,6 +40,8 @@ def serve(
     typer.echo(f"Web console: http://{shown}:{port}/console (sign in with an API key)")
     # Workers find the schema migrated and the admin key in place.
     os.environ["IMAGEGATE_AUTO_MIGRATE"] = "false"
+    from imagegate.imaging.budget import tune_allocator
+
     tune_allocator()  # before the workers start: they inherit it through the environment
     # Workers inherit the environment: with several, their metrics meet in one directory.
     with multiprocess_dir(count):
