@@ -1,17 +1,22 @@
 """Run one imagegate worker for ``bench/gateway.py``, with an event-loop lag probe.
 
 Configured entirely by the environment (``IMAGEGATE_*`` and the provider variables), like
-``imagegate serve`` with one worker (uvloop, httptools, no access log). Extra, for the bench:
+``imagegate serve`` with one worker (uvloop, httptools, no access log, the same allocator
+thresholds). Extra, for the bench:
 
 * ``BENCH_LAG_FILE``: every second, one JSON line ``{"t", "n", "p50_ms", "p99_ms",
   "max_ms", "samples_ms"}`` with how late a 10 ms ``asyncio.sleep`` woke up during that
   second;
+* ``BENCH_CPROFILE``: a path; SIGUSR1 starts :mod:`cProfile` on the event loop's thread and
+  SIGUSR2 stops it and writes its stats there (``bench/cost.py --cprofile``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import os
+import signal
 import statistics
 import time
 from typing import Any
@@ -20,6 +25,7 @@ import orjson
 import uvicorn
 
 from imagegate.app import create_app
+from imagegate.imaging.budget import tune_allocator
 from imagegate.settings import Settings
 
 
@@ -47,8 +53,22 @@ async def _probe(path: str) -> None:
                 window, started = [], time.time()
 
 
+def _profile_on_signals(path: str) -> None:
+    profiler = cProfile.Profile()
+    signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+
+    def stop(*_: object) -> None:
+        profiler.disable()
+        profiler.dump_stats(path)
+
+    signal.signal(signal.SIGUSR2, stop)
+
+
 def main() -> None:
+    tune_allocator()  # as imagegate serve does
     app = create_app(Settings())
+    if os.environ.get("BENCH_CPROFILE"):
+        _profile_on_signals(os.environ["BENCH_CPROFILE"])
     lag_file = os.environ.get("BENCH_LAG_FILE")
     probe: list[asyncio.Task[None]] = []
 

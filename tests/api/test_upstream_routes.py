@@ -25,6 +25,7 @@ from imagegate.providers.fakes import (
     Reset,
     Truncated,
 )
+from imagegate.providers.lifted import MIN_LIFTED
 from imagegate.settings import Settings
 from imagegate.storage.tables import assets, ledger, usage
 from tests.api.images import mask, png
@@ -279,3 +280,20 @@ async def test_the_router_is_configured_by_the_operators_settings(
     assert failed.status_code == 502
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
     assert len(openai_a.calls_to("generate")) == 2
+
+
+async def test_a_large_upstream_base64_is_passed_on_in_parts_and_replayed_whole(
+    gateway: Gateway,
+) -> None:
+    """Its base64 is lifted out of the answer and sent as it came (``PartsResponse``): the
+    body is whole, its length declared, and an idempotent replay is the same bytes."""
+    headers = {**gateway.auth, "Idempotency-Key": "large-1"}
+    payload = {"model": "gpt-image-1", "prompt": "noise", "size": "1536x1024"}
+    first = await gateway.client.post("/v1/images/generations", json=payload, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.headers["content-length"] == str(len(first.content))
+    (item,) = first.json()["data"]
+    assert len(item["b64_json"]) > MIN_LIFTED
+    assert image_of(item).size == (1536, 1024)
+    again = await gateway.client.post("/v1/images/generations", json=payload, headers=headers)
+    assert again.content == first.content

@@ -39,6 +39,9 @@ def serve(
     typer.echo(f"Web console: http://{shown}:{port}/console (sign in with an API key)")
     # Workers find the schema migrated and the admin key in place.
     os.environ["IMAGEGATE_AUTO_MIGRATE"] = "false"
+    from imagegate.imaging.budget import tune_allocator
+
+    tune_allocator()  # before the workers start: they inherit it through the environment
     # Workers inherit the environment: with several, their metrics meet in one directory.
     with multiprocess_dir(count):
         uvicorn.run(

@@ -146,16 +146,29 @@ class GeneratedImage:
     width: int
     height: int
     revised_prompt: str | None = None
-    b64: str | None = field(default=None, compare=False, repr=False)
-    """``data`` in base64 when an upstream sent it so, passed on instead of encoded again;
-    whatever changes ``data`` must drop it."""
+    b64: str | memoryview | None = field(default=None, compare=False, repr=False)
+    """``data`` in base64 when an upstream sent it so, passed on instead of encoded again
+    (a view of the upstream's body when it was lifted out before parsing); whatever changes
+    ``data`` must drop it."""
 
     @property
     def mime_type(self) -> str:
         return MIME_TYPES[self.output_format]
 
     def base64(self) -> str:
-        return self.b64 if self.b64 is not None else pybase64.b64encode(self.data).decode("ascii")
+        if isinstance(self.b64, str):
+            return self.b64
+        if self.b64 is not None:
+            return str(self.b64, "ascii")
+        return pybase64.b64encode(self.data).decode("ascii")
+
+    def base64_ascii(self) -> bytes | memoryview:
+        """:meth:`base64` as ASCII bytes, without a copy when the upstream's text is kept."""
+        if isinstance(self.b64, str):
+            return self.b64.encode("ascii")
+        if self.b64 is not None:
+            return self.b64
+        return pybase64.b64encode(self.data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,12 @@ shared HTTP client, within its deadline. Result URLs are downloaded at once thro
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
 import orjson
+import pybase64
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from imagegate.core.requests import (
@@ -42,6 +44,7 @@ from imagegate.providers._http import (
     send,
 )
 from imagegate.providers.errors import bad_response, redact, status_error
+from imagegate.providers.lifted import lift_strings
 from imagegate.providers.output import decode_b64, no_image, upstream_image
 
 __all__ = ["HostOptions", "OpenAIImagesAdapter", "OpenAIProvider"]
@@ -148,9 +151,9 @@ class OpenAIImagesAdapter:
         answer = await self._post(request, ctx, host, stream=False)
         if not answer.ok:
             raise self._error(answer, ctx)
-        response = parse(wire.ImagesResponse, answer.body, self.name)
+        response, decoded = _parse_images(answer.body, self.name)
         items = [item for item in wire.images_of(response) if item.b64_json or item.url]
-        images = [await self._image(item, ctx) for item in items]
+        images = [await self._image(item, ctx, decoded) for item in items]
         if not images:
             raise no_image(self.name)
         return wire.result_of(response, images, request)
@@ -234,8 +237,17 @@ class OpenAIImagesAdapter:
             files=files, data=data, params=host.query,
         )  # fmt: skip
 
-    async def _image(self, item: wire.ImageData, ctx: ProviderContext) -> GeneratedImage:
+    async def _image(
+        self,
+        item: wire.ImageData,
+        ctx: ProviderContext,
+        decoded: Mapping[str, tuple[bytes, memoryview]],
+    ) -> GeneratedImage:
         if item.b64_json:
+            lifted = decoded.get(item.b64_json)
+            if lifted is not None:
+                data, text = lifted
+                return upstream_image(data, revised_prompt=item.revised_prompt, b64=text)
             data = decode_b64(item.b64_json, self.name)
             return upstream_image(data, revised_prompt=item.revised_prompt, b64=item.b64_json)
         if ctx.fetch is None or item.url is None:
@@ -272,6 +284,35 @@ class OpenAIImagesAdapter:
         return passed_on or status_error(
             502, message, provider=self.name, credentials=ctx.credentials, code=code
         )
+
+
+def _parse_images(
+    body: bytes, provider: str
+) -> tuple[wire.ImagesResponse, dict[str, tuple[bytes, memoryview]]]:
+    """The answer, parsed with its large ``b64_json`` values lifted out first (see
+    :mod:`~imagegate.providers.lifted`), and those values decoded: ``{marker: (image bytes,
+    base64 text)}`` for the items whose ``b64_json`` is a marker. Anything unusual (the body
+    does not parse, a marker is not an image's, a payload is not base64) is parsed again
+    whole, so errors and results are exactly those of the plain parse."""
+    lifted = lift_strings(body, "b64_json")
+    if lifted is not None:
+        try:
+            response = wire.ImagesResponse.model_validate_json(lifted.body)
+        except ValidationError:
+            response = None
+        if response is not None:
+            placed = [i.b64_json for i in wire.images_of(response) if i.b64_json in lifted.values]
+            if len(placed) == len(set(placed)) == len(lifted.values):
+                try:
+                    decoded = {
+                        marker: (bytes(pybase64.b64decode(text, validate=True)), text)
+                        for marker, text in lifted.values.items()
+                    }
+                except (ValueError, binascii.Error):
+                    pass
+                else:
+                    return response, decoded
+    return parse(wire.ImagesResponse, body, provider), {}
 
 
 def _event(line: str, provider: str) -> wire.StreamEvent | None:

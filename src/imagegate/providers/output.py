@@ -18,7 +18,7 @@ _AS_OUTPUT: Final[dict[str, OutputFormat]] = {"png": "png", "jpeg": "jpeg", "web
 
 
 def upstream_image(
-    data: bytes, *, revised_prompt: str | None = None, b64: str | None = None
+    data: bytes, *, revised_prompt: str | None = None, b64: str | memoryview | None = None
 ) -> GeneratedImage:
     """An image as an upstream sent it (``b64``: the same bytes in base64, if it sent that);
     :func:`~imagegate.core.conform.conform` checks and fixes it later."""
@@ -26,7 +26,7 @@ def upstream_image(
     return GeneratedImage(data, fmt, 0, 0, revised_prompt, b64)
 
 
-def decode_b64(text: str, provider: str) -> bytes:
+def decode_b64(text: str | memoryview, provider: str) -> bytes:
     """An upstream's base64 image payload as bytes (C codec); not base64 is a 502."""
     try:
         return bytes(pybase64.b64decode(text, validate=True))

@@ -87,6 +87,7 @@ class GatewayMiddleware:
             await send(message)
 
         limit = self.limit(scope["path"])
+        trim = False
         try:
             if self._declared_too_large(scope, limit):
                 await self._refuse(scope, receive, send_with_id, request_id, limit)
@@ -94,8 +95,7 @@ class GatewayMiddleware:
             await self.app(scope, self._limited(receive, limit), send_with_id)
         except _BodyTooLarge:
             await self._refuse(scope, receive, send_with_id, request_id, limit)
-            if limit >= _TRIM_AFTER_BYTES:
-                release_memory()
+            trim = limit >= _TRIM_AFTER_BYTES
         except Exception as exc:
             unavailable = None if answered else self.outage(exc)
             if unavailable is None:
@@ -109,6 +109,10 @@ class GatewayMiddleware:
             if release is not None:
                 release()
             self._log(scope, state, status, started, traced)
+        if trim:
+            # Here, not in the except clause: until it ends, the exception's traceback holds
+            # the frames that hold the body read so far, and that memory is not free yet.
+            release_memory()
 
     @staticmethod
     def _declared_too_large(scope: Scope, limit: int) -> bool:
@@ -152,6 +156,10 @@ class GatewayMiddleware:
         seconds = time.perf_counter() - started
         route = route_of(scope)
         metrics.request(route, status, seconds)
+        if traced is not None:
+            traced.finish(scope["method"], route, status)
+        if not log.isEnabledFor(logging.INFO):
+            return  # the access log is off: no line is built
         line = {
             "request_id": state["request_id"],
             "method": scope["method"],
@@ -162,7 +170,6 @@ class GatewayMiddleware:
         }
         if traced is not None:
             line["trace_id"] = traced.trace_id
-            traced.finish(scope["method"], route, status)
         log.info(orjson.dumps(line).decode())
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 
 def json_response(
@@ -15,6 +16,33 @@ def json_response(
     return Response(
         orjson.dumps(body), status_code=status_code, media_type="application/json", headers=headers
     )
+
+
+class PartsResponse(Response):
+    """A body sent as its parts, in order, never joined into one buffer (a large upstream's
+    base64 goes out as the view of its answer that it is); the same status and headers as
+    ``Response(b"".join(parts))``, Content-Length included."""
+
+    def __init__(
+        self,
+        parts: Sequence[bytes | memoryview],
+        *,
+        media_type: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.parts = list(parts) or [b""]
+        length = str(sum(len(part) for part in self.parts))
+        super().__init__(
+            None, media_type=media_type, headers={**(headers or {}), "content-length": length}
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        last = len(self.parts) - 1
+        for n, part in enumerate(self.parts):
+            await send({"type": "http.response.body", "body": part, "more_body": n < last})
 
 
 def header_value(text: str) -> str:

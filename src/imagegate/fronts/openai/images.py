@@ -22,8 +22,8 @@ from imagegate.fronts.http.body import invalid_request_from, parse_json_body
 from imagegate.fronts.http.deps import public_base_url, request_id_of, services_of
 from imagegate.fronts.http.direct import keyed
 from imagegate.fronts.http.multipart import read_form, read_upload
-from imagegate.fronts.http.responses import header_value
-from imagegate.fronts.openai.render import render_images, sse_events
+from imagegate.fronts.http.responses import PartsResponse, header_value
+from imagegate.fronts.openai.render import render_images_parts, sse_events
 from imagegate.fronts.openai.tasks import async_options
 from imagegate.fronts.openai.tasks import submit as submit_task
 
@@ -223,8 +223,12 @@ async def _serve(
     delivery = await service.run(prepared)
     request.state.log.update(images=len(delivery.assets), cost=str(delivery.cost))
     link = services_of(request).assets.signed_path
-    body = render_images(delivery, lambda asset_id: public_base_url(request) + link(asset_id))
-    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+    parts = render_images_parts(
+        delivery, lambda asset_id: public_base_url(request) + link(asset_id)
+    )
+    if len(parts) == 1:
+        return Response(parts[0], media_type="application/json", headers=headers)
+    return PartsResponse(parts, media_type="application/json", headers=headers)
 
 
 DIRECT_ROUTES = {

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -14,15 +15,56 @@ from imagegate.core.requests import GeneratedImage, PartialImage, Usage
 from imagegate.errors import ImagegateError, ServerError
 from imagegate.fronts.http.errors import openai_error_body
 
+_SLOT: Final = f"\x00b64:{secrets.token_hex(8)}:"
+"""Stands for an upstream's base64 text in the rendered body until it is spliced in (random:
+no upstream can write it into a revised prompt on purpose)."""
 
-def render_images(delivery: Delivery, url_for: Callable[[str], str]) -> dict[str, Any]:
+
+def render_images_json(delivery: Delivery, url_for: Callable[[str], str]) -> bytes:
+    """:func:`render_images` as JSON bytes (:func:`render_images_parts`, joined)."""
+    parts = render_images_parts(delivery, url_for)
+    return parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
+
+
+def render_images_parts(
+    delivery: Delivery, url_for: Callable[[str], str]
+) -> list[bytes | memoryview]:
+    """:func:`render_images` as JSON, in parts that, joined, are the body. Base64 text kept as
+    a view of the upstream's body is its own part, as it is: not made a ``str``, escaped and
+    copied. orjson renders a short slot in its place, and the body is cut at the slots."""
+    kept: list[memoryview] = []
+
+    def b64_of(image: GeneratedImage) -> str:
+        if isinstance(image.b64, memoryview):
+            kept.append(image.b64)
+            return f"{_SLOT}{len(kept) - 1}"
+        return image.base64()
+
+    rendered = orjson.dumps(render_images(delivery, url_for, b64_of=b64_of))
+    parts: list[bytes | memoryview] = []
+    last = 0
+    for n, text in enumerate(kept):
+        slot = orjson.dumps(f"{_SLOT}{n}")[1:-1]  # as orjson wrote it: NUL as \u0000
+        at = rendered.index(slot, last)
+        parts += (rendered[last:at], text)
+        last = at + len(slot)
+    parts.append(rendered[last:] if last else rendered)
+    return parts
+
+
+def render_images(
+    delivery: Delivery,
+    url_for: Callable[[str], str],
+    *,
+    b64_of: Callable[[GeneratedImage], str] = GeneratedImage.base64,
+) -> dict[str, Any]:
     """The response body; ``url_for`` turns an asset id into a signed download URL."""
     prepared = delivery.prepared
     result = delivery.result
     request = prepared.validated.request
     as_url = prepared.validated.response_format == "url"
     data = [
-        image_item(url_for(asset.id) if as_url else image.base64(), as_url, image.revised_prompt)
+        image_item(url_for(asset.id) if as_url else b64_of(image), as_url, image.revised_prompt)
         for image, asset in zip(result.images, delivery.assets, strict=True)
     ]
     return images_response(
