@@ -31,7 +31,8 @@ def test_a_large_value_is_lifted_and_the_rest_parses_as_before() -> None:
     for item, expected in zip(response.data, plain.data, strict=True):
         assert item.b64_json is not None and item.b64_json in decoded
         data, text = decoded[item.b64_json]
-        assert bytes(text) == expected.b64_json.encode()  # type: ignore[union-attr]
+        assert expected.b64_json is not None
+        assert bytes(text) == expected.b64_json.encode()
         assert data == pybase64.b64decode(expected.b64_json)
         assert item.revised_prompt == expected.revised_prompt
 
