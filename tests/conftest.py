@@ -19,6 +19,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.app import create_app
 from imagegate.services import Services
@@ -93,6 +94,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated database of each kind (SQLite file, then PostgreSQL) for storage-level tests."""
+    engine = db.create_engine(database_url)
+    await db.upgrade(engine)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")

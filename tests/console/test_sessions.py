@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core.console_sessions import TOUCH_EVERY_SECONDS, SessionStore
 from imagegate.settings import Settings
-from imagegate.storage import db
 from imagegate.storage.repositories.console_sessions import SqlSessionRepository
 from imagegate.storage.tables import console_sessions
 from tests.conftest import Gateway, running_gateway
@@ -25,14 +22,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.create_engine(database_url)
-    await db.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def test_the_database_keeps_only_a_hash_of_the_id(engine: AsyncEngine) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -14,20 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from imagegate.cli._common import key_service
 from imagegate.core.billing import Reservation
 from imagegate.errors import QuotaExceeded
-from imagegate.storage import db
 from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.repositories.billing import sql_billing
 from imagegate.storage.tables import ledger, reservations
 
 D = Decimal
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.create_engine(database_url)
-    await db.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def new_key(engine: AsyncEngine, **limits: object) -> str:

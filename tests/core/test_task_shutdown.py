@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,6 @@ from imagegate.storage.tables import usage
 from imagegate.storage.task_store import TaskStore
 from tests.conftest import ADMIN_KEY
 from tests.core.test_tasks import Recorder, make_engine
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.create_engine(database_url)
-    await db.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def lease_of(engine: AsyncEngine, task_id: str) -> tuple[str, float | None]:

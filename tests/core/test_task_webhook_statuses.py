@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -10,17 +9,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imagegate.storage import db
 from imagegate.storage.tables import webhook_deliveries
 from tests.core.test_tasks import Recorder, make_engine, wait_for
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.create_engine(database_url)
-    await db.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def _statuses(engine: AsyncEngine) -> list[str]:

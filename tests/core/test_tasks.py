@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +21,6 @@ from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.tasks import EngineSettings, TaskEngine, TaskRun
 from imagegate.core.upstream import UpstreamJob
 from imagegate.errors import InvalidRequest
-from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
 from imagegate.storage.repositories.assets import SqlAssetRepository
 from imagegate.storage.tables import assets as assets_table
@@ -53,14 +51,6 @@ class Recorder:
             raise InvalidRequest("the prompt was refused", code="bad_prompt")
         colour = (len(self.runs) * 10 % 255, 0, 0)
         return TaskOutput(images=[tiny_png(colour)], cost=Decimal("0.25"), result={"note": "ok"})
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.create_engine(database_url)
-    await db.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 def make_engine(

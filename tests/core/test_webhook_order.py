@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import orjson
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imagegate.storage import db
 from imagegate.storage.group_commit import Batch
 from imagegate.storage.repositories.webhooks import SqlWebhookOutbox
 from tests.core.test_webhooks import sender
 from tests.receiver import receiver
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.create_engine(database_url)
-    await db.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def test_a_later_status_waits_for_an_earlier_ones_retry(engine: AsyncEngine) -> None:

@@ -17,7 +17,6 @@ from imagegate.core.assets import AssetService
 from imagegate.core.tasks import EngineSettings
 from imagegate.core.webhooks import WebhookSender, signing_key
 from imagegate.outbound import OutboundGuard
-from imagegate.storage import db
 from imagegate.storage.blobs import LocalBlobStore
 from imagegate.storage.group_commit import Batch
 from imagegate.storage.repositories.assets import SqlAssetRepository
@@ -27,14 +26,6 @@ from imagegate.storage.tables import webhook_deliveries
 from tests.core.test_tasks import Recorder, wait_for
 from tests.receiver import receiver
 from tests.sql_kit import task_engine
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.create_engine(database_url)
-    await db.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

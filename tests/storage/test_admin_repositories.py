@@ -3,17 +3,14 @@ and the usage report, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core.console_sessions import ConsoleSession
 from imagegate.core.console_views import ConsoleViews
 from imagegate.core.keys import ApiKey
 from imagegate.core.usage_report import UsageFilter, UsageReport
-from imagegate.storage import db
 from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.repositories.console_sessions import SqlSessionRepository
 from imagegate.storage.repositories.console_views import SqlConsoleViewRepository
@@ -24,14 +21,6 @@ from imagegate.storage.tables import assets, usage
 
 DAY = 86400.0
 MIDNIGHT = 1_700_006_400.0  # 2023-11-15T00:00:00Z
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.create_engine(database_url)
-    await db.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def test_keys_join_the_callers_unit_of_work_and_stay_findable_once_revoked(

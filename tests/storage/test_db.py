@@ -19,14 +19,6 @@ from imagegate.storage.tables import api_keys, usage
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.create_engine(database_url)
-    await db.upgrade(engine)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
 async def keys(engine: AsyncEngine) -> AsyncIterator[KeyService]:
     async with key_service(engine) as service:
         yield service

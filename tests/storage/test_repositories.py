@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core.unit_of_work import UnitOfWork
 from imagegate.core.usage import UsageRow
-from imagegate.storage import db
 from imagegate.storage.group_commit import GroupCommit
 from imagegate.storage.repositories.billing import sql_billing
 from imagegate.storage.repositories.usage_rows import SqlUsageRowRepository
 from imagegate.storage.tables import usage
 from imagegate.storage.task_store import TaskStore
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.create_engine(database_url)
-    await db.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def test_submitted_by_finds_the_owners_tasks_of_a_requests_hold(

@@ -4,28 +4,17 @@ and PostgreSQL: what each promises the core beyond plain reads and writes."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core.files import StoredFile
 from imagegate.core.idempotency import IdempotencyRecord, StoredResponse
-from imagegate.storage import db
 from imagegate.storage.repositories.files import SqlFileRepository
 from imagegate.storage.repositories.idempotency import SqlIdempotencyRepository
 from imagegate.storage.repositories.task_queue import SqlTaskQueueRepository
 from imagegate.storage.repositories.webhook_deliveries import SqlWebhookDeliveryRepository
 from imagegate.storage.tables import assets, tasks, webhook_deliveries
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.create_engine(database_url)
-    await db.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def test_a_taken_idempotency_key_is_refused_not_raised(engine: AsyncEngine) -> None:
