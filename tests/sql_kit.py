@@ -35,5 +35,5 @@ def task_engine(
         settings,
         billing or sql_billing(engine, writer),
         outbox=SqlWebhookOutbox(),
-        usage=SqlUsageRowRepository(),
+        usage=SqlUsageRowRepository(engine),
     )

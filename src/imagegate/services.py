@@ -62,7 +62,6 @@ from imagegate.storage.repositories.idempotency import SqlIdempotencyRepository
 from imagegate.storage.repositories.key_settings import SqlKeySettingsRepository
 from imagegate.storage.repositories.keys import SqlKeyRepository
 from imagegate.storage.repositories.task_queue import SqlTaskQueueRepository
-from imagegate.storage.repositories.usage_log import SqlUsageLogRepository
 from imagegate.storage.repositories.usage_report import SqlUsageRepository
 from imagegate.storage.repositories.usage_rows import SqlUsageRowRepository
 from imagegate.storage.repositories.webhook_deliveries import SqlWebhookDeliveryRepository
@@ -142,8 +141,8 @@ class Services:
         guard = OutboundGuard(settings.outbound_allow)
         outbound_http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         inputs = InputLoader(files, ImageFetcher(outbound_http, guard))
-        usage = UsageRecorder(SqlUsageLogRepository(engine))
-        usage_rows = SqlUsageRowRepository()
+        usage_rows = SqlUsageRowRepository(engine)
+        usage = UsageRecorder(usage_rows)
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         writer = GroupCommit(engine, pacer=pacer)
         instance = f"p-{uuid.uuid4().hex[:16]}"

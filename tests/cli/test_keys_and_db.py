@@ -17,7 +17,7 @@ from imagegate.cli._common import key_service
 from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.settings import Settings
 from imagegate.storage import db
-from imagegate.storage.repositories.usage_log import SqlUsageLogRepository
+from imagegate.storage.repositories.usage_rows import SqlUsageRowRepository
 
 runner = CliRunner()
 
@@ -100,7 +100,7 @@ def test_usage_table_and_csv(data_dir: Path) -> None:
     async def seed() -> None:
         engine = db.create_engine(Settings(data_dir=data_dir).resolved_database_url)
         await db.upgrade(engine)
-        recorder = UsageRecorder(SqlUsageLogRepository(engine))
+        recorder = UsageRecorder(SqlUsageRowRepository(engine))
         for index, model in enumerate(["sketch", "sketch", "dall-e-3"]):
             recorder.record(
                 UsageRow(

@@ -14,7 +14,7 @@ from imagegate.cli._common import key_service
 from imagegate.core.keys import KeyService
 from imagegate.core.usage import UsageRecorder, UsageRow
 from imagegate.storage import db
-from imagegate.storage.repositories.usage_log import SqlUsageLogRepository
+from imagegate.storage.repositories.usage_rows import SqlUsageRowRepository
 from imagegate.storage.tables import api_keys, usage
 
 
@@ -64,7 +64,7 @@ async def test_sql_metacharacters_in_a_presented_key_are_just_data(keys: KeyServ
 
 
 async def test_usage_rows_are_batched_and_flushed_on_close(engine: AsyncEngine) -> None:
-    recorder = UsageRecorder(SqlUsageLogRepository(engine), interval=60)
+    recorder = UsageRecorder(SqlUsageRowRepository(engine), interval=60)
     recorder.start()
     for index in range(3):
         recorder.record(

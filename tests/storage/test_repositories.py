@@ -53,7 +53,7 @@ async def test_submitted_by_finds_the_owners_tasks_of_a_requests_hold(
 
 async def test_usage_rows_join_the_unit_of_work_and_get_a_time(engine: AsyncEngine) -> None:
     writer = GroupCommit(engine)
-    rows = SqlUsageRowRepository()
+    rows = SqlUsageRowRepository(engine)
     before = time.time()
 
     async def add(uow: UnitOfWork) -> None:

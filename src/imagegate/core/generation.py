@@ -34,8 +34,7 @@ from imagegate.core.upstream import (
     ResultDownloads,
     UpstreamHttp,
 )
-from imagegate.core.usage import UsageRecorder, UsageRow
-from imagegate.core.usage_rows import UsageRowRepository
+from imagegate.core.usage import UsageRecorder, UsageRow, UsageRowRepository
 from imagegate.errors import (
     ImagegateError,
     InvalidRequest,

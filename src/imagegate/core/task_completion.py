@@ -16,8 +16,7 @@ from imagegate.core.billing import Billing
 from imagegate.core.task_model import TaskOutput, TaskRecord
 from imagegate.core.task_rows import TaskRepository
 from imagegate.core.unit_of_work import Committer, UnitOfWork
-from imagegate.core.usage import UsageRow
-from imagegate.core.usage_rows import UsageRowRepository
+from imagegate.core.usage import UsageRow, UsageRowRepository
 from imagegate.core.webhooks import WebhookOutbox, WebhookSender
 from imagegate.errors import ImagegateError, StorageUnavailable
 from imagegate.observability import metrics

@@ -21,7 +21,7 @@ from imagegate.core.task_model import PARKED, TaskOutput, TaskRecord, TaskStatus
 from imagegate.core.task_rows import TaskRepository
 from imagegate.core.task_runner import EngineSettings, TaskHandler, TaskRun, TaskRunner
 from imagegate.core.unit_of_work import Committer
-from imagegate.core.usage_rows import UsageRowRepository
+from imagegate.core.usage import UsageRowRepository
 from imagegate.core.webhooks import WebhookOutbox, WebhookSender
 from imagegate.errors import InvalidRequest, NotFound, RateLimited, ServerError
 

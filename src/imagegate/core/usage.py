@@ -1,8 +1,8 @@
 """The usage log: one row per request, written in batches off the request path and never lost on
 shutdown (a charged request's row is not queued here: it commits with its charge, see
-:func:`values_of`). Rows never hold image bytes or secrets (the access log line is the
-middleware's). The rows are written by a :class:`UsageLogRepository`
-(``storage/repositories/usage_log.py``)."""
+:meth:`UsageRowRepository.add`). Rows never hold image bytes or secrets (the access log line is
+the middleware's). The rows are written by a :class:`UsageRowRepository`
+(``storage/repositories/usage_rows.py``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
 from imagegate.aio import wait_set
+from imagegate.core.unit_of_work import UnitOfWork
 from imagegate.observability import metrics
 
 log = logging.getLogger("imagegate.usage")
@@ -41,11 +42,18 @@ class UsageRow:
     created_at: float = 0.0
 
 
-class UsageLogRepository(Protocol):
-    """Where usage rows are written."""
+class UsageRowRepository(Protocol):
+    """Where usage rows are written: inside a caller's unit of work (a task's completion, a
+    synchronous request's delivery, so a row says exactly what the ledger says), or on their own
+    (the recorder's batches of refusals and free requests)."""
 
-    async def add(self, rows: Sequence[UsageRow]) -> None:
-        """Write ``rows`` in one transaction: all of them, or (raising) none."""
+    def add(self, uow: UnitOfWork, *rows: UsageRow) -> None:
+        """Write ``rows`` with the unit of work's other rows (at its end); a row without
+        ``created_at`` is stamped now."""
+        ...
+
+    async def write(self, rows: Sequence[UsageRow]) -> None:
+        """Write ``rows`` in one transaction of their own: all of them, or (raising) none."""
         ...
 
 
@@ -53,9 +61,9 @@ class UsageRecorder:
     """Queues rows and flushes them every ``interval`` seconds or ``batch`` rows."""
 
     def __init__(
-        self, usage_log: UsageLogRepository, *, interval: float = 0.25, batch: int = 500
+        self, rows: UsageRowRepository, *, interval: float = 0.25, batch: int = 500
     ) -> None:
-        self._usage_log = usage_log
+        self._rows = rows
         self._interval = interval
         self._batch = batch
         self._pending: list[UsageRow] = []
@@ -87,7 +95,7 @@ class UsageRecorder:
         if not rows:
             return
         try:
-            await self._usage_log.add(rows)
+            await self._rows.write(rows)
         except BaseException:
             self._pending[:0] = rows
             raise
@@ -98,17 +106,3 @@ class UsageRecorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.flush()
-
-
-_FIELDS = tuple(f.name for f in fields(UsageRow))
-
-
-def values_of(row: UsageRow) -> dict[str, object]:
-    """``row`` as the usage table's columns (for writing it in a transaction of one's own)."""
-    return columns(replace(row, created_at=row.created_at or time.time()))
-
-
-def columns(row: UsageRow) -> dict[str, object]:
-    """``row`` as the usage table's columns, as it is."""
-    # Not dataclasses.asdict: it deep-copies every value, a measurable cost per request.
-    return {name: getattr(row, name) for name in _FIELDS}

@@ -580,13 +580,22 @@ class MemoryAssetRepository:
 
 
 class MemoryUsageRowRepository:
-    """A :class:`~imagegate.core.usage_rows.UsageRowRepository`."""
+    """A :class:`~imagegate.core.usage.UsageRowRepository` on a :class:`MemoryDatabase`."""
+
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
 
     def add(self, uow: UnitOfWork, *rows: UsageRow) -> None:
-        now = time.time()
-        state_of(uow).usage.extend(
-            row if row.created_at else dataclasses.replace(row, created_at=now) for row in rows
-        )
+        state_of(uow).usage.extend(_stamped(rows))
+
+    async def write(self, rows: Sequence[UsageRow]) -> None:
+        async with self._db.lock:
+            self._db.state.usage.extend(_stamped(rows))
+
+
+def _stamped(rows: Sequence[UsageRow]) -> list[UsageRow]:
+    now = time.time()
+    return [row if row.created_at else dataclasses.replace(row, created_at=now) for row in rows]
 
 
 class MemoryWebhookOutbox:

@@ -100,7 +100,7 @@ class World:
             EngineSettings(poll_interval=0.01, **settings),
             self.billing,
             outbox=self.outbox,
-            usage=MemoryUsageRowRepository(),
+            usage=MemoryUsageRowRepository(self.db),
         )
         engine.register("test", handler or Recorder())
         self.engines.append(engine)

@@ -1,9 +1,12 @@
-"""SQL of :class:`~imagegate.core.usage_rows.UsageRowRepository`: usage rows in a batch."""
+"""Usage rows in SQL: :class:`~imagegate.core.usage.UsageRowRepository`."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import fields
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imagegate.core.unit_of_work import UnitOfWork
 from imagegate.core.usage import UsageRow
@@ -14,11 +17,20 @@ _FIELDS = tuple(field.name for field in fields(UsageRow))
 
 
 class SqlUsageRowRepository:
-    """Adds usage rows to a group-commit batch (one ``executemany`` per batch)."""
+    """Adds usage rows to a group-commit batch (one ``executemany`` per batch), or writes a
+    batch of them in a transaction of their own."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
 
     def add(self, uow: UnitOfWork, *rows: UsageRow) -> None:
         now = time.time()
         batch_of(uow).insert(usage, *(_values(row, now) for row in rows))
+
+    async def write(self, rows: Sequence[UsageRow]) -> None:
+        now = time.time()
+        async with self._engine.begin() as conn:
+            await conn.execute(usage.insert(), [_values(row, now) for row in rows])
 
 
 def _values(row: UsageRow, now: float) -> dict[str, object]:
