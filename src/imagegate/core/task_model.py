@@ -68,3 +68,22 @@ class TaskOutput:
     cost: Decimal = Decimal(0)
     model: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
+
+
+NEW_TASK_DEFAULTS: dict[str, Any] = {
+    "progress": 0,
+    "result": None,
+    "error": None,
+    "parent_id": None,
+    "webhook_url": None,
+    "webhook_secret": None,
+    "reservation_id": None,
+    "upstream_jobs": None,
+    "attempts": 0,
+    "cancel_requested": False,
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "started_at": None,
+    "finished_at": None,
+}
+"""What a new task holds in the fields its submission leaves out."""

@@ -19,7 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imagegate.core.task_model import CLAIMABLE, UNFINISHED, WAITING, TaskRecord
+from imagegate.core.task_model import (
+    CLAIMABLE,
+    NEW_TASK_DEFAULTS,
+    UNFINISHED,
+    WAITING,
+    TaskRecord,
+)
 from imagegate.core.unit_of_work import UnitOfWork
 from imagegate.storage.claims import claim_update
 from imagegate.storage.group_commit import Batch, GroupCommit, batch_of
@@ -28,23 +34,6 @@ from imagegate.storage.tables import reservations, tasks
 T = TypeVar("T")
 log = logging.getLogger("imagegate.tasks")
 HAND_BACK_TRIES = 3
-_DEFAULTS: dict[str, Any] = {
-    "progress": 0,
-    "result": None,
-    "error": None,
-    "parent_id": None,
-    "webhook_url": None,
-    "webhook_secret": None,
-    "reservation_id": None,
-    "upstream_jobs": None,
-    "attempts": 0,
-    "cancel_requested": False,
-    "lease_owner": None,
-    "lease_expires_at": None,
-    "started_at": None,
-    "finished_at": None,
-}
-"""What a freshly inserted row holds in the columns its insert leaves out."""
 
 
 # Built once: polls run these many times a second, and building a statement (and its cache
@@ -133,7 +122,7 @@ class TaskStore:
             await batch.conn.execute(tasks.insert(), [values])
 
         await self.write(job)
-        return to_record_of({**_DEFAULTS, **values})
+        return to_record_of({**NEW_TASK_DEFAULTS, **values})
 
     async def fetch(self, uow: UnitOfWork, task_id: str) -> TaskRecord:
         row = (await batch_of(uow).conn.execute(_GET, {"id": task_id})).mappings().one()

@@ -30,30 +30,18 @@ from imagegate.core.billing import (
     day_of,
     month_of,
 )
-from imagegate.core.task_model import CLAIMABLE, UNFINISHED, WAITING, TaskRecord
+from imagegate.core.task_model import (
+    CLAIMABLE,
+    NEW_TASK_DEFAULTS,
+    UNFINISHED,
+    WAITING,
+    TaskRecord,
+)
 from imagegate.core.unit_of_work import UnitOfWork
 from imagegate.core.usage import UsageRow
 
 T = TypeVar("T")
 ZERO = Decimal(0)
-
-TASK_DEFAULTS: dict[str, Any] = {
-    "progress": 0,
-    "result": None,
-    "error": None,
-    "parent_id": None,
-    "webhook_url": None,
-    "webhook_secret": None,
-    "reservation_id": None,
-    "upstream_jobs": None,
-    "attempts": 0,
-    "cancel_requested": False,
-    "lease_owner": None,
-    "lease_expires_at": None,
-    "started_at": None,
-    "finished_at": None,
-}
-"""What a new task row holds in the columns its insert leaves out (as the SQL table)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +190,7 @@ class MemoryTaskRepository:
     async def insert(self, values: dict[str, Any]) -> TaskRecord:
         async with self._db.lock:
             assert values["id"] not in self._tasks, "duplicate task id"
-            task = TaskRecord(**{**TASK_DEFAULTS, **values})
+            task = TaskRecord(**{**NEW_TASK_DEFAULTS, **values})
             self._tasks[task.id] = task
             return task
 
