@@ -4,6 +4,7 @@ with the rate-limit headers clients use to back off."""
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import math
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from imagegate.core.billing import Billing, KeyLimits
 from imagegate.core.keys import ApiKey
 from imagegate.core.limits import ConcurrencyLimiter, Decision, RateLimiter, rate_limited
+from imagegate.core.single_flight import SingleFlight
 from imagegate.errors import AuthenticationFailed, PermissionDenied
 
 CACHE_SECONDS = 5.0
@@ -35,7 +37,8 @@ def ratelimit_headers(decision: Decision) -> dict[str, str]:
 
 
 class AccessControl:
-    """Applies a key's limits; limits are cached for a few seconds (updates here drop the cache)."""
+    """Applies a key's limits; limits are cached for a few seconds (updates here drop the cache).
+    Requests that miss the cache for a key together share one read."""
 
     def __init__(
         self,
@@ -50,6 +53,7 @@ class AccessControl:
         self._concurrency = concurrency
         self._default_rpm = default_rpm
         self._cache: dict[str, tuple[KeyLimits, float]] = {}
+        self._reads: SingleFlight[str, KeyLimits] = SingleFlight()
 
     async def limits(self, key: ApiKey) -> KeyLimits:
         return await self.limits_of(key.id)
@@ -59,12 +63,17 @@ class AccessControl:
         now = time.monotonic()
         if cached is not None and now - cached[1] < CACHE_SECONDS:
             return cached[0]
+        return await self._reads.load(key_id, lambda: self._read(key_id, now))
+
+    async def _read(self, key_id: str, now: float) -> KeyLimits:
         limits = await self._billing.limits(key_id)
-        self._cache[key_id] = (limits, now)
+        if self._reads.current(key_id, asyncio.current_task()):
+            self._cache[key_id] = (limits, now)  # not when forgotten while it was read
         return limits
 
     def forget(self, key_id: str) -> None:
         self._cache.pop(key_id, None)
+        self._reads.forget(key_id)
 
     async def admit(self, key: ApiKey, route: str) -> Admission:
         """Let a request in or raise; the caller must call ``release`` when it ends."""

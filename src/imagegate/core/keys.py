@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import hashlib
 import hmac
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from imagegate.core.billing import Billing
+from imagegate.core.single_flight import SingleFlight
 from imagegate.core.unit_of_work import Committer, UnitOfWork
 
 KEY_PREFIX = "ig-"
@@ -114,6 +116,7 @@ class KeyService:
         self._billing = billing
         self._admin_hash = hash_key(admin_secret) if admin_secret else None
         self._cache: dict[str, tuple[ApiKey, float]] = {}
+        self._reads: SingleFlight[str, ApiKey | None] = SingleFlight()
 
     async def create(
         self,
@@ -155,6 +158,7 @@ class KeyService:
         """Revoke a key; ``None`` when no such key exists."""
         key = await self._keys.revoke(key_id, time.time())
         self._cache = {h: entry for h, entry in self._cache.items() if entry[0].id != key_id}
+        self._reads.forget()
         return key
 
     async def authenticate(self, presented: str) -> ApiKey | None:
@@ -168,9 +172,14 @@ class KeyService:
         now = time.monotonic()
         if cached is not None and now - cached[1] < CACHE_SECONDS:
             return cached[0]
+        return await self._reads.load(digest, lambda: self._read(digest, now))
+
+    async def _read(self, digest: str, now: float) -> ApiKey | None:
+        """The key of ``digest`` from the repository (one read shared by concurrent misses)."""
         key = await self._keys.by_hash(digest)
         if key is None or key.revoked_at is not None:
             self._cache.pop(digest, None)
             return None
-        self._cache[digest] = (key, now)
+        if self._reads.current(digest, asyncio.current_task()):
+            self._cache[digest] = (key, now)  # not when a revocation came meanwhile
         return key

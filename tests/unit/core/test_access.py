@@ -214,3 +214,87 @@ async def test_forget_drops_one_keys_cached_limits(clock: Clock) -> None:
     assert (await gate.limits_of("key_1")).rpm == 50
     assert (await gate.limits_of("key_2")).rpm == 6
     assert billing.reads == ["key_1", "key_2", "key_1"]
+
+
+class SlowBilling(FakeBilling):
+    """Reads that wait for ``unblock``: concurrent misses overlap."""
+
+    def __init__(self, *limits: KeyLimits) -> None:
+        super().__init__(*limits)
+        self.unblock = asyncio.Event()
+
+    async def limits(self, key_id: str) -> KeyLimits:
+        self.reads.append(key_id)
+        found = self.by_key.get(key_id, KeyLimits(key_id))  # the row when the read began
+        await self.unblock.wait()
+        return found
+
+
+def slow_control(*limits: KeyLimits) -> tuple[AccessControl, SlowBilling]:
+    billing = SlowBilling(*limits)
+    gate = AccessControl(billing, CountingRate(), ConcurrencyLimiter(0.05), default_rpm=100)
+    return gate, billing
+
+
+async def test_concurrent_misses_share_one_read(clock: Clock) -> None:
+    gate, billing = slow_control(KeyLimits("key_1", rpm=5), KeyLimits("key_2", rpm=6))
+    waiting = [asyncio.ensure_future(gate.limits_of(k)) for k in ("key_1",) * 16 + ("key_2",)]
+    while len(billing.reads) < 2:
+        await asyncio.sleep(0)
+    for _ in range(3):
+        await asyncio.sleep(0)  # no other read starts meanwhile
+    billing.unblock.set()
+    results = await asyncio.gather(*waiting)
+    assert [r.rpm for r in results] == [5] * 16 + [6]
+    assert billing.reads == ["key_1", "key_2"]
+    await gate.limits_of("key_1")  # cached by the shared read
+    assert billing.reads == ["key_1", "key_2"]
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_shared_read(clock: Clock) -> None:
+    gate, billing = slow_control(KeyLimits("key_1", rpm=5))
+    first = asyncio.ensure_future(gate.limits_of("key_1"))
+    second = asyncio.ensure_future(gate.limits_of("key_1"))
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    billing.unblock.set()
+    assert (await second).rpm == 5
+    assert first.cancelled()
+    assert billing.reads == ["key_1"]
+
+
+async def test_a_read_in_flight_when_forgotten_is_not_cached(clock: Clock) -> None:
+    gate, billing = slow_control(KeyLimits("key_1", rpm=5))
+    before = asyncio.ensure_future(gate.limits_of("key_1"))
+    while not billing.reads:
+        await asyncio.sleep(0)
+    billing.by_key["key_1"] = KeyLimits("key_1", rpm=50)  # as an admin update would, then
+    gate.forget("key_1")
+    after = asyncio.ensure_future(gate.limits_of("key_1"))  # a new read, not the stale one
+    await asyncio.sleep(0)
+    billing.unblock.set()
+    assert (await before).rpm == 5  # its own caller raced the update
+    assert (await after).rpm == 50
+    assert billing.reads == ["key_1", "key_1"]
+    billing.by_key["key_1"] = KeyLimits("key_1", rpm=7)
+    assert (await gate.limits_of("key_1")).rpm == 50  # the later read was cached
+
+
+async def test_a_failed_shared_read_fails_every_waiter_and_is_not_cached(clock: Clock) -> None:
+    gate, billing = slow_control()
+
+    async def broken(key_id: str) -> KeyLimits:
+        billing.reads.append(key_id)
+        await billing.unblock.wait()
+        raise ConnectionError("database down")
+
+    billing.limits = broken  # type: ignore[method-assign]
+    waiting = [asyncio.ensure_future(gate.limits_of("key_1")) for _ in range(3)]
+    await asyncio.sleep(0)
+    billing.unblock.set()
+    for outcome in await asyncio.gather(*waiting, return_exceptions=True):
+        assert isinstance(outcome, ConnectionError)
+    with pytest.raises(ConnectionError):
+        await gate.limits_of("key_1")  # tried again, not cached
+    assert billing.reads == ["key_1", "key_1"]
