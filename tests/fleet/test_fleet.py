@@ -224,30 +224,46 @@ def test_a_replica_killed_with_tasks_in_hand_loses_none_and_charges_once(fleet: 
     a, b, _ = fleet.replicas
     with fleet.client(a) as client:
         ids = submit_batch(client)
-    # Kill ``a`` once it holds tasks (its lease owner names its pid).
+    # Kill ``a`` once it holds tasks (its lease owner names its pid). It is frozen before the
+    # second look, so it cannot finish what it holds between that look and the kill.
     assert a.process is not None
     mine = f"-{a.process.pid}-"
+
+    def a_holds_a_task() -> bool:
+        rows = sql(fleet.database, "SELECT lease_owner FROM tasks WHERE status = 'running'")
+        return any(mine in row["lease_owner"] for row in rows)
+
     deadline = time.monotonic() + 60
     while True:
-        rows = sql(fleet.database, "SELECT id, lease_owner FROM tasks WHERE status = 'running'")
-        if any(mine in row["lease_owner"] for row in rows):
-            break
+        if a_holds_a_task():
+            a.process.send_signal(signal.SIGSTOP)
+            if a_holds_a_task():
+                break
+            a.process.send_signal(signal.SIGCONT)
         assert time.monotonic() < deadline, "the replica never held a task"
         time.sleep(0.02)
     a.process.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
     a.process.wait(10)
     # What the dead replica held stays as it is until its leases run out.
-    rows = sql(fleet.database, "SELECT id, lease_owner FROM tasks WHERE status = 'running'")
+    rows = sql(
+        fleet.database, "SELECT id, lease_owner, attempts FROM tasks WHERE status = 'running'"
+    )
     held = {row["id"]: row["lease_owner"] for row in rows}
+    attempts_held = {row["id"]: row["attempts"] for row in rows}
 
     taken_over: dict[str, float] = {}
     deadline = time.monotonic() + 60
     while True:
-        rows = sql(fleet.database, "SELECT id, status, lease_owner FROM tasks")
+        rows = sql(fleet.database, "SELECT id, status, lease_owner, attempts FROM tasks")
         now = time.monotonic()
-        for row in rows:  # a finished task has no owner; a taken-over one has a new one
-            if row["id"] in held and row["lease_owner"] not in (None, held[row["id"]]):
+        # A taken-over task has a new owner, or, when it already finished between two looks,
+        # one more attempt than it had when its replica died.
+        for row in rows:
+            if row["id"] not in held:
+                continue
+            new_owner = row["lease_owner"] not in (None, held[row["id"]])
+            if new_owner or row["attempts"] > attempts_held[row["id"]]:
                 taken_over.setdefault(row["id"], now - killed_at)
         states = Counter(row["status"] for row in rows)
         assert not states["failed"] and not states["canceled"], states
@@ -258,8 +274,7 @@ def test_a_replica_killed_with_tasks_in_hand_loses_none_and_charges_once(fleet: 
 
     assert taken_over, "no task of the killed replica was taken over"
     retried = {row["id"] for row in sql(fleet.database, "SELECT id FROM tasks WHERE attempts > 1")}
-    # Only the killed replica's tasks ran again. A retried one may be taken over and finish
-    # between two looks of the loop above, so it can be missing from taken_over.
+    # Only the killed replica's tasks ran again.
     assert set(taken_over) <= retried
     assert all(task_id in held and mine in held[task_id] for task_id in retried)
     assert any(mine in owner for owner in held.values())
