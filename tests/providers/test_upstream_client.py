@@ -1,4 +1,5 @@
-"""The shared upstream client honours HTTP_PROXY and NO_PROXY as operators expect."""
+"""The shared upstream client: proxies from the environment as operators expect, answers paced,
+and no cookie kept from one call to the next."""
 
 from __future__ import annotations
 
@@ -92,3 +93,34 @@ async def test_answers_are_handed_to_callers_a_few_per_loop_iteration() -> None:
 
     assert len(received) == 20
     assert max(received.count(iteration) for iteration in received) <= 2
+
+
+async def test_cookies_an_upstream_sets_are_never_sent_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One client serves every key and tenant: a cookie from one answer (a CDN's bot cookie, a
+    relay's session) must not ride along on the next call, which may carry other credentials."""
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    heads: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: __cf_bm=tenant-a; Path=/\r\n"
+            b"Set-Cookie: session=relay-login; Path=/; Max-Age=3600\r\n"
+            b"Content-Length: 2\r\nConnection: close\r\n\r\nok"
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    # A host name, not an IP: cookie jars keep no cookies for bare IP addresses.
+    url = f"http://localhost:{server.sockets[0].getsockname()[1]}/v1/images"
+    async with server, UpstreamClient() as client:
+        for _ in range(2):
+            async with client.open("GET", url, seconds=5, connect_seconds=5) as response:
+                assert response.status_code == 200
+
+    assert len(heads) == 2
+    assert b"cookie:" not in heads[1].lower()

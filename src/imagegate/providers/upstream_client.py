@@ -4,7 +4,8 @@ Boundary: a request (method, URL, headers, a body or a multipart form, a deadlin
 :class:`UpstreamResponse` out, or a :class:`TransportError` saying what broke below HTTP. It
 knows no provider, maps no status and logs nothing. aiohttp does the work: on this path it costs
 a fraction of the CPU of other Python clients, and every image request passes through here.
-Redirects are never followed (credentials stay with the host the operator configured).
+Redirects are never followed (credentials stay with the host the operator configured), and
+no cookie is kept from one call to the next.
 """
 
 from __future__ import annotations
@@ -116,7 +117,13 @@ class UpstreamClient:
             # thread on every request (a third of this path's CPU); _EnvProxies reads them once.
             # read_bufsize: a 1.5 MB image answer is buffered without pausing the socket every
             # 128 KB (aiohttp's default), which cost a pause/resume pair and a parser pass each.
-            self._session = aiohttp.ClientSession(connector=connector, read_bufsize=READ_BUFFER)
+            # DummyCookieJar: this one session serves every key and tenant, so a cookie from
+            # one answer (a CDN's bot cookie, a relay's login) must never ride on the next call.
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                read_bufsize=READ_BUFFER,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
             self._proxies = _EnvProxies()
         return self._session
 
