@@ -116,18 +116,26 @@ class TaskRunner:
             self._wake.clear()
 
     async def claim_and_start(self) -> int:
-        """Claim as many tasks as there are free slots and start them; returns how many."""
+        """Claim as many tasks as there are free slots and start them; returns how many
+        were started."""
         free = self.settings.concurrency - len(self._running)
         if free <= 0:
             return 0
         claimed = await self._store.claim(
             self.worker_id, free, time.time(), self.settings.lease_seconds
         )
+        started = 0
         for task in claimed:
+            if task.id in self._running:
+                # Our own lease ran out while we ran it (the loop stalled past a heartbeat):
+                # the claim took it back, and the run we have goes on; a second would call
+                # the upstream again.
+                continue
             runner = asyncio.create_task(self._run(task), name=f"task-{task.id}")
             self._running[task.id] = runner
             runner.add_done_callback(functools.partial(self._finished, task.id))
-        return len(claimed)
+            started += 1
+        return started
 
     def _finished(self, task_id: str, _runner: asyncio.Task[None]) -> None:
         self._running.pop(task_id, None)

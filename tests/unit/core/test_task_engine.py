@@ -378,6 +378,34 @@ async def test_an_expired_lease_is_taken_over_and_the_task_finished_once(world: 
     assert [kind for kind, _ in world.ledger(reservation)] == ["reserve", "release", "charge"]
 
 
+async def test_a_worker_past_its_own_lease_keeps_its_run_and_starts_no_second(
+    world: World,
+) -> None:
+    """A loop stalled past a heartbeat lets the lease run out; the worker's next claim may take
+    the task back, and must not start it beside the run it already has."""
+    await world.key()
+    reservation = await world.hold()
+    slow = Recorder(gate=asyncio.Event())
+    engine = world.engine(slow, lease_seconds=0.05)
+    task_id = await submit(engine, reservation)
+    assert await engine.claim_and_start() == 1  # never heart-beats (not started)
+    while not slow.runs:
+        await asyncio.sleep(0)
+    lease = world.state.tasks[task_id].lease_expires_at
+    assert lease is not None
+    await asyncio.sleep(max(0.0, lease - time.time()) + 0.01)
+
+    assert await engine.claim_and_start() == 0
+    renewed = world.state.tasks[task_id].lease_expires_at
+    assert renewed is not None and renewed > lease  # the claim took the lease back
+    assert slow.gate is not None
+    slow.gate.set()
+    await wait_for(engine, task_id, "succeeded")
+    assert slow.runs == [task_id]
+    assert len(world.state.assets) == 1 and len(world.state.usage) == 1
+    assert world.ledger(reservation) == [("reserve", -HOLD), ("release", HOLD), ("charge", -COST)]
+
+
 async def test_heartbeats_keep_a_running_task_from_being_taken_over(world: World) -> None:
     """Deterministic whatever the machine's load: wait for the heartbeat to renew the lease,
     then claim at a time past the first lease (nothing) and past the renewed one (taken)."""
