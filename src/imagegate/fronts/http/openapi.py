@@ -49,7 +49,7 @@ def _hoist(node: Any, schemas: dict[str, Any]) -> None:
         return
     defs = node.pop("$defs", None)
     if isinstance(defs, dict):
-        names = {name: _free_name(name, schema, defs, schemas) for name, schema in defs.items()}
+        names = _component_names(defs, schemas)
         _rewrite(node, names)
         _rewrite(defs, names)
         for name, schema in defs.items():
@@ -59,13 +59,42 @@ def _hoist(node: Any, schemas: dict[str, Any]) -> None:
         _hoist(value, schemas)
 
 
-def _free_name(name: str, schema: Any, defs: dict[str, Any], schemas: dict[str, Any]) -> str:
-    """``name`` unless components hold a different schema by that name, else ``name_2``, …"""
-    identity = {other: other for other in defs}
+def _component_names(defs: dict[str, Any], schemas: dict[str, Any]) -> dict[str, str]:
+    """A component name for each of ``defs``: its own, unless components hold a different schema
+    by that name (then ``name_2``, …). Each is compared with its references already renamed, so
+    a def is named after those it refers to: a body whose nested model was renamed still shares
+    its own model with the bodies before it (a cycle keeps the names the defs came with)."""
+    names = {name: name for name in defs}
+    pending = dict(defs)
+    while pending:
+        ready = [
+            name
+            for name, schema in pending.items()
+            if not _local_refs(schema) & pending.keys() - {name}
+        ]
+        for name in ready or list(pending):
+            names[name] = _free_name(name, pending.pop(name), names, schemas)
+    return names
+
+
+def _free_name(name: str, schema: Any, names: dict[str, str], schemas: dict[str, Any]) -> str:
     candidate, suffix = name, 2
-    while candidate in schemas and schemas[candidate] != _rewritten(schema, identity):
+    while candidate in schemas and schemas[candidate] != _rewritten(schema, names):
         candidate, suffix = f"{name}_{suffix}", suffix + 1
     return candidate
+
+
+def _local_refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {
+            ref[len(_LOCAL) :]
+            for key, ref in node.items()
+            if key == "$ref" and isinstance(ref, str) and ref.startswith(_LOCAL)
+        }
+        return found.union(*(_local_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_local_refs(item) for item in node))
+    return set()
 
 
 def _rewritten(node: Any, names: dict[str, str]) -> Any:
