@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import time
 import tracemalloc
 import zlib
 from collections.abc import Callable
 from io import BytesIO
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -184,9 +184,11 @@ def test_byte_limit_is_checked_from_the_length_first() -> None:
 
 
 @pytest.mark.parametrize("fmt", sorted(BOMBS))
-def test_bombs_are_refused_fast_without_a_pixel_buffer(
+def test_bombs_are_refused_from_the_header_without_a_pixel_buffer(
     fmt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Not timed (a busy machine stretches any wall-clock bound): a bomb that Pillow never opens
+    # and that allocates under 20 MB was refused from its header, which is what makes it fast.
     bomb = BOMBS[fmt]()
     assert len(bomb) < 1024
     opened: list[object] = []
@@ -198,15 +200,12 @@ def test_bombs_are_refused_fast_without_a_pixel_buffer(
 
     monkeypatch.setattr(Image, "open", counting_open)
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         error = refused(bomb)
-        elapsed = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert "20000x20000 pixels" in error.message
-    assert elapsed < 0.5
     assert peak < 20 * 1024 * 1024
     assert opened == []  # refused from the header: Pillow never saw the file
 
@@ -237,13 +236,13 @@ def test_accepted_exactly_when_within_the_pixel_limits(width: int, height: int) 
 def test_declared_sizes_are_refused_from_the_header(width: int, height: int) -> None:
     data = patch_png_size(encode(Image.new("L", (4, 4)), "png"), width, height)
     over = max(width, height) > LIMITS.max_side or width * height > LIMITS.max_pixels
-    started = time.perf_counter()
     error: InvalidRequest | None = None
-    try:
-        check(data)
-    except InvalidRequest as exc:
-        error = exc
-    assert time.perf_counter() - started < 0.5
+    with mock.patch.object(Image, "open", wraps=Image.open) as opened:
+        try:
+            check(data)
+        except InvalidRequest as exc:
+            error = exc
+    assert not (over and opened.called)  # a size over the limits is refused from the header
     # Within the limits the pixel data no longer matches the header: it may well be refused,
     # but never for its size.
     assert (error is not None and "pixels; the limit is" in error.message) == over
