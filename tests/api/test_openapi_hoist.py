@@ -4,12 +4,9 @@ suffix only for a different schema that shares a name."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
-from imagegate.app import create_app
 from imagegate.fronts.http.openapi import hoist_defs
-from imagegate.settings import Settings
 
 OPENROUTER_IMAGE = {"type": "object", "properties": {"aspect_ratio": {"type": "string"}}}
 GEMINI_IMAGE = {"type": "object", "properties": {"aspectRatio": {"type": "string"}}}
@@ -70,13 +67,3 @@ def test_a_self_referring_model_is_hoisted_once() -> None:
     assert hoisted["components"]["schemas"] == {
         "Node": {"type": "object", "properties": {"child": {"$ref": "#/components/schemas/Node"}}}
     }
-
-
-def test_the_served_document_has_one_component_per_distinct_schema(tmp_path: Path) -> None:
-    schemas = create_app(Settings(data_dir=tmp_path)).openapi()["components"]["schemas"]
-
-    for name, schema in schemas.items():
-        base, _, suffix = name.rpartition("_")
-        if suffix.isdigit() and base in schemas:
-            assert schema != schemas[base], f"{name} repeats {base}"
-    assert "GenerationConfig_2" not in schemas

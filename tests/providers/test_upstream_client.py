@@ -4,7 +4,7 @@ and no cookie kept from one call to the next."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -12,19 +12,26 @@ from imagegate.providers.upstream_client import UpstreamClient
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def answering(record: Callable[[bytes], object], answer: bytes = ANSWER) -> Handler:
+    """A loopback server's handler: hands each request's head to ``record``, answers ``answer``."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        record(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    return serve
+
 
 @pytest.fixture
 async def proxy() -> AsyncIterator[tuple[str, list[str]]]:
     """A loopback HTTP proxy that records each request line and answers ``ok``."""
     lines: list[str] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines.append(head.split(b"\r\n", 1)[0].decode())
-        writer.write(ANSWER)
-        await writer.drain()
-        writer.close()
-
+    serve = answering(lambda head: lines.append(head.split(b"\r\n", 1)[0].decode()))
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
@@ -73,13 +80,7 @@ async def test_answers_are_handed_to_callers_a_few_per_loop_iteration() -> None:
     from imagegate.pacing import Pacer
     from tests.test_pacing import iteration_counter
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(ANSWER)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    server = await asyncio.start_server(answering(lambda _: None), "127.0.0.1", 0)
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
     received: list[int] = []
 
@@ -103,18 +104,12 @@ async def test_cookies_an_upstream_sets_are_never_sent_back(
     for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     heads: list[bytes] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        heads.append(await reader.readuntil(b"\r\n\r\n"))
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nSet-Cookie: __cf_bm=tenant-a; Path=/\r\n"
-            b"Set-Cookie: session=relay-login; Path=/; Max-Age=3600\r\n"
-            b"Content-Length: 2\r\nConnection: close\r\n\r\nok"
-        )
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    cookies = (
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: __cf_bm=tenant-a; Path=/\r\n"
+        b"Set-Cookie: session=relay-login; Path=/; Max-Age=3600\r\n"
+        b"Content-Length: 2\r\nConnection: close\r\n\r\nok"
+    )
+    server = await asyncio.start_server(answering(heads.append, cookies), "127.0.0.1", 0)
     # A host name, not an IP: cookie jars keep no cookies for bare IP addresses.
     url = f"http://localhost:{server.sockets[0].getsockname()[1]}/v1/images"
     async with server, UpstreamClient() as client:

@@ -65,15 +65,12 @@ def _component_names(defs: dict[str, Any], schemas: dict[str, Any]) -> dict[str,
     a def is named after those it refers to: a body whose nested model was renamed still shares
     its own model with the bodies before it (a cycle keeps the names the defs came with)."""
     names = {name: name for name in defs}
-    pending = dict(defs)
-    while pending:
-        ready = [
-            name
-            for name, schema in pending.items()
-            if not _local_refs(schema) & pending.keys() - {name}
-        ]
-        for name in ready or list(pending):
-            names[name] = _free_name(name, pending.pop(name), names, schemas)
+    uses = {name: _local_refs(schema) - {name} for name, schema in defs.items()}
+    while uses:
+        ready = [name for name, used in uses.items() if not used & uses.keys()]
+        for name in ready or list(uses):
+            del uses[name]
+            names[name] = _free_name(name, defs[name], names, schemas)
     return names
 
 
