@@ -24,6 +24,7 @@ class LocalBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = str(root)
 
     def _file(self, digest: str) -> Path:
         return self.root / blob_key(digest)
@@ -35,8 +36,9 @@ class LocalBlobStore:
 
     def _put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        target = self._file(digest)
-        if not target.exists():
+        # os.path, not pathlib: this runs on the event loop for every small image.
+        target = os.path.join(self._root, blob_key(digest))
+        if not os.path.exists(target):
             _write(target, data)
         return digest
 
@@ -85,12 +87,14 @@ class LocalBlobStore:
         return None
 
 
-def _write(target: Path, data: bytes) -> None:
+def _write(target: str | Path, data: bytes) -> None:
     """Write ``target`` atomically (a concurrent writer writes the same bytes)."""
+    directory, name = os.path.split(target)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        temporary.write_bytes(data)
+        os.makedirs(directory, exist_ok=True)
+        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+        with open(temporary, "wb") as file:
+            file.write(data)
         os.replace(temporary, target)
     except OSError as exc:
         raise StorageUnavailable() from exc
