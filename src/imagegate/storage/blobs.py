@@ -26,8 +26,10 @@ class LocalBlobStore:
         self.root = root
         self._root = str(root)
 
-    def _file(self, digest: str) -> Path:
-        return self.root / blob_key(digest)
+    def _path(self, key: str) -> str:
+        """The file that holds a store key (:func:`blob_key`, :func:`rendition_key`): a string,
+        not a ``Path``, since it is built and checked on the event loop for every small image."""
+        return os.path.join(self._root, key)
 
     async def put(self, data: bytes, content_type: str) -> str:
         if len(data) <= INLINE_PUT:
@@ -36,33 +38,33 @@ class LocalBlobStore:
 
     def _put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        # os.path, not pathlib: this runs on the event loop for every small image.
-        target = os.path.join(self._root, blob_key(digest))
+        target = self._path(blob_key(digest))
         if not os.path.exists(target):
             _write(target, data)
         return digest
 
     async def get(self, digest: str) -> bytes | None:
-        target = self._file(digest)
+        target = Path(self._path(blob_key(digest)))
         try:
             return await asyncio.to_thread(target.read_bytes)
         except FileNotFoundError:
             return None
 
     async def open(self, digest: str) -> BlobBody | None:
-        return await _open(self._file(digest))
+        return await _open(Path(self._path(blob_key(digest))))
 
     async def put_rendition(self, digest: str, name: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(_write, self.root / rendition_key(digest, name), data)
+        await asyncio.to_thread(_write, self._path(rendition_key(digest, name)), data)
 
     async def open_rendition(self, digest: str, name: str) -> BlobBody | None:
-        return await _open(self.root / rendition_key(digest, name))
+        return await _open(Path(self._path(rendition_key(digest, name))))
 
     async def delete(self, digest: str) -> None:
+        keys = [blob_key(digest), *(rendition_key(digest, name) for name in RENDITIONS)]
+
         def unlink() -> None:
-            self._file(digest).unlink(missing_ok=True)
-            for name in RENDITIONS:
-                (self.root / rendition_key(digest, name)).unlink(missing_ok=True)
+            for key in keys:
+                Path(self._path(key)).unlink(missing_ok=True)
 
         await asyncio.to_thread(unlink)
 
@@ -87,7 +89,7 @@ class LocalBlobStore:
         return None
 
 
-def _write(target: str | Path, data: bytes) -> None:
+def _write(target: str, data: bytes) -> None:
     """Write ``target`` atomically (a concurrent writer writes the same bytes)."""
     directory, name = os.path.split(target)
     try:
